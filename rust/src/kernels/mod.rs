@@ -1,0 +1,14 @@
+//! Pure-Rust kernels on slices. No Python here: forward and backward of one op per file.
+pub mod dense;
+pub mod loss;
+pub mod optim;
+
+/// Rows per parallel block for row-blocked kernels: blocks of at most `target` rows, and at least
+/// one block per thread when there are enough rows.
+pub(crate) fn block_rows(rows: usize, threads: usize, target: usize) -> usize {
+    if rows == 0 {
+        return 1;
+    }
+    let nblocks = rows.div_ceil(target).max(threads.min(rows)).max(1);
+    rows.div_ceil(nblocks)
+}

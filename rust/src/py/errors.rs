@@ -1,0 +1,56 @@
+//! The single place where Rust failures become Python exceptions.
+use numpy::{Element, PyReadonlyArray, PyReadwriteArray};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+pub(crate) fn value_error(op: &str, msg: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(format!("{op}: {msg}"))
+}
+
+/// Runs a kernel with the GIL released, inside the seqcore thread pool. A panic (always a bug:
+/// inputs are validated first) becomes a `RuntimeError` naming the op, never a `PanicException`.
+pub(crate) fn run_kernel<R: Send>(py: Python<'_>, op: &str, f: impl FnOnce() -> R + Send) -> PyResult<R> {
+    py.detach(|| catch_unwind(AssertUnwindSafe(|| crate::threads::install(f)))).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        PyRuntimeError::new_err(format!(
+            "{op}: internal error in the seqcore kernel ({msg}). This is a bug in seqcore; please report it with the shapes you used."
+        ))
+    })
+}
+
+/// The data of a C-contiguous array, or a ValueError naming the op and argument.
+pub(crate) fn slice<'a, T: Element, D: numpy::ndarray::Dimension>(
+    a: &'a PyReadonlyArray<'_, T, D>,
+    op: &str,
+    arg: &str,
+) -> PyResult<&'a [T]> {
+    a.as_slice().map_err(|_| value_error(op, format!("`{arg}` must be C-contiguous (seqcore.ops converts it for you)")))
+}
+
+pub(crate) fn slice_mut<'a, T: Element, D: numpy::ndarray::Dimension>(
+    a: &'a mut PyReadwriteArray<'_, T, D>,
+    op: &str,
+    arg: &str,
+) -> PyResult<&'a mut [T]> {
+    a.as_slice_mut().map_err(|_| value_error(op, format!("`{arg}` must be a C-contiguous float32 array")))
+}
+
+/// `_debug_panic()`: raises a Rust panic inside a kernel call, for the test that proves panics
+/// surface as ordinary exceptions.
+#[pyfunction]
+pub(crate) fn _debug_panic(py: Python<'_>) -> PyResult<()> {
+    run_kernel(py, "_debug_panic", || {
+        use rayon::prelude::*;
+        // Panic on a pool worker, not the calling thread: rayon must carry it back to us.
+        (0..4).into_par_iter().for_each(|i| {
+            if i == 3 {
+                panic!("deliberate panic for testing");
+            }
+        });
+    })
+}

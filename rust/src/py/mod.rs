@@ -1,0 +1,20 @@
+//! PyO3 bindings: borrow NumPy arrays, release the GIL, call one kernel, hand back arrays.
+//! One file per kernel file; argument policy and friendly messages live in `python/seqcore/ops.py`,
+//! these wrappers re-check only what memory safety needs (so `_seqcore` can't be crashed directly).
+use pyo3::prelude::*;
+
+mod dense;
+mod errors;
+mod runtime;
+mod training;
+
+#[pymodule]
+fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    m.add("ACTIVATIONS", crate::simd::activation::Activation::NAMES.to_vec())?;
+    runtime::register(m)?;
+    dense::register(m)?;
+    training::register(m)?;
+    Ok(())
+}

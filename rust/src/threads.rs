@@ -1,0 +1,107 @@
+//! The thread pool every kernel runs in.
+//!
+//! Why our own pool rather than rayon's global one: the global pool cannot be resized once built, and
+//! `seqcore.set_num_threads(n)` must work at any time. Why a pid check: a process forked from one
+//! that used the pool inherits the pool's bookkeeping but none of its threads, so any job sent to it
+//! would wait forever. Every entry point compares the current pid with the pool owner's and, in a
+//! forked child, abandons the inherited pool (it is leaked on purpose: dropping it would try to
+//! signal threads that do not exist in this process) and builds a fresh one.
+use std::sync::{Arc, Mutex};
+
+struct PoolState {
+    pid: u32,
+    threads: usize,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+static POOL: Mutex<Option<PoolState>> = Mutex::new(None);
+/// Requested size; 0 = not set (use `SEQCORE_NUM_THREADS`, else all cores).
+static REQUESTED: Mutex<usize> = Mutex::new(0);
+
+/// Thread count when the user has not chosen one: `SEQCORE_NUM_THREADS` if it parses to >= 1,
+/// else the number of cores this process may use.
+pub fn default_num_threads() -> usize {
+    if let Ok(v) = std::env::var("SEQCORE_NUM_THREADS") {
+        if let Ok(n) = v.trim().parse::<usize>() {
+            if n >= 1 {
+                return n;
+            }
+        }
+    }
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent (plain assignments), so a
+    // poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Number of threads kernels will use.
+pub fn get_num_threads() -> usize {
+    let req = *lock(&REQUESTED);
+    if req == 0 {
+        default_num_threads()
+    } else {
+        req
+    }
+}
+
+/// Set the number of threads kernels use (>= 1). Takes effect on the next kernel call.
+pub fn set_num_threads(n: usize) -> Result<(), String> {
+    if n == 0 {
+        return Err("number of threads must be >= 1, got 0".into());
+    }
+    *lock(&REQUESTED) = n;
+    Ok(())
+}
+
+fn pool() -> Arc<rayon::ThreadPool> {
+    let want = get_num_threads();
+    let pid = std::process::id();
+    let mut guard = lock(&POOL);
+    if let Some(state) = guard.as_ref() {
+        if state.pid == pid && state.threads == want {
+            return state.pool.clone();
+        }
+    }
+    if let Some(old) = guard.take() {
+        if old.pid != pid {
+            // Inherited through fork(): its threads do not exist here. Never touch it again.
+            std::mem::forget(old.pool);
+        }
+        // Same process, other size: dropping our handle lets rayon retire the old workers once
+        // any job still running on them finishes.
+    }
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(want)
+            .thread_name(|i| format!("seqcore-{i}"))
+            .build()
+            .expect("building the seqcore thread pool"),
+    );
+    *guard = Some(PoolState { pid, threads: want, pool: pool.clone() });
+    pool
+}
+
+/// Run `f` inside the seqcore pool, so that rayon calls made by `f` (ours and the GEMM crate's)
+/// use exactly `get_num_threads()` threads.
+pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    pool().install(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_and_get() {
+        let before = get_num_threads();
+        assert!(set_num_threads(0).is_err());
+        set_num_threads(3).unwrap();
+        assert_eq!(get_num_threads(), 3);
+        assert_eq!(install(rayon::current_num_threads), 3);
+        set_num_threads(before).unwrap();
+        assert_eq!(install(rayon::current_num_threads), before);
+    }
+}
