@@ -17,10 +17,22 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _seqcore
+from ._recurrent import (
+    LSTMGrads,
+    LSTMResult,
+    RecurrentTape,
+    lstm_backward,
+    lstm_forward,
+)
 from ._validation import activation_name, as_f32, require_rank, require_shape
 
 __all__ = [
     "DenseGrads",
+    "LSTMGrads",
+    "LSTMResult",
+    "RecurrentTape",
+    "lstm_backward",
+    "lstm_forward",
     "activation",
     "activation_backward",
     "dense_backward",

@@ -190,6 +190,29 @@ pub fn backward(
     });
 }
 
+/// [`column_sums`] split over threads by row blocks, partial sums added at the end.
+pub fn column_sums_par(m: &[f32], width: usize, out: &mut [f32]) {
+    let rows = if width == 0 { 0 } else { m.len() / width };
+    let threads = rayon::current_num_threads();
+    if rows < 4096 || threads < 2 {
+        column_sums(m, width, out);
+        return;
+    }
+    let rb = rows.div_ceil(threads);
+    let parts: Vec<Vec<f32>> = m
+        .par_chunks(rb * width)
+        .map(|blk| {
+            let mut p = vec![0.0f32; width];
+            column_sums(blk, width, &mut p);
+            p
+        })
+        .collect();
+    out.fill(0.0);
+    for p in &parts {
+        crate::kernels::optim::axpy(1.0, p, out);
+    }
+}
+
 /// `out[j] = Σ_i m[i, j]` for a row-major matrix of `width` columns.
 pub fn column_sums(m: &[f32], width: usize, out: &mut [f32]) {
     out.fill(0.0);

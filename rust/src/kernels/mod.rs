@@ -1,7 +1,9 @@
 //! Pure-Rust kernels on slices. No Python here: forward and backward of one op per file.
 pub mod dense;
 pub mod loss;
+pub mod lstm;
 pub mod optim;
+pub mod rnn;
 
 /// Rows per parallel block for row-blocked kernels: blocks of at most `target` rows, and at least
 /// one block per thread when there are enough rows.

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod dense;
 mod errors;
+mod rnn;
 mod runtime;
 mod training;
 
@@ -16,5 +17,6 @@ fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::register(m)?;
     dense::register(m)?;
     training::register(m)?;
+    rnn::register(m)?;
     Ok(())
 }

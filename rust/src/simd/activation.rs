@@ -59,6 +59,20 @@ impl Activation {
         }
     }
 
+    /// In place: on entry `buf` holds the output `y = f(z)`, on exit `dy · f'(z)`. Elementwise
+    /// activations only (not softmax), which is all the recurrent cells use.
+    pub fn grad_from_output_inplace(self, buf: &mut [f32], dy: &[f32]) {
+        debug_assert_eq!(buf.len(), dy.len());
+        match self {
+            Activation::Linear => buf.copy_from_slice(dy),
+            Activation::Relu => relu_grad_inplace(buf, dy),
+            Activation::Sigmoid => sigmoid_grad_inplace(buf, dy),
+            Activation::HardSigmoid => hard_sigmoid_grad_inplace(buf, dy),
+            Activation::Tanh => tanh_grad_inplace(buf, dy),
+            Activation::Softmax => unreachable!("softmax is not an elementwise activation"),
+        }
+    }
+
     /// `dz = dy · f'(z)` computed from the output `y = f(z)`. Rows of `width` (softmax only).
     pub fn backward(self, y: &[f32], dy: &[f32], dz: &mut [f32], width: usize) {
         debug_assert!(y.len() == dy.len() && dy.len() == dz.len());
@@ -125,6 +139,26 @@ multiversion! {
 multiversion! {
     pub fn tanh_grad(y: &[f32], dy: &[f32], dz: &mut [f32]) {
         for ((z, &g), &o) in dz.iter_mut().zip(dy).zip(y) { *z = g * (1.0 - o * o); }
+    }
+}
+multiversion! {
+    pub fn relu_grad_inplace(y: &mut [f32], dy: &[f32]) {
+        for (o, &g) in y.iter_mut().zip(dy) { *o = if *o > 0.0 { g } else { 0.0 }; }
+    }
+}
+multiversion! {
+    pub fn sigmoid_grad_inplace(y: &mut [f32], dy: &[f32]) {
+        for (o, &g) in y.iter_mut().zip(dy) { *o = g * *o * (1.0 - *o); }
+    }
+}
+multiversion! {
+    pub fn hard_sigmoid_grad_inplace(y: &mut [f32], dy: &[f32]) {
+        for (o, &g) in y.iter_mut().zip(dy) { *o = if *o > 0.0 && *o < 1.0 { g * (1.0 / 6.0) } else { 0.0 }; }
+    }
+}
+multiversion! {
+    pub fn tanh_grad_inplace(y: &mut [f32], dy: &[f32]) {
+        for (o, &g) in y.iter_mut().zip(dy) { *o = g * (1.0 - *o * *o); }
     }
 }
 multiversion! {

@@ -1,0 +1,691 @@
+//! LSTM forward (training and inference) and backward, Keras semantics.
+//!
+//! Math contract (Keras 3; gate blocks i, f, c, o in `kernel (F, 4H)`, `recurrent_kernel (H, 4H)`,
+//! `bias (4H,)`; `σ` = recurrent_activation, `φ` = activation):
+//! ```text
+//! z_t = x_t·W + h_{t-1}·U + b        split into z_i, z_f, z_c, z_o
+//! i = σ(z_i)  f = σ(z_f)  g = φ(z_c)  o = σ(z_o)
+//! c_t = f ⊙ c_{t-1} + i ⊙ g          h_t = o ⊙ φ(c_t)
+//! ```
+//! Masked steps (`t >= len[b]`) leave `h`, `c` unchanged and output the previous output (zeros
+//! before the row's first valid step; see [`Lengths`]).
+//!
+//! Kernel design (what cuDNN/oneDNN do):
+//! 1. `x·W + b` for every step at once: one threaded GEMM over `B·T` rows, bias fused
+//!    (`dense::forward`), written straight into the gate buffer.
+//! 2. Threads each own a contiguous slice of the batch and run all steps on it (no per-step
+//!    barrier). Per step: one GEMM `h_{t-1}·U` accumulated onto that step's gates, then the gate
+//!    nonlinearities and the state update fused over each row while it is in cache; `h` is written
+//!    straight into the output. Nothing is allocated inside the time loop.
+//! 3. Training keeps the post-activation gates and `c_t`; backward overwrites the gates with their
+//!    gradients in place, so the tape costs `6·B·T·H` floats in all (with the output).
+//! 4. Backward per step: only the fused gate-gradient math and `dh_{t-1} = dG_t·Uᵀ`. After the loop
+//!    `dX = dG·Wᵀ`, `dW = Xᵀ·dG`, `db = Σ dG` and `dU = Σ h_{t-1}ᵀ·dG_t` are single big GEMMs.
+use super::dense::{self, DenseDims};
+use super::rnn::{self, add_inplace, batch_chunk, mul, mul_inplace, Lengths, RnnDims};
+use crate::linalg::{sgemm, Trans};
+use crate::simd::activation::Activation;
+use crate::simd::{math, multiversion};
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+pub struct LstmSpec {
+    pub dims: RnnDims,
+    pub activation: Activation,
+    pub recurrent_activation: Activation,
+    pub go_backwards: bool,
+}
+
+impl LstmSpec {
+    fn is_default_activations(&self) -> bool {
+        self.activation == Activation::Tanh && self.recurrent_activation == Activation::Sigmoid
+    }
+}
+
+/// Read-only inputs of a forward or backward call.
+#[derive(Clone, Copy)]
+pub struct LstmParams<'a> {
+    /// `(B, T, F)`
+    pub x: &'a [f32],
+    /// `(F, 4H)`
+    pub kernel: &'a [f32],
+    /// `(H, 4H)`
+    pub recurrent_kernel: &'a [f32],
+    /// `(4H,)`
+    pub bias: Option<&'a [f32]>,
+    /// `(B, H)`, zeros when absent
+    pub h0: Option<&'a [f32]>,
+    /// `(B, H)`, zeros when absent
+    pub c0: Option<&'a [f32]>,
+    /// `(B,)`, each in `0..=T`
+    pub lengths: Lengths<'a>,
+}
+
+/// What a training forward keeps for backward: post-activation gates `(B, T, 4H)` and cell states
+/// `(B, T, H)`, in processing order.
+pub struct LstmTape<'a> {
+    pub gates: &'a mut [f32],
+    pub cells: &'a mut [f32],
+}
+
+fn check(spec: &LstmSpec, p: &LstmParams) {
+    let RnnDims { batch: b, steps: t, inputs: f, units: h } = spec.dims;
+    assert_eq!(p.x.len(), b * t * f, "lstm: x");
+    assert_eq!(p.kernel.len(), f * 4 * h, "lstm: kernel");
+    assert_eq!(p.recurrent_kernel.len(), h * 4 * h, "lstm: recurrent_kernel");
+    assert!(p.bias.is_none_or(|v| v.len() == 4 * h), "lstm: bias");
+    assert!(p.h0.is_none_or(|v| v.len() == b * h), "lstm: h0");
+    assert!(p.c0.is_none_or(|v| v.len() == b * h), "lstm: c0");
+    assert!(p.lengths.0.is_none_or(|l| l.len() == b && l.iter().all(|&v| v <= t)), "lstm: lengths");
+    assert!(rnn::CELL_ACTIVATIONS.contains(&spec.activation), "lstm: activation");
+    assert!(rnn::CELL_ACTIVATIONS.contains(&spec.recurrent_activation), "lstm: recurrent_activation");
+}
+
+/// Forward pass. `out` `(B, T, H)` receives every step's output; `h_last`, `c_last` `(B, H)` the
+/// final states. With `tape`, saves what [`backward`] needs (training); without, saves nothing.
+pub fn forward(
+    spec: &LstmSpec,
+    p: &LstmParams,
+    out: &mut [f32],
+    h_last: &mut [f32],
+    c_last: &mut [f32],
+    tape: Option<LstmTape>,
+) {
+    check(spec, p);
+    let d = spec.dims;
+    let (b, t, h) = (d.batch, d.steps, d.units);
+    assert_eq!(out.len(), b * t * h, "lstm: out");
+    assert_eq!(h_last.len(), b * h, "lstm: h_last");
+    assert_eq!(c_last.len(), b * h, "lstm: c_last");
+    if b == 0 || h == 0 {
+        return;
+    }
+    if t == 0 {
+        // No step: the final states are the initial ones.
+        copy_or_zero(h_last, p.h0);
+        copy_or_zero(c_last, p.c0);
+        return;
+    }
+    match tape {
+        Some(tape) => {
+            assert_eq!(tape.gates.len(), b * t * 4 * h, "lstm: gates");
+            assert_eq!(tape.cells.len(), b * t * h, "lstm: cells");
+            forward_into(spec, p, tape.gates, Some(tape.cells), out, h_last, c_last);
+        }
+        None => crate::workspace::with_scratch(b * t * 4 * h, |gates| {
+            forward_into(spec, p, gates, None, out, h_last, c_last)
+        }),
+    }
+}
+
+fn forward_into(
+    spec: &LstmSpec,
+    p: &LstmParams,
+    gates: &mut [f32],
+    cells: Option<&mut [f32]>,
+    out: &mut [f32],
+    h_last: &mut [f32],
+    c_last: &mut [f32],
+) {
+    let d = spec.dims;
+    let (t, f, h) = (d.steps, d.inputs, d.units);
+    let g4 = 4 * h;
+    // 1. Input projection for all steps, bias folded in.
+    dense::forward(
+        DenseDims { rows: d.batch * t, inputs: f, units: g4 },
+        p.x,
+        p.kernel,
+        p.bias,
+        Activation::Linear,
+        gates,
+    );
+    if spec.go_backwards {
+        rnn::reverse_time(gates, d, g4);
+    }
+    // 2. The time loop, one contiguous batch slice per thread.
+    let nb = batch_chunk(d.batch, rayon::current_num_threads());
+    let mut cells_chunks: Vec<Option<&mut [f32]>> = match cells {
+        Some(c) => c.chunks_mut(nb * t * h).map(Some).collect(),
+        None => (0..d.batch.div_ceil(nb)).map(|_| None).collect(),
+    };
+    gates
+        .par_chunks_mut(nb * t * g4)
+        .zip(out.par_chunks_mut(nb * t * h))
+        .zip(h_last.par_chunks_mut(nb * h).zip(c_last.par_chunks_mut(nb * h)))
+        .zip(cells_chunks.par_iter_mut())
+        .enumerate()
+        .for_each(|(ci, (((g, o), (hl, cl)), cells))| {
+            let b0 = ci * nb;
+            let rows = hl.len() / h.max(1);
+            forward_chunk(spec, p, b0, rows, g, o, hl, cl, cells.as_deref_mut());
+        });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward_chunk(
+    spec: &LstmSpec,
+    p: &LstmParams,
+    b0: usize,
+    rows: usize,
+    gates: &mut [f32],
+    out: &mut [f32],
+    h_state: &mut [f32],
+    c_state: &mut [f32],
+    mut cells: Option<&mut [f32]>,
+) {
+    let d = spec.dims;
+    let (t, h) = (d.steps, d.units);
+    let g4 = 4 * h;
+    // h_last / c_last double as the running state.
+    match p.h0 {
+        Some(h0) => h_state.copy_from_slice(&h0[b0 * h..(b0 + rows) * h]),
+        None => h_state.fill(0.0),
+    }
+    match p.c0 {
+        Some(c0) => c_state.copy_from_slice(&c0[b0 * h..(b0 + rows) * h]),
+        None => c_state.fill(0.0),
+    }
+    let fused = spec.is_default_activations();
+    for s in 0..t {
+        // z_s += h_{s-1}·U for the slice's rows (row stride T·4H inside the gate buffer).
+        sgemm(
+            Trans::N,
+            Trans::N,
+            rows,
+            g4,
+            h,
+            1.0,
+            h_state,
+            h,
+            p.recurrent_kernel,
+            g4,
+            1.0,
+            &mut gates[s * g4..],
+            t * g4,
+            1,
+        );
+        for r in 0..rows {
+            let hs = &mut h_state[r * h..(r + 1) * h];
+            let cs = &mut c_state[r * h..(r + 1) * h];
+            if p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+                let z = &mut gates[(r * t + s) * g4..(r * t + s + 1) * g4];
+                if fused {
+                    cell_forward_tanh_sigmoid(z, cs, hs);
+                } else {
+                    cell_forward_generic(spec, z, cs, hs);
+                }
+            }
+            let o = &mut out[(r * t + s) * h..(r * t + s + 1) * h];
+            if p.lengths.started(b0 + r, s, t, spec.go_backwards) {
+                o.copy_from_slice(hs);
+            } else {
+                o.fill(0.0);
+            }
+            if let Some(cells) = cells.as_deref_mut() {
+                cells[(r * t + s) * h..(r * t + s + 1) * h].copy_from_slice(cs);
+            }
+        }
+    }
+}
+
+fn copy_or_zero(dst: &mut [f32], src: Option<&[f32]>) {
+    match src {
+        Some(v) => dst.copy_from_slice(v),
+        None => dst.fill(0.0),
+    }
+}
+
+multiversion! {
+    /// Keras's default cell (tanh, sigmoid) in one pass: activates the gates in place and updates
+    /// `c`, `h` for one row.
+    fn cell_forward_tanh_sigmoid(z: &mut [f32], c: &mut [f32], h: &mut [f32]) {
+        let n = c.len();
+        let (zi, rest) = z.split_at_mut(n);
+        let (zf, rest) = rest.split_at_mut(n);
+        let (zc, zo) = rest.split_at_mut(n);
+        for j in 0..n {
+            let i = math::sigmoid(zi[j]);
+            let f = math::sigmoid(zf[j]);
+            let g = math::tanh(zc[j]);
+            let o = math::sigmoid(zo[j]);
+            zi[j] = i;
+            zf[j] = f;
+            zc[j] = g;
+            zo[j] = o;
+            let cn = f * c[j] + i * g;
+            c[j] = cn;
+            h[j] = o * math::tanh(cn);
+        }
+    }
+}
+
+fn cell_forward_generic(spec: &LstmSpec, z: &mut [f32], c: &mut [f32], h: &mut [f32]) {
+    let n = c.len();
+    let (ifs, rest) = z.split_at_mut(2 * n);
+    let (g, o) = rest.split_at_mut(n);
+    spec.recurrent_activation.forward_inplace(ifs, n);
+    spec.activation.forward_inplace(g, n);
+    spec.recurrent_activation.forward_inplace(o, n);
+    let (i, f) = ifs.split_at(n);
+    // c = f ⊙ c + i ⊙ g ; h = o ⊙ φ(c)
+    mul_inplace(c, f);
+    mul(i, g, h);
+    add_inplace(c, h);
+    h.copy_from_slice(c);
+    spec.activation.forward_inplace(h, n);
+    mul_inplace(h, o);
+}
+
+/// Gradients, written in full (never accumulated).
+pub struct LstmGrads<'a> {
+    /// `(B, T, F)`; skipped when `None` (a first layer needs no input gradient)
+    pub dx: Option<&'a mut [f32]>,
+    pub dkernel: &'a mut [f32],
+    pub drecurrent_kernel: &'a mut [f32],
+    pub dbias: Option<&'a mut [f32]>,
+    /// `(B, H)` gradients by the initial states
+    pub dh0: &'a mut [f32],
+    pub dc0: &'a mut [f32],
+}
+
+/// Upstream gradients: by every output (`(B, T, H)`, absent = 0) and by the final states.
+#[derive(Clone, Copy)]
+pub struct LstmUpstream<'a> {
+    pub d_out: Option<&'a [f32]>,
+    pub d_h_last: Option<&'a [f32]>,
+    pub d_c_last: Option<&'a [f32]>,
+}
+
+/// Backward pass. `out`, `gates` and `cells` are what the training forward produced; `gates` is
+/// overwritten with the gate gradients (the tape is consumed).
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    spec: &LstmSpec,
+    p: &LstmParams,
+    out: &[f32],
+    gates: &mut [f32],
+    cells: &[f32],
+    up: LstmUpstream,
+    g: LstmGrads,
+) {
+    check(spec, p);
+    let d = spec.dims;
+    let (b, t, f, h) = (d.batch, d.steps, d.inputs, d.units);
+    let g4 = 4 * h;
+    assert_eq!(out.len(), b * t * h, "lstm backward: out");
+    assert_eq!(gates.len(), b * t * g4, "lstm backward: gates");
+    assert_eq!(cells.len(), b * t * h, "lstm backward: cells");
+    assert!(up.d_out.is_none_or(|v| v.len() == b * t * h), "lstm backward: d_out");
+    assert!(up.d_h_last.is_none_or(|v| v.len() == b * h), "lstm backward: d_h_last");
+    assert!(up.d_c_last.is_none_or(|v| v.len() == b * h), "lstm backward: d_c_last");
+    assert_eq!(g.dkernel.len(), f * g4);
+    assert_eq!(g.drecurrent_kernel.len(), h * g4);
+    assert_eq!(g.dh0.len(), b * h);
+    assert_eq!(g.dc0.len(), b * h);
+    let threads = rayon::current_num_threads();
+    if b == 0 || t == 0 || h == 0 {
+        // No step ran (or no units): the state gradients pass straight through, weights get none.
+        copy_or_zero(g.dh0, up.d_h_last);
+        copy_or_zero(g.dc0, up.d_c_last);
+        g.dkernel.fill(0.0);
+        g.drecurrent_kernel.fill(0.0);
+        if let Some(db) = g.dbias {
+            db.fill(0.0);
+        }
+        if let Some(dx) = g.dx {
+            dx.fill(0.0);
+        }
+        return;
+    }
+
+    // 1. Backward through time: gates become dG in place; dh0/dc0 carry the running state grads.
+    let nb = batch_chunk(b, threads);
+    gates
+        .par_chunks_mut(nb * t * g4)
+        .zip(g.dh0.par_chunks_mut(nb * h))
+        .zip(g.dc0.par_chunks_mut(nb * h))
+        .enumerate()
+        .for_each(|(ci, ((gc, dh), dc))| {
+            let b0 = ci * nb;
+            let rows = (b - b0).min(nb);
+            backward_chunk(spec, p, up, b0, rows, gc, &cells[b0 * t * h..(b0 + rows) * t * h], dh, dc);
+        });
+    let dg: &mut [f32] = gates;
+
+    // 2. Weight gradients over all steps at once.
+    rnn::recurrent_weight_grad(
+        d,
+        out,
+        p.h0,
+        p.lengths,
+        spec.go_backwards,
+        dg,
+        g4,
+        g4,
+        g.drecurrent_kernel,
+        g4,
+        threads,
+    );
+    if let Some(db) = g.dbias {
+        dense::column_sums_par(dg, g4, db);
+    }
+    if spec.go_backwards {
+        rnn::reverse_time(dg, d, g4); // back to input-time order, to pair with x
+    }
+    sgemm(Trans::T, Trans::N, f, g4, b * t, 1.0, p.x, f, dg, g4, 0.0, g.dkernel, g4, threads);
+    if let Some(dx) = g.dx {
+        assert_eq!(dx.len(), b * t * f);
+        sgemm(Trans::N, Trans::T, b * t, f, g4, 1.0, dg, g4, p.kernel, g4, 0.0, dx, f, threads);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_chunk(
+    spec: &LstmSpec,
+    p: &LstmParams,
+    up: LstmUpstream,
+    b0: usize,
+    rows: usize,
+    gates: &mut [f32],
+    cells: &[f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+) {
+    let d = spec.dims;
+    let (t, h) = (d.steps, d.units);
+    let g4 = 4 * h;
+    match up.d_h_last {
+        Some(v) => dh.copy_from_slice(&v[b0 * h..(b0 + rows) * h]),
+        None => dh.fill(0.0),
+    }
+    match up.d_c_last {
+        Some(v) => dc.copy_from_slice(&v[b0 * h..(b0 + rows) * h]),
+        None => dc.fill(0.0),
+    }
+    let fused = spec.is_default_activations();
+    // Per-thread buffers, allocated once for the whole loop.
+    let mut dh_next = vec![0.0f32; rows * h];
+    let mut tmp = vec![0.0f32; 5 * h];
+    let zeros = vec![0.0f32; h];
+    for s in (0..t).rev() {
+        for r in 0..rows {
+            let dhr = &mut dh[r * h..(r + 1) * h];
+            // An output before the row's first valid step is a constant zero: its gradient stops.
+            if let Some(d_out) = up.d_out.filter(|_| p.lengths.started(b0 + r, s, t, spec.go_backwards)) {
+                let o = ((b0 + r) * t + s) * h;
+                add_inplace(dhr, &d_out[o..o + h]);
+            }
+            let z = &mut gates[(r * t + s) * g4..(r * t + s + 1) * g4];
+            if p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+                let c = &cells[(r * t + s) * h..(r * t + s + 1) * h];
+                let c_prev = if s > 0 {
+                    &cells[(r * t + s - 1) * h..(r * t + s) * h]
+                } else {
+                    p.c0.map_or(&zeros[..], |c0| &c0[(b0 + r) * h..(b0 + r + 1) * h])
+                };
+                let dcr = &mut dc[r * h..(r + 1) * h];
+                if fused {
+                    cell_backward_tanh_sigmoid(z, c, c_prev, dhr, dcr);
+                } else {
+                    cell_backward_generic(spec, z, c, c_prev, dhr, dcr, &mut tmp);
+                }
+            } else {
+                z.fill(0.0);
+            }
+        }
+        // dh_{s-1} = dG_s·Uᵀ; masked rows pass dh through unchanged.
+        sgemm(
+            Trans::N,
+            Trans::T,
+            rows,
+            h,
+            g4,
+            1.0,
+            &gates[s * g4..],
+            t * g4,
+            p.recurrent_kernel,
+            g4,
+            0.0,
+            &mut dh_next,
+            h,
+            1,
+        );
+        for r in 0..rows {
+            if !p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+                dh_next[r * h..(r + 1) * h].copy_from_slice(&dh[r * h..(r + 1) * h]);
+            }
+        }
+        dh.copy_from_slice(&dh_next);
+    }
+}
+
+multiversion! {
+    /// Gate gradients of the default cell for one row: `z` holds (i, f, g, o) on entry and
+    /// (dz_i, dz_f, dz_c, dz_o) on exit; `dc` goes from dL/dc_t to dL/dc_{t-1}.
+    fn cell_backward_tanh_sigmoid(z: &mut [f32], c: &[f32], c_prev: &[f32], dh: &[f32], dc: &mut [f32]) {
+        let n = c.len();
+        let (zi, rest) = z.split_at_mut(n);
+        let (zf, rest) = rest.split_at_mut(n);
+        let (zc, zo) = rest.split_at_mut(n);
+        for j in 0..n {
+            let (i, f, g, o) = (zi[j], zf[j], zc[j], zo[j]);
+            let tc = math::tanh(c[j]);
+            let dct = dc[j] + dh[j] * o * (1.0 - tc * tc);
+            zo[j] = dh[j] * tc * o * (1.0 - o);
+            zi[j] = dct * g * i * (1.0 - i);
+            zf[j] = dct * c_prev[j] * f * (1.0 - f);
+            zc[j] = dct * i * (1.0 - g * g);
+            dc[j] = dct * f;
+        }
+    }
+}
+
+fn cell_backward_generic(
+    spec: &LstmSpec,
+    z: &mut [f32],
+    c: &[f32],
+    c_prev: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    tmp: &mut [f32],
+) {
+    let n = c.len();
+    let (tc, rest) = tmp.split_at_mut(n);
+    let (a, rest) = rest.split_at_mut(n);
+    let (ti, rest) = rest.split_at_mut(n);
+    let (tf, rest) = rest.split_at_mut(n);
+    let tg = &mut rest[..n];
+    let (zi, rest) = z.split_at_mut(n);
+    let (zf, rest) = rest.split_at_mut(n);
+    let (zc, zo) = rest.split_at_mut(n);
+    // tc = φ(c);  dc_t = dc + dh ⊙ o ⊙ φ'(c)
+    tc.copy_from_slice(c);
+    spec.activation.forward_inplace(tc, n);
+    mul(dh, zo, ti);
+    a.copy_from_slice(tc);
+    spec.activation.grad_from_output_inplace(a, ti);
+    add_inplace(dc, a);
+    // raw gate grads, before the gates are overwritten
+    mul(dc, zc, ti); // dL/di = dc_t ⊙ g
+    mul(dc, c_prev, tf); // dL/df = dc_t ⊙ c_prev
+    mul(dc, zi, tg); // dL/dg = dc_t ⊙ i
+    mul(dh, tc, a); // dL/do = dh ⊙ φ(c)
+    mul_inplace(dc, zf); // dc_{t-1} = dc_t ⊙ f
+    spec.recurrent_activation.grad_from_output_inplace(zi, ti);
+    spec.recurrent_activation.grad_from_output_inplace(zf, tf);
+    spec.activation.grad_from_output_inplace(zc, tg);
+    spec.recurrent_activation.grad_from_output_inplace(zo, a);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+        let mut st = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (((st >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+
+    fn act64(a: Activation, x: f64) -> f64 {
+        match a {
+            Activation::Linear => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Activation::Tanh => x.tanh(),
+            Activation::Softmax => unreachable!(),
+        }
+    }
+
+    struct Case {
+        spec: LstmSpec,
+        x: Vec<f32>,
+        w: Vec<f32>,
+        u: Vec<f32>,
+        bias: Vec<f32>,
+        h0: Vec<f32>,
+        c0: Vec<f32>,
+        lens: Vec<usize>,
+        d_out: Vec<f32>,
+        d_hl: Vec<f32>,
+        d_cl: Vec<f32>,
+    }
+
+    /// Naive f64 forward, straight from the math; returns Σ out⊙d_out + h_last⊙d_hl + c_last⊙d_cl.
+    fn naive_loss(c: &Case, x: &[f32], w: &[f32], u: &[f32], bias: &[f32], h0: &[f32], c0: &[f32]) -> (f64, Vec<f64>) {
+        let RnnDims { batch: b, steps: t, inputs: f, units: h } = c.spec.dims;
+        let mut outs = vec![0.0f64; b * t * h];
+        let mut loss = 0.0;
+        for bi in 0..b {
+            let mut hs: Vec<f64> = h0[bi * h..(bi + 1) * h].iter().map(|&v| v as f64).collect();
+            let mut cs: Vec<f64> = c0[bi * h..(bi + 1) * h].iter().map(|&v| v as f64).collect();
+            let mut started = false;
+            for s in 0..t {
+                let ti = if c.spec.go_backwards { t - 1 - s } else { s };
+                if ti < c.lens[bi] {
+                    started = true;
+                    let mut z = vec![0.0f64; 4 * h];
+                    for (j, zj) in z.iter_mut().enumerate() {
+                        let mut acc = bias[j] as f64;
+                        for k in 0..f {
+                            acc += x[(bi * t + ti) * f + k] as f64 * w[k * 4 * h + j] as f64;
+                        }
+                        for k in 0..h {
+                            acc += hs[k] * u[k * 4 * h + j] as f64;
+                        }
+                        *zj = acc;
+                    }
+                    let (ra, a) = (c.spec.recurrent_activation, c.spec.activation);
+                    for j in 0..h {
+                        let (i, fg, g, o) =
+                            (act64(ra, z[j]), act64(ra, z[h + j]), act64(a, z[2 * h + j]), act64(ra, z[3 * h + j]));
+                        cs[j] = fg * cs[j] + i * g;
+                        hs[j] = o * act64(a, cs[j]);
+                    }
+                }
+                for j in 0..h {
+                    let o = if started { hs[j] } else { 0.0 };
+                    outs[(bi * t + s) * h + j] = o;
+                    loss += o * c.d_out[(bi * t + s) * h + j] as f64;
+                }
+            }
+            for j in 0..h {
+                loss += hs[j] * c.d_hl[bi * h + j] as f64 + cs[j] * c.d_cl[bi * h + j] as f64;
+            }
+        }
+        (loss, outs)
+    }
+
+    fn run_case(act: Activation, rec: Activation, go_backwards: bool, lens: Vec<usize>) {
+        let dims = RnnDims { batch: lens.len(), steps: 4, inputs: 3, units: 5 };
+        let (b, t, f, h) = (dims.batch, dims.steps, dims.inputs, dims.units);
+        let c = Case {
+            spec: LstmSpec { dims, activation: act, recurrent_activation: rec, go_backwards },
+            x: vals(b * t * f, 1, 1.0),
+            w: vals(f * 4 * h, 2, 0.6),
+            u: vals(h * 4 * h, 3, 0.6),
+            bias: vals(4 * h, 4, 0.5),
+            h0: vals(b * h, 5, 0.5),
+            c0: vals(b * h, 6, 0.5),
+            lens,
+            d_out: vals(b * t * h, 7, 1.0),
+            d_hl: vals(b * h, 8, 1.0),
+            d_cl: vals(b * h, 9, 1.0),
+        };
+        let p = LstmParams {
+            x: &c.x,
+            kernel: &c.w,
+            recurrent_kernel: &c.u,
+            bias: Some(&c.bias),
+            h0: Some(&c.h0),
+            c0: Some(&c.c0),
+            lengths: Lengths(Some(&c.lens)),
+        };
+        let (mut out, mut hl, mut cl) = (vec![0.0; b * t * h], vec![0.0; b * h], vec![0.0; b * h]);
+        let (mut gates, mut cells) = (vec![0.0; b * t * 4 * h], vec![0.0; b * t * h]);
+        crate::threads::install(|| {
+            forward(&c.spec, &p, &mut out, &mut hl, &mut cl, Some(LstmTape { gates: &mut gates, cells: &mut cells }))
+        });
+        let (_, want) = naive_loss(&c, &c.x, &c.w, &c.u, &c.bias, &c.h0, &c.c0);
+        for (g, w) in out.iter().zip(&want) {
+            assert!((*g as f64 - w).abs() < 1e-5, "forward {act:?}/{rec:?} back={go_backwards}: {g} vs {w}");
+        }
+        let mut dx = vec![0.0; b * t * f];
+        let (mut dw, mut du, mut db) = (vec![0.0; f * 4 * h], vec![0.0; h * 4 * h], vec![0.0; 4 * h]);
+        let (mut dh0, mut dc0) = (vec![0.0; b * h], vec![0.0; b * h]);
+        let up = LstmUpstream { d_out: Some(&c.d_out), d_h_last: Some(&c.d_hl), d_c_last: Some(&c.d_cl) };
+        crate::threads::install(|| {
+            backward(
+                &c.spec,
+                &p,
+                &out,
+                &mut gates,
+                &cells,
+                up,
+                LstmGrads {
+                    dx: Some(&mut dx),
+                    dkernel: &mut dw,
+                    drecurrent_kernel: &mut du,
+                    dbias: Some(&mut db),
+                    dh0: &mut dh0,
+                    dc0: &mut dc0,
+                },
+            )
+        });
+        let eps = 1e-3f32;
+        let grads: [(&str, &Vec<f32>, usize); 6] =
+            [("x", &dx, 0), ("w", &dw, 1), ("u", &du, 2), ("b", &db, 3), ("h0", &dh0, 4), ("c0", &dc0, 5)];
+        for (name, got, which) in grads {
+            for i in 0..got.len() {
+                let mut args = [c.x.clone(), c.w.clone(), c.u.clone(), c.bias.clone(), c.h0.clone(), c.c0.clone()];
+                args[which][i] += eps;
+                let lp = naive_loss(&c, &args[0], &args[1], &args[2], &args[3], &args[4], &args[5]).0;
+                args[which][i] -= 2.0 * eps;
+                let lm = naive_loss(&c, &args[0], &args[1], &args[2], &args[3], &args[4], &args[5]).0;
+                let num = (lp - lm) / (2.0 * eps as f64);
+                assert!(
+                    (got[i] as f64 - num).abs() < 3e-3 * (1.0 + num.abs()),
+                    "{act:?}/{rec:?} back={go_backwards} d{name}[{i}]: {} vs {num}",
+                    got[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn default_cell_matches_naive_forward_and_finite_differences() {
+        run_case(Activation::Tanh, Activation::Sigmoid, false, vec![4, 2, 0]);
+        run_case(Activation::Tanh, Activation::Sigmoid, true, vec![4, 3, 1, 0]);
+    }
+
+    #[test]
+    fn generic_cell_matches_naive_forward_and_finite_differences() {
+        run_case(Activation::Linear, Activation::Sigmoid, false, vec![4, 1]);
+        run_case(Activation::Tanh, Activation::HardSigmoid, true, vec![4, 2]);
+    }
+}

@@ -1,0 +1,283 @@
+//! Bindings for `kernels::lstm` (and the shared recurrent argument handling).
+use super::dense::parse_activation;
+use super::errors::{run_kernel, slice, slice_mut, value_error};
+use crate::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
+use crate::kernels::rnn::{Lengths, RnnDims, CELL_ACTIVATIONS};
+use crate::simd::activation::Activation;
+use numpy::{
+    PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyReadwriteArray3, PyUntypedArrayMethods,
+};
+use pyo3::prelude::*;
+
+pub(crate) fn cell_activation(op: &str, name: &str) -> PyResult<Activation> {
+    let a = parse_activation(op, name)?;
+    if !CELL_ACTIVATIONS.contains(&a) {
+        return Err(value_error(op, format!("activation {name:?} is not supported in a recurrent cell; use one of linear, relu, sigmoid, hard_sigmoid, tanh")));
+    }
+    Ok(a)
+}
+
+pub(crate) fn new3<'py>(py: Python<'py>, a: usize, b: usize, c: usize) -> Bound<'py, PyArray3<f32>> {
+    // SAFETY: float32, fully written by the kernel before it reaches Python.
+    unsafe { PyArray3::<f32>::new(py, [a, b, c], false) }
+}
+
+pub(crate) fn new2<'py>(py: Python<'py>, a: usize, b: usize) -> Bound<'py, PyArray2<f32>> {
+    super::dense::new_array2(py, a, b)
+}
+
+pub(crate) fn opt<'a, D: numpy::ndarray::Dimension>(
+    a: &'a Option<numpy::PyReadonlyArray<'_, f32, D>>,
+    op: &str,
+    name: &str,
+) -> PyResult<Option<&'a [f32]>> {
+    a.as_ref().map(|v| slice(v, op, name)).transpose()
+}
+
+/// Checks `(B, H)`-shaped state arrays.
+pub(crate) fn check_state(op: &str, name: &str, a: &Option<PyReadonlyArray2<f32>>, b: usize, h: usize) -> PyResult<()> {
+    if let Some(v) = a {
+        if v.shape() != [b, h] {
+            return Err(value_error(op, format!("{name} must have shape ({b}, {h}); received {:?}", v.shape())));
+        }
+    }
+    Ok(())
+}
+
+/// Per-sample lengths as `usize`, each in `0..=steps`.
+pub(crate) fn lengths_vec(
+    op: &str,
+    l: &Option<PyReadonlyArray1<i64>>,
+    batch: usize,
+    steps: usize,
+) -> PyResult<Option<Vec<usize>>> {
+    let Some(l) = l else { return Ok(None) };
+    let v = l.as_array();
+    if v.len() != batch {
+        return Err(value_error(op, format!("lengths must have shape ({batch},); received ({},)", v.len())));
+    }
+    v.iter()
+        .map(|&n| {
+            if n < 0 || n as usize > steps {
+                Err(value_error(
+                    op,
+                    format!("lengths must lie in [0, {steps}] (the number of time steps); received {n}"),
+                ))
+            } else {
+                Ok(n as usize)
+            }
+        })
+        .collect::<PyResult<Vec<usize>>>()
+        .map(Some)
+}
+
+/// Dims from `x (B, T, F)` and `kernel (F, gates·H)`, checking the weight shapes.
+pub(crate) fn rnn_dims(
+    op: &str,
+    x: &PyReadonlyArray3<f32>,
+    kernel: &PyReadonlyArray2<f32>,
+    recurrent: &PyReadonlyArray2<f32>,
+    gates: usize,
+) -> PyResult<RnnDims> {
+    let (b, t, f) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    let (kf, kg) = (kernel.shape()[0], kernel.shape()[1]);
+    if kf != f || kg % gates != 0 {
+        return Err(value_error(
+            op,
+            format!(
+                "kernel must have shape ({f}, {gates}*units) for x of shape ({b}, {t}, {f}); received {:?}",
+                kernel.shape()
+            ),
+        ));
+    }
+    let h = kg / gates;
+    if recurrent.shape() != [h, gates * h] {
+        return Err(value_error(
+            op,
+            format!("recurrent_kernel must have shape ({h}, {}); received {:?}", gates * h, recurrent.shape()),
+        ));
+    }
+    Ok(RnnDims { batch: b, steps: t, inputs: f, units: h })
+}
+
+type LstmFwdOut<'py> = (
+    Bound<'py, PyArray3<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Option<Bound<'py, PyArray3<f32>>>,
+    Option<Bound<'py, PyArray3<f32>>>,
+);
+
+/// `lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, lengths, activation,
+/// recurrent_activation, go_backwards, training) -> (outputs, h, c, gates | None, cells | None)`
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn lstm_forward<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray3<'py, f32>,
+    kernel: PyReadonlyArray2<'py, f32>,
+    recurrent_kernel: PyReadonlyArray2<'py, f32>,
+    bias: Option<PyReadonlyArray1<'py, f32>>,
+    h0: Option<PyReadonlyArray2<'py, f32>>,
+    c0: Option<PyReadonlyArray2<'py, f32>>,
+    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    activation: &str,
+    recurrent_activation: &str,
+    go_backwards: bool,
+    training: bool,
+) -> PyResult<LstmFwdOut<'py>> {
+    const OP: &str = "lstm_forward";
+    let spec = LstmSpec {
+        dims: rnn_dims(OP, &x, &kernel, &recurrent_kernel, 4)?,
+        activation: cell_activation(OP, activation)?,
+        recurrent_activation: cell_activation(OP, recurrent_activation)?,
+        go_backwards,
+    };
+    let RnnDims { batch: b, steps: t, units: h, .. } = spec.dims;
+    if let Some(v) = &bias {
+        if v.len() != 4 * h {
+            return Err(value_error(OP, format!("bias must have shape ({},); received ({},)", 4 * h, v.len())));
+        }
+    }
+    check_state(OP, "initial h", &h0, b, h)?;
+    check_state(OP, "initial c", &c0, b, h)?;
+    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let out = new3(py, b, t, h);
+    let (hl, cl) = (new2(py, b, h), new2(py, b, h));
+    let gates = training.then(|| new3(py, b, t, 4 * h));
+    let cells = training.then(|| new3(py, b, t, h));
+    {
+        let p = LstmParams {
+            x: slice(&x, OP, "x")?,
+            kernel: slice(&kernel, OP, "kernel")?,
+            recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
+            bias: opt(&bias, OP, "bias")?,
+            h0: opt(&h0, OP, "initial h")?,
+            c0: opt(&c0, OP, "initial c")?,
+            lengths: Lengths(lens.as_deref()),
+        };
+        let (mut ow, mut hw, mut cw) = (out.readwrite(), hl.readwrite(), cl.readwrite());
+        let mut gw = gates.as_ref().map(|a| a.readwrite());
+        let mut sw = cells.as_ref().map(|a| a.readwrite());
+        let (os, hs, cs) = (slice_mut(&mut ow, OP, "out")?, slice_mut(&mut hw, OP, "h")?, slice_mut(&mut cw, OP, "c")?);
+        let tape = match (gw.as_mut(), sw.as_mut()) {
+            (Some(g), Some(s)) => {
+                Some(LstmTape { gates: slice_mut(g, OP, "gates")?, cells: slice_mut(s, OP, "cells")? })
+            }
+            _ => None,
+        };
+        run_kernel(py, OP, || lstm::forward(&spec, &p, os, hs, cs, tape))?;
+    }
+    Ok((out, hl, cl, gates, cells))
+}
+
+type LstmBwdOut<'py> = (
+    Option<Bound<'py, PyArray3<f32>>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Option<Bound<'py, PyArray1<f32>>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+);
+
+/// `lstm_backward(x, kernel, recurrent_kernel, has_bias, h0, c0, lengths, activation,
+/// recurrent_activation, go_backwards, outputs, gates, cells, d_outputs, d_h, d_c, need_dx)
+/// -> (dx | None, dkernel, drecurrent_kernel, dbias | None, dh0, dc0)`. Overwrites `gates`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn lstm_backward<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray3<'py, f32>,
+    kernel: PyReadonlyArray2<'py, f32>,
+    recurrent_kernel: PyReadonlyArray2<'py, f32>,
+    has_bias: bool,
+    h0: Option<PyReadonlyArray2<'py, f32>>,
+    c0: Option<PyReadonlyArray2<'py, f32>>,
+    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    activation: &str,
+    recurrent_activation: &str,
+    go_backwards: bool,
+    outputs: PyReadonlyArray3<'py, f32>,
+    mut gates: PyReadwriteArray3<'py, f32>,
+    cells: PyReadonlyArray3<'py, f32>,
+    d_outputs: Option<PyReadonlyArray3<'py, f32>>,
+    d_h: Option<PyReadonlyArray2<'py, f32>>,
+    d_c: Option<PyReadonlyArray2<'py, f32>>,
+    need_dx: bool,
+) -> PyResult<LstmBwdOut<'py>> {
+    const OP: &str = "lstm_backward";
+    let spec = LstmSpec {
+        dims: rnn_dims(OP, &x, &kernel, &recurrent_kernel, 4)?,
+        activation: cell_activation(OP, activation)?,
+        recurrent_activation: cell_activation(OP, recurrent_activation)?,
+        go_backwards,
+    };
+    let RnnDims { batch: b, steps: t, inputs: f, units: h } = spec.dims;
+    check_state(OP, "initial h", &h0, b, h)?;
+    check_state(OP, "initial c", &c0, b, h)?;
+    check_state(OP, "d_h", &d_h, b, h)?;
+    check_state(OP, "d_c", &d_c, b, h)?;
+    for (name, shape, want) in [
+        ("outputs", outputs.shape().to_vec(), [b, t, h]),
+        ("gates", gates.shape().to_vec(), [b, t, 4 * h]),
+        ("cells", cells.shape().to_vec(), [b, t, h]),
+    ] {
+        if shape != want {
+            return Err(value_error(OP, format!("{name} must have shape {want:?}; received {shape:?}")));
+        }
+    }
+    if let Some(d) = &d_outputs {
+        if d.shape() != [b, t, h] {
+            return Err(value_error(
+                OP,
+                format!("d_outputs must have shape ({b}, {t}, {h}); received {:?}", d.shape()),
+            ));
+        }
+    }
+    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let dx = need_dx.then(|| new3(py, b, t, f));
+    let (dk, drk) = (new2(py, f, 4 * h), new2(py, h, 4 * h));
+    // SAFETY: float32, fully written by the kernel.
+    let db = has_bias.then(|| unsafe { PyArray1::<f32>::new(py, [4 * h], false) });
+    let (dh0, dc0) = (new2(py, b, h), new2(py, b, h));
+    {
+        let p = LstmParams {
+            x: slice(&x, OP, "x")?,
+            kernel: slice(&kernel, OP, "kernel")?,
+            recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
+            bias: None,
+            h0: opt(&h0, OP, "initial h")?,
+            c0: opt(&c0, OP, "initial c")?,
+            lengths: Lengths(lens.as_deref()),
+        };
+        let up = LstmUpstream {
+            d_out: opt(&d_outputs, OP, "d_outputs")?,
+            d_h_last: opt(&d_h, OP, "d_h")?,
+            d_c_last: opt(&d_c, OP, "d_c")?,
+        };
+        let outs = slice(&outputs, OP, "outputs")?;
+        let cells_s = slice(&cells, OP, "cells")?;
+        let gs = slice_mut(&mut gates, OP, "gates")?;
+        let mut dxw = dx.as_ref().map(|a| a.readwrite());
+        let (mut dkw, mut drkw, mut dh0w, mut dc0w) =
+            (dk.readwrite(), drk.readwrite(), dh0.readwrite(), dc0.readwrite());
+        let mut dbw = db.as_ref().map(|a| a.readwrite());
+        let grads = LstmGrads {
+            dx: dxw.as_mut().map(|a| slice_mut(a, OP, "dx")).transpose()?,
+            dkernel: slice_mut(&mut dkw, OP, "dkernel")?,
+            drecurrent_kernel: slice_mut(&mut drkw, OP, "drecurrent_kernel")?,
+            dbias: dbw.as_mut().map(|a| slice_mut(a, OP, "dbias")).transpose()?,
+            dh0: slice_mut(&mut dh0w, OP, "dh0")?,
+            dc0: slice_mut(&mut dc0w, OP, "dc0")?,
+        };
+        run_kernel(py, OP, || lstm::backward(&spec, &p, outs, gs, cells_s, up, grads))?;
+    }
+    Ok((dx, dk, drk, db, dh0, dc0))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(lstm_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(lstm_backward, m)?)?;
+    Ok(())
+}
