@@ -234,3 +234,101 @@ def lstm_backward(
     )  # fmt: skip
     tape.saved = ()
     return LSTMGrads(*res)
+
+
+class GRUResult(NamedTuple):
+    outputs: np.ndarray
+    """(batch, time, units): h at every step, in processing order."""
+    h: np.ndarray
+    """(batch, units): final state."""
+    tape: RecurrentTape | None
+    """For :func:`gru_backward`; None when ``training=False``."""
+
+
+class GRUGrads(NamedTuple):
+    dx: np.ndarray | None
+    dkernel: np.ndarray
+    drecurrent_kernel: np.ndarray
+    dbias: np.ndarray | None
+    """Same shape as the bias: (2, 3*units) with reset_after=True, else (3*units,)."""
+    dh0: np.ndarray
+
+
+def gru_forward(
+    x: Any,
+    kernel: Any,
+    recurrent_kernel: Any,
+    bias: Any | None = None,
+    *,
+    initial_state: Any | None = None,
+    lengths: Any | None = None,
+    activation: str | None = "tanh",
+    recurrent_activation: str | None = "sigmoid",
+    go_backwards: bool = False,
+    reset_after: bool = True,
+    training: bool = True,
+) -> GRUResult:
+    """Keras-exact GRU over ``x (batch, time, features)``; gate blocks z, r, h.
+
+    ``bias`` is ``(2, 3*units)`` (input row, recurrent row) with ``reset_after=True`` (the Keras
+    default, the same cell as PyTorch's and cuDNN's) and ``(3*units,)`` with ``reset_after=False``.
+    ``initial_state=[h0]`` or ``h0`` (``(batch, units)``). Other arguments as :func:`lstm_forward`.
+    """
+    op = "gru_forward"
+    xa = _sequence_input(x, op)
+    b, t, _ = xa.shape
+    k, rk, h = _weights(xa, kernel, recurrent_kernel, 3, op)
+    bias_a = None
+    if bias is not None:
+        bias_a = as_f32(bias, op, "bias")
+        want = (2, 3 * h) if reset_after else (3 * h,)
+        if bias_a.shape != want:
+            hint = (
+                " With reset_after=True the bias has two rows (input bias, recurrent bias)."
+                if reset_after
+                else " With reset_after=False there is only the input bias."
+            )
+            raise ValueError(f"{op}: bias must have shape {want}; received {bias_a.shape}.{hint}")
+    (h0,) = _initial_state(initial_state, 1, b, h, op, ("h",))
+    lens = _lengths(lengths, b, t, op)
+    act = _cell_activation(activation, op, "activation")
+    rec = _cell_activation(recurrent_activation, op, "recurrent_activation")
+    out, hl, gates, extra = _seqcore.gru_forward(
+        xa, k, rk, bias_a, h0, lens, act, rec, bool(go_backwards), bool(reset_after), bool(training)
+    )
+    tape = None
+    if training:
+        args = dict(
+            x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, lengths=lens,
+            activation=act, recurrent_activation=rec, go_backwards=bool(go_backwards),
+            reset_after=bool(reset_after),
+        )  # fmt: skip
+        tape = RecurrentTape("gru", args, out, (gates, extra))
+    return GRUResult(out, hl, tape)
+
+
+def gru_backward(
+    tape: RecurrentTape,
+    d_outputs: Any | None = None,
+    d_h: Any | None = None,
+    *,
+    need_dx: bool = True,
+) -> GRUGrads:
+    """Gradients of a :func:`gru_forward` given the loss gradients by its outputs and/or final state."""
+    op = "gru_backward"
+    if not isinstance(tape, RecurrentTape):
+        raise TypeError(f"{op}: tape must be the .tape of a gru_forward(..., training=True) result.")
+    tape._take("gru", op)
+    a = tape.args
+    b, t, _ = a["x"].shape
+    h = a["recurrent_kernel"].shape[0]
+    d_out = _upstream(d_outputs, (b, t, h), op, "d_outputs")
+    dh = _upstream(d_h, (b, h), op, "d_h")
+    gates, extra = tape.saved
+    res = _seqcore.gru_backward(
+        a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["lengths"],
+        a["activation"], a["recurrent_activation"], a["go_backwards"], a["reset_after"],
+        tape.outputs, gates, extra, d_out, dh, bool(need_dx),
+    )  # fmt: skip
+    tape.saved = ()
+    return GRUGrads(*res)

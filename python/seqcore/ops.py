@@ -18,9 +18,13 @@ import numpy as np
 
 from . import _seqcore
 from ._recurrent import (
+    GRUGrads,
+    GRUResult,
     LSTMGrads,
     LSTMResult,
     RecurrentTape,
+    gru_backward,
+    gru_forward,
     lstm_backward,
     lstm_forward,
 )
@@ -28,9 +32,13 @@ from ._validation import activation_name, as_f32, require_rank, require_shape
 
 __all__ = [
     "DenseGrads",
+    "GRUGrads",
+    "GRUResult",
     "LSTMGrads",
     "LSTMResult",
     "RecurrentTape",
+    "gru_backward",
+    "gru_forward",
     "lstm_backward",
     "lstm_forward",
     "activation",

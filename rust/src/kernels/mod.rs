@@ -1,5 +1,6 @@
 //! Pure-Rust kernels on slices. No Python here: forward and backward of one op per file.
 pub mod dense;
+pub mod gru;
 pub mod loss;
 pub mod lstm;
 pub mod optim;

@@ -1,12 +1,13 @@
 //! Bindings for `kernels::lstm` (and the shared recurrent argument handling).
 use super::dense::parse_activation;
 use super::errors::{run_kernel, slice, slice_mut, value_error};
+use crate::kernels::gru::{self, GruGrads, GruParams, GruSpec, GruTape};
 use crate::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
 use crate::kernels::rnn::{Lengths, RnnDims, CELL_ACTIVATIONS};
 use crate::simd::activation::Activation;
 use numpy::{
-    PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
-    PyReadwriteArray3, PyUntypedArrayMethods,
+    PyArray1, PyArray2, PyArray3, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyReadonlyArrayDyn, PyReadwriteArray3, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 
@@ -276,8 +277,184 @@ fn lstm_backward<'py>(
     Ok((dx, dk, drk, db, dh0, dc0))
 }
 
+fn gru_bias_shape(reset_after: bool, h: usize) -> Vec<usize> {
+    if reset_after {
+        vec![2, 3 * h]
+    } else {
+        vec![3 * h]
+    }
+}
+
+type GruFwdOut<'py> = (
+    Bound<'py, PyArray3<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Option<Bound<'py, PyArray3<f32>>>,
+    Option<Bound<'py, PyArray3<f32>>>,
+);
+
+/// `gru_forward(x, kernel, recurrent_kernel, bias, h0, lengths, activation, recurrent_activation,
+/// go_backwards, reset_after, training) -> (outputs, h, gates | None, extra | None)`
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn gru_forward<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray3<'py, f32>,
+    kernel: PyReadonlyArray2<'py, f32>,
+    recurrent_kernel: PyReadonlyArray2<'py, f32>,
+    bias: Option<PyReadonlyArrayDyn<'py, f32>>,
+    h0: Option<PyReadonlyArray2<'py, f32>>,
+    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    activation: &str,
+    recurrent_activation: &str,
+    go_backwards: bool,
+    reset_after: bool,
+    training: bool,
+) -> PyResult<GruFwdOut<'py>> {
+    const OP: &str = "gru_forward";
+    let spec = GruSpec {
+        dims: rnn_dims(OP, &x, &kernel, &recurrent_kernel, 3)?,
+        activation: cell_activation(OP, activation)?,
+        recurrent_activation: cell_activation(OP, recurrent_activation)?,
+        go_backwards,
+        reset_after,
+    };
+    let RnnDims { batch: b, steps: t, units: h, .. } = spec.dims;
+    if let Some(v) = &bias {
+        let want = gru_bias_shape(reset_after, h);
+        if v.shape() != want.as_slice() {
+            return Err(value_error(
+                OP,
+                format!("bias must have shape {want:?} for reset_after={reset_after}; received {:?}", v.shape()),
+            ));
+        }
+    }
+    check_state(OP, "initial h", &h0, b, h)?;
+    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let out = new3(py, b, t, h);
+    let hl = new2(py, b, h);
+    let gates = training.then(|| new3(py, b, t, 3 * h));
+    let extra = training.then(|| new3(py, b, t, h));
+    {
+        let p = GruParams {
+            x: slice(&x, OP, "x")?,
+            kernel: slice(&kernel, OP, "kernel")?,
+            recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
+            bias: opt(&bias, OP, "bias")?,
+            h0: opt(&h0, OP, "initial h")?,
+            lengths: Lengths(lens.as_deref()),
+        };
+        let (mut ow, mut hw) = (out.readwrite(), hl.readwrite());
+        let mut gw = gates.as_ref().map(|a| a.readwrite());
+        let mut ew = extra.as_ref().map(|a| a.readwrite());
+        let (os, hs) = (slice_mut(&mut ow, OP, "out")?, slice_mut(&mut hw, OP, "h")?);
+        let tape = match (gw.as_mut(), ew.as_mut()) {
+            (Some(g), Some(e)) => {
+                Some(GruTape { gates: slice_mut(g, OP, "gates")?, extra: slice_mut(e, OP, "extra")? })
+            }
+            _ => None,
+        };
+        run_kernel(py, OP, || gru::forward(&spec, &p, os, hs, tape))?;
+    }
+    Ok((out, hl, gates, extra))
+}
+
+type GruBwdOut<'py> = (
+    Option<Bound<'py, PyArray3<f32>>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Option<Bound<'py, PyArrayDyn<f32>>>,
+    Bound<'py, PyArray2<f32>>,
+);
+
+/// `gru_backward(x, kernel, recurrent_kernel, has_bias, h0, lengths, activation,
+/// recurrent_activation, go_backwards, reset_after, outputs, gates, extra, d_outputs, d_h, need_dx)
+/// -> (dx | None, dkernel, drecurrent_kernel, dbias | None, dh0)`. Overwrites `gates` and `extra`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn gru_backward<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray3<'py, f32>,
+    kernel: PyReadonlyArray2<'py, f32>,
+    recurrent_kernel: PyReadonlyArray2<'py, f32>,
+    has_bias: bool,
+    h0: Option<PyReadonlyArray2<'py, f32>>,
+    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    activation: &str,
+    recurrent_activation: &str,
+    go_backwards: bool,
+    reset_after: bool,
+    outputs: PyReadonlyArray3<'py, f32>,
+    mut gates: PyReadwriteArray3<'py, f32>,
+    mut extra: PyReadwriteArray3<'py, f32>,
+    d_outputs: Option<PyReadonlyArray3<'py, f32>>,
+    d_h: Option<PyReadonlyArray2<'py, f32>>,
+    need_dx: bool,
+) -> PyResult<GruBwdOut<'py>> {
+    const OP: &str = "gru_backward";
+    let spec = GruSpec {
+        dims: rnn_dims(OP, &x, &kernel, &recurrent_kernel, 3)?,
+        activation: cell_activation(OP, activation)?,
+        recurrent_activation: cell_activation(OP, recurrent_activation)?,
+        go_backwards,
+        reset_after,
+    };
+    let RnnDims { batch: b, steps: t, inputs: f, units: h } = spec.dims;
+    check_state(OP, "initial h", &h0, b, h)?;
+    check_state(OP, "d_h", &d_h, b, h)?;
+    for (name, shape, want) in [
+        ("outputs", outputs.shape().to_vec(), [b, t, h]),
+        ("gates", gates.shape().to_vec(), [b, t, 3 * h]),
+        ("extra", extra.shape().to_vec(), [b, t, h]),
+    ] {
+        if shape != want {
+            return Err(value_error(OP, format!("{name} must have shape {want:?}; received {shape:?}")));
+        }
+    }
+    if let Some(d) = &d_outputs {
+        if d.shape() != [b, t, h] {
+            return Err(value_error(
+                OP,
+                format!("d_outputs must have shape ({b}, {t}, {h}); received {:?}", d.shape()),
+            ));
+        }
+    }
+    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let dx = need_dx.then(|| new3(py, b, t, f));
+    let (dk, drk, dh0) = (new2(py, f, 3 * h), new2(py, h, 3 * h), new2(py, b, h));
+    // SAFETY: float32, fully written by the kernel.
+    let db = has_bias.then(|| unsafe { PyArrayDyn::<f32>::new(py, gru_bias_shape(reset_after, h), false) });
+    {
+        let p = GruParams {
+            x: slice(&x, OP, "x")?,
+            kernel: slice(&kernel, OP, "kernel")?,
+            recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
+            bias: None,
+            h0: opt(&h0, OP, "initial h")?,
+            lengths: Lengths(lens.as_deref()),
+        };
+        let (d_out, d_hl) = (opt(&d_outputs, OP, "d_outputs")?, opt(&d_h, OP, "d_h")?);
+        let outs = slice(&outputs, OP, "outputs")?;
+        let gs = slice_mut(&mut gates, OP, "gates")?;
+        let es = slice_mut(&mut extra, OP, "extra")?;
+        let mut dxw = dx.as_ref().map(|a| a.readwrite());
+        let (mut dkw, mut drkw, mut dh0w) = (dk.readwrite(), drk.readwrite(), dh0.readwrite());
+        let mut dbw = db.as_ref().map(|a| a.readwrite());
+        let grads = GruGrads {
+            dx: dxw.as_mut().map(|a| slice_mut(a, OP, "dx")).transpose()?,
+            dkernel: slice_mut(&mut dkw, OP, "dkernel")?,
+            drecurrent_kernel: slice_mut(&mut drkw, OP, "drecurrent_kernel")?,
+            dbias: dbw.as_mut().map(|a| slice_mut(a, OP, "dbias")).transpose()?,
+            dh0: slice_mut(&mut dh0w, OP, "dh0")?,
+        };
+        run_kernel(py, OP, || gru::backward(&spec, &p, outs, gs, es, d_out, d_hl, grads))?;
+    }
+    Ok((dx, dk, drk, db, dh0))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lstm_forward, m)?)?;
     m.add_function(wrap_pyfunction!(lstm_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(gru_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(gru_backward, m)?)?;
     Ok(())
 }

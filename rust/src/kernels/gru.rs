@@ -1,0 +1,604 @@
+//! GRU forward (training and inference) and backward, Keras semantics, both `reset_after` modes.
+//!
+//! Math contract (Keras 3; gate blocks z, r, h in `kernel (F, 3H)`, `recurrent_kernel (H, 3H)`;
+//! `σ` = recurrent_activation, `φ` = activation):
+//! ```text
+//! reset_after=True  (Keras default = PyTorch = cuDNN; bias (2, 3H): input row, recurrent row)
+//!   mx = x_t·W + b_in     mh = h_{t-1}·U + b_rec
+//!   z = σ(mx_z + mh_z)    r = σ(mx_r + mh_r)    ĥ = φ(mx_h + r ⊙ mh_h)
+//! reset_after=False (bias (3H,), input side only)
+//!   mx = x_t·W + b
+//!   z = σ(mx_z + h_{t-1}·U_z)    r = σ(mx_r + h_{t-1}·U_r)    ĥ = φ(mx_h + (r ⊙ h_{t-1})·U_h)
+//! both: h_t = z ⊙ h_{t-1} + (1 − z) ⊙ ĥ
+//! ```
+//! Masking as for the LSTM (see [`Lengths`]).
+//!
+//! Design as `lstm.rs`: one projection GEMM for all steps; batch slices per thread; per step one
+//! recurrent GEMM for `reset_after=True` (its `h` block `mh_h` is kept for backward), two for
+//! `reset_after=False` (`r ⊙ h_{t-1}` is kept for the `U_h` gradient). Backward overwrites the gates
+//! with their gradients; weight gradients are big GEMMs after the loop.
+use super::dense::{self, column_sums_par, DenseDims};
+use super::rnn::{self, batch_chunk, Lengths, RnnDims};
+use crate::linalg::{sgemm, Trans};
+use crate::simd::activation::Activation;
+use crate::simd::{math, multiversion};
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+pub struct GruSpec {
+    pub dims: RnnDims,
+    pub activation: Activation,
+    pub recurrent_activation: Activation,
+    pub go_backwards: bool,
+    pub reset_after: bool,
+}
+
+impl GruSpec {
+    fn is_default_activations(&self) -> bool {
+        self.activation == Activation::Tanh && self.recurrent_activation == Activation::Sigmoid
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct GruParams<'a> {
+    /// `(B, T, F)`
+    pub x: &'a [f32],
+    /// `(F, 3H)`
+    pub kernel: &'a [f32],
+    /// `(H, 3H)`
+    pub recurrent_kernel: &'a [f32],
+    /// `(2, 3H)` when `reset_after`, else `(3H,)`
+    pub bias: Option<&'a [f32]>,
+    /// `(B, H)`, zeros when absent
+    pub h0: Option<&'a [f32]>,
+    pub lengths: Lengths<'a>,
+}
+
+/// What a training forward keeps: post-activation gates (z, r, ĥ) `(B, T, 3H)`, and `(B, T, H)` of
+/// `mh_h` (reset_after) or `r ⊙ h_{t-1}` (reset_before), in processing order.
+pub struct GruTape<'a> {
+    pub gates: &'a mut [f32],
+    pub extra: &'a mut [f32],
+}
+
+fn check(spec: &GruSpec, p: &GruParams) {
+    let RnnDims { batch: b, steps: t, inputs: f, units: h } = spec.dims;
+    assert_eq!(p.x.len(), b * t * f, "gru: x");
+    assert_eq!(p.kernel.len(), f * 3 * h, "gru: kernel");
+    assert_eq!(p.recurrent_kernel.len(), h * 3 * h, "gru: recurrent_kernel");
+    let nb = if spec.reset_after { 6 * h } else { 3 * h };
+    assert!(p.bias.is_none_or(|v| v.len() == nb), "gru: bias");
+    assert!(p.h0.is_none_or(|v| v.len() == b * h), "gru: h0");
+    assert!(p.lengths.0.is_none_or(|l| l.len() == b && l.iter().all(|&v| v <= t)), "gru: lengths");
+    assert!(rnn::CELL_ACTIVATIONS.contains(&spec.activation), "gru: activation");
+    assert!(rnn::CELL_ACTIVATIONS.contains(&spec.recurrent_activation), "gru: recurrent_activation");
+}
+
+fn copy_or_zero(dst: &mut [f32], src: Option<&[f32]>) {
+    match src {
+        Some(v) => dst.copy_from_slice(v),
+        None => dst.fill(0.0),
+    }
+}
+
+/// Forward pass; see `lstm::forward` for the argument conventions.
+pub fn forward(spec: &GruSpec, p: &GruParams, out: &mut [f32], h_last: &mut [f32], tape: Option<GruTape>) {
+    check(spec, p);
+    let RnnDims { batch: b, steps: t, units: h, .. } = spec.dims;
+    assert_eq!(out.len(), b * t * h, "gru: out");
+    assert_eq!(h_last.len(), b * h, "gru: h_last");
+    if b == 0 || h == 0 {
+        return;
+    }
+    if t == 0 {
+        copy_or_zero(h_last, p.h0);
+        return;
+    }
+    match tape {
+        Some(tape) => {
+            assert_eq!(tape.gates.len(), b * t * 3 * h, "gru: gates");
+            assert_eq!(tape.extra.len(), b * t * h, "gru: extra");
+            forward_into(spec, p, tape.gates, tape.extra, out, h_last);
+        }
+        None => crate::workspace::with_scratch(b * t * 4 * h, |buf| {
+            let (gates, extra) = buf.split_at_mut(b * t * 3 * h);
+            forward_into(spec, p, gates, extra, out, h_last)
+        }),
+    }
+}
+
+fn forward_into(
+    spec: &GruSpec,
+    p: &GruParams,
+    gates: &mut [f32],
+    extra: &mut [f32],
+    out: &mut [f32],
+    h_last: &mut [f32],
+) {
+    let d = spec.dims;
+    let (t, h) = (d.steps, d.units);
+    let g3 = 3 * h;
+    let input_bias = p.bias.map(|v| &v[..g3]);
+    dense::forward(
+        DenseDims { rows: d.batch * t, inputs: d.inputs, units: g3 },
+        p.x,
+        p.kernel,
+        input_bias,
+        Activation::Linear,
+        gates,
+    );
+    if spec.go_backwards {
+        rnn::reverse_time(gates, d, g3);
+    }
+    let nb = batch_chunk(d.batch, rayon::current_num_threads());
+    gates
+        .par_chunks_mut(nb * t * g3)
+        .zip(extra.par_chunks_mut(nb * t * h))
+        .zip(out.par_chunks_mut(nb * t * h).zip(h_last.par_chunks_mut(nb * h)))
+        .enumerate()
+        .for_each(|(ci, ((g, e), (o, hl)))| forward_chunk(spec, p, ci * nb, hl.len() / h, g, e, o, hl));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward_chunk(
+    spec: &GruSpec,
+    p: &GruParams,
+    b0: usize,
+    rows: usize,
+    gates: &mut [f32],
+    extra: &mut [f32],
+    out: &mut [f32],
+    h_state: &mut [f32],
+) {
+    let RnnDims { steps: t, units: h, .. } = spec.dims;
+    let g3 = 3 * h;
+    match p.h0 {
+        Some(h0) => h_state.copy_from_slice(&h0[b0 * h..(b0 + rows) * h]),
+        None => h_state.fill(0.0),
+    }
+    let rec_bias = if spec.reset_after { p.bias.map(|v| &v[g3..]) } else { None };
+    let u = p.recurrent_kernel;
+    let fused = spec.is_default_activations();
+    let mut rec = vec![0.0f32; rows * g3]; // recurrent products of one step, allocated once
+    let mut tmp = vec![0.0f32; 2 * h];
+    for s in 0..t {
+        if spec.reset_after {
+            // mh = h·U + b_rec for every gate at once.
+            match rec_bias {
+                Some(bias) => rec.chunks_exact_mut(g3).for_each(|r| r.copy_from_slice(bias)),
+                None => rec.fill(0.0),
+            }
+            sgemm(Trans::N, Trans::N, rows, g3, h, 1.0, h_state, h, u, g3, 1.0, &mut rec, g3, 1);
+            for r in 0..rows {
+                let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
+                let mh = &rec[r * g3..(r + 1) * g3];
+                let keep = &mut extra[(r * t + s) * h..(r * t + s + 1) * h];
+                keep.copy_from_slice(&mh[2 * h..]);
+                let valid = p.lengths.valid(b0 + r, s, t, spec.go_backwards);
+                let hs = &mut h_state[r * h..(r + 1) * h];
+                if fused {
+                    cell_after_tanh_sigmoid(z, mh, hs, valid);
+                } else {
+                    cell_after_generic(spec, z, mh, hs, valid, &mut tmp);
+                }
+            }
+        } else {
+            // z, r from h·U[:, :2H]; then ĥ from (r ⊙ h)·U_h.
+            sgemm(Trans::N, Trans::N, rows, 2 * h, h, 1.0, h_state, h, u, g3, 0.0, &mut rec, 2 * h, 1);
+            for r in 0..rows {
+                let z = &mut gates[(r * t + s) * g3..(r * t + s) * g3 + 2 * h];
+                let rh = &mut extra[(r * t + s) * h..(r * t + s + 1) * h];
+                let hs = &h_state[r * h..(r + 1) * h];
+                gates_zr_before(spec, z, &rec[r * 2 * h..(r + 1) * 2 * h], hs, rh);
+            }
+            sgemm(
+                Trans::N,
+                Trans::N,
+                rows,
+                h,
+                h,
+                1.0,
+                &extra[s * h..],
+                t * h,
+                &u[2 * h..],
+                g3,
+                0.0,
+                &mut rec[..rows * h],
+                h,
+                1,
+            );
+            for r in 0..rows {
+                let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
+                let valid = p.lengths.valid(b0 + r, s, t, spec.go_backwards);
+                let hs = &mut h_state[r * h..(r + 1) * h];
+                cell_before_finish(spec, z, &rec[r * h..(r + 1) * h], hs, valid);
+            }
+        }
+        for r in 0..rows {
+            let o = &mut out[(r * t + s) * h..(r * t + s + 1) * h];
+            if p.lengths.started(b0 + r, s, t, spec.go_backwards) {
+                o.copy_from_slice(&h_state[r * h..(r + 1) * h]);
+            } else {
+                o.fill(0.0);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// reset_after cell with (tanh, sigmoid), one row: `z` holds mx (z, r, h blocks) on entry and
+    /// (z, r, ĥ) on exit; `h` is updated when `valid`.
+    fn cell_after_tanh_sigmoid(z: &mut [f32], mh: &[f32], h: &mut [f32], valid: bool) {
+        let n = h.len();
+        let (zz, rest) = z.split_at_mut(n);
+        let (zr, zh) = rest.split_at_mut(n);
+        for j in 0..n {
+            let zg = math::sigmoid(zz[j] + mh[j]);
+            let rg = math::sigmoid(zr[j] + mh[n + j]);
+            let hh = math::tanh(zh[j] + rg * mh[2 * n + j]);
+            zz[j] = zg;
+            zr[j] = rg;
+            zh[j] = hh;
+        }
+        if valid {
+            for j in 0..n {
+                h[j] = zz[j] * h[j] + (1.0 - zz[j]) * zh[j];
+            }
+        }
+    }
+}
+
+fn cell_after_generic(spec: &GruSpec, z: &mut [f32], mh: &[f32], h: &mut [f32], valid: bool, tmp: &mut [f32]) {
+    let n = h.len();
+    let (zr, zh) = z.split_at_mut(2 * n);
+    rnn::add_inplace(zr, &mh[..2 * n]);
+    spec.recurrent_activation.forward_inplace(zr, n);
+    let t = &mut tmp[..n];
+    rnn::mul(&zr[n..], &mh[2 * n..], t);
+    rnn::add_inplace(zh, t);
+    spec.activation.forward_inplace(zh, n);
+    if valid {
+        blend(&zr[..n], zh, h);
+    }
+}
+
+multiversion! {
+    /// `h = z ⊙ h + (1 − z) ⊙ ĥ`
+    fn blend(z: &[f32], hh: &[f32], h: &mut [f32]) {
+        for ((o, &zg), &c) in h.iter_mut().zip(z).zip(hh) { *o = zg * *o + (1.0 - zg) * c; }
+    }
+}
+
+/// reset_before, first half: z, r from `mx + h·U_zr` into `zr` (2H), and `r ⊙ h` into `rh`.
+fn gates_zr_before(spec: &GruSpec, zr: &mut [f32], rec: &[f32], h: &[f32], rh: &mut [f32]) {
+    let n = h.len();
+    rnn::add_inplace(zr, rec);
+    spec.recurrent_activation.forward_inplace(zr, n);
+    rnn::mul(&zr[n..], h, rh);
+}
+
+/// reset_before, second half: ĥ = φ(mx_h + (r ⊙ h)·U_h), then the state update.
+fn cell_before_finish(spec: &GruSpec, z: &mut [f32], rec_h: &[f32], h: &mut [f32], valid: bool) {
+    let n = h.len();
+    let (zr, zh) = z.split_at_mut(2 * n);
+    rnn::add_inplace(zh, rec_h);
+    spec.activation.forward_inplace(zh, n);
+    if valid {
+        blend(&zr[..n], zh, h);
+    }
+}
+
+pub struct GruGrads<'a> {
+    pub dx: Option<&'a mut [f32]>,
+    pub dkernel: &'a mut [f32],
+    pub drecurrent_kernel: &'a mut [f32],
+    /// same shape as the bias
+    pub dbias: Option<&'a mut [f32]>,
+    pub dh0: &'a mut [f32],
+}
+
+/// Backward pass. `out`, `gates` and `extra` come from the training forward; `gates` and `extra`
+/// are overwritten (the tape is consumed). `d_out` `(B, T, H)` and `d_h_last` `(B, H)` may be absent.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    spec: &GruSpec,
+    p: &GruParams,
+    out: &[f32],
+    gates: &mut [f32],
+    extra: &mut [f32],
+    d_out: Option<&[f32]>,
+    d_h_last: Option<&[f32]>,
+    g: GruGrads,
+) {
+    check(spec, p);
+    let d = spec.dims;
+    let RnnDims { batch: b, steps: t, inputs: f, units: h } = d;
+    let g3 = 3 * h;
+    assert_eq!(out.len(), b * t * h, "gru backward: out");
+    assert_eq!(gates.len(), b * t * g3, "gru backward: gates");
+    assert_eq!(extra.len(), b * t * h, "gru backward: extra");
+    assert!(d_out.is_none_or(|v| v.len() == b * t * h), "gru backward: d_out");
+    assert!(d_h_last.is_none_or(|v| v.len() == b * h), "gru backward: d_h_last");
+    assert_eq!(g.dkernel.len(), f * g3);
+    assert_eq!(g.drecurrent_kernel.len(), h * g3);
+    assert_eq!(g.dh0.len(), b * h);
+    let threads = rayon::current_num_threads();
+    if b == 0 || t == 0 || h == 0 {
+        copy_or_zero(g.dh0, d_h_last);
+        g.dkernel.fill(0.0);
+        g.drecurrent_kernel.fill(0.0);
+        if let Some(db) = g.dbias {
+            db.fill(0.0);
+        }
+        if let Some(dx) = g.dx {
+            dx.fill(0.0);
+        }
+        return;
+    }
+    let nb = batch_chunk(b, threads);
+    gates
+        .par_chunks_mut(nb * t * g3)
+        .zip(extra.par_chunks_mut(nb * t * h))
+        .zip(g.dh0.par_chunks_mut(nb * h))
+        .enumerate()
+        .for_each(|(ci, ((gc, ec), dh))| {
+            let b0 = ci * nb;
+            let rows = dh.len() / h;
+            backward_chunk(spec, p, b0, rows, gc, ec, &out[b0 * t * h..(b0 + rows) * t * h], d_out, d_h_last, dh);
+        });
+
+    // Weight gradients over all steps. gates now holds dmx = (dz, dr, dĥ_pre); extra holds dmh_h
+    // (reset_after) or is r ⊙ h_{t-1} (reset_before).
+    let du = g.drecurrent_kernel;
+    rnn::recurrent_weight_grad(d, out, p.h0, p.lengths, spec.go_backwards, gates, g3, 2 * h, du, g3, threads);
+    if spec.reset_after {
+        rnn::recurrent_weight_grad(
+            d,
+            out,
+            p.h0,
+            p.lengths,
+            spec.go_backwards,
+            extra,
+            h,
+            h,
+            &mut du[2 * h..],
+            g3,
+            threads,
+        );
+    } else {
+        sgemm(Trans::T, Trans::N, h, h, b * t, 1.0, extra, h, &gates[2 * h..], g3, 0.0, &mut du[2 * h..], g3, threads);
+    }
+    if let Some(db) = g.dbias {
+        column_sums_par(gates, g3, &mut db[..g3]);
+        if spec.reset_after {
+            // recurrent bias: (dz, dr) as for the input bias, dmh_h for the h block
+            let (din, drec) = db.split_at_mut(g3);
+            drec[..2 * h].copy_from_slice(&din[..2 * h]);
+            column_sums_par(extra, h, &mut drec[2 * h..]);
+        }
+    }
+    if spec.go_backwards {
+        rnn::reverse_time(gates, d, g3);
+    }
+    sgemm(Trans::T, Trans::N, f, g3, b * t, 1.0, p.x, f, gates, g3, 0.0, g.dkernel, g3, threads);
+    if let Some(dx) = g.dx {
+        assert_eq!(dx.len(), b * t * f);
+        sgemm(Trans::N, Trans::T, b * t, f, g3, 1.0, gates, g3, p.kernel, g3, 0.0, dx, f, threads);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_chunk(
+    spec: &GruSpec,
+    p: &GruParams,
+    b0: usize,
+    rows: usize,
+    gates: &mut [f32],
+    extra: &mut [f32],
+    out: &[f32],
+    d_out: Option<&[f32]>,
+    d_h_last: Option<&[f32]>,
+    dh: &mut [f32],
+) {
+    let RnnDims { steps: t, units: h, .. } = spec.dims;
+    let g3 = 3 * h;
+    let u = p.recurrent_kernel;
+    let back = spec.go_backwards;
+    match d_h_last {
+        Some(v) => dh.copy_from_slice(&v[b0 * h..(b0 + rows) * h]),
+        None => dh.fill(0.0),
+    }
+    let zeros = vec![0.0f32; h];
+    // Per-thread buffers, allocated once: gradient by the step's recurrent products, next dh, temps.
+    let mut drec = vec![0.0f32; rows * g3];
+    let mut dh_next = vec![0.0f32; rows * h];
+    let mut tmp = vec![0.0f32; 3 * h];
+    let fused = spec.reset_after && spec.is_default_activations();
+    // The state before step s of row r: the previous output once the row has started, else h0.
+    let h_prev = |r: usize, s: usize| -> &[f32] {
+        if s > 0 && p.lengths.started(b0 + r, s - 1, t, back) {
+            &out[(r * t + s - 1) * h..(r * t + s) * h]
+        } else {
+            p.h0.map_or(&zeros[..], |h0| &h0[(b0 + r) * h..(b0 + r + 1) * h])
+        }
+    };
+    for s in (0..t).rev() {
+        for r in 0..rows {
+            let dhr = &mut dh[r * h..(r + 1) * h];
+            // An output before the row's first valid step is a constant zero: its gradient stops.
+            if let Some(d_out) = d_out.filter(|_| p.lengths.started(b0 + r, s, t, back)) {
+                let o = ((b0 + r) * t + s) * h;
+                rnn::add_inplace(dhr, &d_out[o..o + h]);
+            }
+            let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
+            let ex = &mut extra[(r * t + s) * h..(r * t + s + 1) * h];
+            let dr = &mut drec[r * g3..(r + 1) * g3];
+            if !p.lengths.valid(b0 + r, s, t, back) {
+                // No update at this step: no gradient to its gates; dh passes through unchanged.
+                z.fill(0.0);
+                dr.fill(0.0);
+                ex.fill(0.0);
+                continue;
+            }
+            let hp = h_prev(r, s);
+            if fused {
+                cell_after_backward_tanh_sigmoid(z, ex, hp, dhr, dr);
+            } else if spec.reset_after {
+                cell_after_backward_generic(spec, z, ex, hp, dhr, dr, &mut tmp);
+            } else {
+                cell_before_backward_first(spec, z, hp, dhr, &mut tmp);
+            }
+        }
+        if !spec.reset_after {
+            // d(r ⊙ h_prev) = dĥ_pre·U_hᵀ for all rows, then the reset gate's gradient.
+            let drh = &mut dh_next; // free until the final GEMM of this step
+            sgemm(
+                Trans::N,
+                Trans::T,
+                rows,
+                h,
+                h,
+                1.0,
+                &gates[s * g3 + 2 * h..],
+                t * g3,
+                &u[2 * h..],
+                g3,
+                0.0,
+                drh,
+                h,
+                1,
+            );
+            for r in 0..rows {
+                if !p.lengths.valid(b0 + r, s, t, back) {
+                    continue;
+                }
+                let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
+                let hp = h_prev(r, s);
+                cell_before_backward_second(
+                    spec,
+                    z,
+                    &drh[r * h..(r + 1) * h],
+                    hp,
+                    &mut dh[r * h..(r + 1) * h],
+                    &mut drec[r * g3..(r + 1) * g3],
+                    &mut tmp,
+                );
+            }
+        }
+        // dh_{s-1} = (direct part, already in dh) + drec·Uᵀ over the blocks that saw h_{s-1}.
+        let k = if spec.reset_after { g3 } else { 2 * h };
+        sgemm(Trans::N, Trans::T, rows, h, k, 1.0, &drec, g3, u, g3, 0.0, &mut dh_next, h, 1);
+        rnn::add_inplace(&mut dh_next, dh);
+        dh.copy_from_slice(&dh_next);
+    }
+}
+
+multiversion! {
+    /// reset_after, (tanh, sigmoid), one valid row. In: `z` = (z, r, ĥ), `mh_h`, `h_prev`, `dh`.
+    /// Out: `z` = (dz, dr, dĥ_pre) (the input-side gradient), `mh_h` = dmh_h, `drec` = (dz, dr,
+    /// dmh_h), `dh` = dh ⊙ z (the direct part of dh_{t-1}).
+    fn cell_after_backward_tanh_sigmoid(z: &mut [f32], mh_h: &mut [f32], h_prev: &[f32], dh: &mut [f32], drec: &mut [f32]) {
+        let n = dh.len();
+        let (zz, rest) = z.split_at_mut(n);
+        let (zr, zh) = rest.split_at_mut(n);
+        let (rz, rest) = drec.split_at_mut(n);
+        let (rr, rh) = rest.split_at_mut(n);
+        for j in 0..n {
+            let (zg, rg, hh, m) = (zz[j], zr[j], zh[j], mh_h[j]);
+            let g = dh[j];
+            let dz = g * (h_prev[j] - hh) * zg * (1.0 - zg);
+            let da = g * (1.0 - zg) * (1.0 - hh * hh);
+            let dr = da * m * rg * (1.0 - rg);
+            let dm = da * rg;
+            zz[j] = dz;
+            zr[j] = dr;
+            zh[j] = da;
+            rz[j] = dz;
+            rr[j] = dr;
+            rh[j] = dm;
+            mh_h[j] = dm;
+            dh[j] = g * zg;
+        }
+    }
+}
+
+/// Shared first part of the generic backward: from (z, ĥ) and dh, `zz := dz`, `zh := dĥ_pre`,
+/// `dh := dh ⊙ z`. Uses `tmp[..2H]`.
+fn gates_z_h_backward(spec: &GruSpec, zz: &mut [f32], zh: &mut [f32], h_prev: &[f32], dh: &mut [f32], tmp: &mut [f32]) {
+    let n = dh.len();
+    let (t1, rest) = tmp.split_at_mut(n);
+    let t2 = &mut rest[..n];
+    diff_times(h_prev, zh, dh, t1); // dz_raw = dh ⊙ (h_prev − ĥ)
+    one_minus_times(zz, dh, t2); // dĥ = dh ⊙ (1 − z)
+    spec.activation.grad_from_output_inplace(zh, t2);
+    rnn::mul_inplace(dh, zz); // direct path into h_{t-1}
+    spec.recurrent_activation.grad_from_output_inplace(zz, t1);
+}
+
+/// reset_after with any activations; same contract as the fused version.
+fn cell_after_backward_generic(
+    spec: &GruSpec,
+    z: &mut [f32],
+    mh_h: &mut [f32],
+    h_prev: &[f32],
+    dh: &mut [f32],
+    drec: &mut [f32],
+    tmp: &mut [f32],
+) {
+    let n = dh.len();
+    let (zz, rest) = z.split_at_mut(n);
+    let (zr, zh) = rest.split_at_mut(n);
+    gates_z_h_backward(spec, zz, zh, h_prev, dh, tmp);
+    let t3 = &mut tmp[2 * n..3 * n];
+    rnn::mul(zh, mh_h, t3); // dr_raw = dĥ_pre ⊙ mh_h
+    rnn::mul(zh, zr, mh_h); // dmh_h = dĥ_pre ⊙ r (replaces mh_h)
+    spec.recurrent_activation.grad_from_output_inplace(zr, t3);
+    drec[..n].copy_from_slice(zz);
+    drec[n..2 * n].copy_from_slice(zr);
+    drec[2 * n..].copy_from_slice(mh_h);
+}
+
+/// reset_before, before the `U_h` GEMM: `z` = (dz, r, dĥ_pre), `dh` = dh ⊙ z.
+fn cell_before_backward_first(spec: &GruSpec, z: &mut [f32], h_prev: &[f32], dh: &mut [f32], tmp: &mut [f32]) {
+    let n = dh.len();
+    let (zz, rest) = z.split_at_mut(n);
+    let zh = &mut rest[n..];
+    gates_z_h_backward(spec, zz, zh, h_prev, dh, tmp);
+}
+
+/// reset_before, after it: with `drh` = d(r ⊙ h_prev), `zr := dr`, `dh += drh ⊙ r`, `drec` = (dz, dr, ·).
+fn cell_before_backward_second(
+    spec: &GruSpec,
+    z: &mut [f32],
+    drh: &[f32],
+    h_prev: &[f32],
+    dh: &mut [f32],
+    drec: &mut [f32],
+    tmp: &mut [f32],
+) {
+    let n = dh.len();
+    let (zz, rest) = z.split_at_mut(n);
+    let zr = &mut rest[..n];
+    let t1 = &mut tmp[..n];
+    rnn::mul(drh, h_prev, t1); // dr_raw
+    let t2 = &mut tmp[n..2 * n];
+    rnn::mul(drh, zr, t2);
+    rnn::add_inplace(dh, t2);
+    let t1 = &tmp[..n];
+    spec.recurrent_activation.grad_from_output_inplace(zr, t1);
+    drec[..n].copy_from_slice(zz);
+    drec[n..2 * n].copy_from_slice(zr);
+}
+
+multiversion! {
+    /// `out = (1 − z) ⊙ g`
+    fn one_minus_times(z: &[f32], g: &[f32], out: &mut [f32]) {
+        for ((o, &zg), &gg) in out.iter_mut().zip(z).zip(g) { *o = (1.0 - zg) * gg; }
+    }
+}
+multiversion! {
+    /// `out = (a − b) ⊙ g`
+    fn diff_times(a: &[f32], b: &[f32], g: &[f32], out: &mut [f32]) {
+        for (((o, &x), &y), &gg) in out.iter_mut().zip(a).zip(b).zip(g) { *o = (x - y) * gg; }
+    }
+}
