@@ -53,17 +53,22 @@ def gru_case(draw):
     f = draw(st.integers(1, 6))
     h = draw(st.integers(1, 9))
     reset_after = draw(st.booleans())
+    act = draw(st.sampled_from(["tanh", "tanh", *ACTS]))
+    rec = draw(st.sampled_from(["sigmoid", "sigmoid", *ACTS]))
+    # Unbounded gates (linear/relu) make the recursion expansive: float32 rounding then grows
+    # without bound and no tolerance is meaningful. Draw contractive weights for them.
+    scale = 0.5 if {act, rec} <= {"tanh", "sigmoid", "hard_sigmoid"} else 0.2
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     bias_shape = (2, 3 * h) if reset_after else (3 * h,)
     kw = {
         "x": rng.normal(size=(b, t, f)),
-        "kernel": rng.normal(scale=0.5, size=(f, 3 * h)),
-        "recurrent_kernel": rng.normal(scale=0.5, size=(h, 3 * h)),
+        "kernel": rng.normal(scale=scale, size=(f, 3 * h)),
+        "recurrent_kernel": rng.normal(scale=scale, size=(h, 3 * h)),
         "bias": rng.normal(scale=0.3, size=bias_shape) if draw(st.booleans()) else None,
         "h0": rng.normal(size=(b, h)) if draw(st.booleans()) else None,
         "lengths": random_lengths(rng, b, t) if draw(st.booleans()) else None,
-        "activation": draw(st.sampled_from(["tanh", "tanh", *ACTS])),
-        "recurrent_activation": draw(st.sampled_from(["sigmoid", "sigmoid", *ACTS])),
+        "activation": act,
+        "recurrent_activation": rec,
         "go_backwards": draw(st.booleans()),
         "reset_after": reset_after,
     }

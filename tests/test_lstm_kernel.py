@@ -53,18 +53,22 @@ def lstm_case(draw):
     t = draw(st.integers(1, 7))
     f = draw(st.integers(1, 6))
     h = draw(st.integers(1, 9))
-    seed = draw(st.integers(0, 2**31))
-    rng = np.random.default_rng(seed)
+    act = draw(st.sampled_from(["tanh", "tanh", *ACTS]))
+    rec = draw(st.sampled_from(["sigmoid", "sigmoid", *ACTS]))
+    # Unbounded gates (linear/relu) make the recursion expansive: float32 rounding then grows
+    # without bound and no tolerance is meaningful. Draw contractive weights for them.
+    scale = 0.5 if {act, rec} <= {"tanh", "sigmoid", "hard_sigmoid"} else 0.2
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     kw = {
         "x": rng.normal(size=(b, t, f)),
-        "kernel": rng.normal(scale=0.5, size=(f, 4 * h)),
-        "recurrent_kernel": rng.normal(scale=0.5, size=(h, 4 * h)),
+        "kernel": rng.normal(scale=scale, size=(f, 4 * h)),
+        "recurrent_kernel": rng.normal(scale=scale, size=(h, 4 * h)),
         "bias": rng.normal(scale=0.3, size=4 * h) if draw(st.booleans()) else None,
         "h0": None,
         "c0": None,
         "lengths": random_lengths(rng, b, t) if draw(st.booleans()) else None,
-        "activation": draw(st.sampled_from(["tanh", "tanh", *ACTS])),
-        "recurrent_activation": draw(st.sampled_from(["sigmoid", "sigmoid", *ACTS])),
+        "activation": act,
+        "recurrent_activation": rec,
         "go_backwards": draw(st.booleans()),
     }
     if draw(st.booleans()):

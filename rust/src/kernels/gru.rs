@@ -19,6 +19,7 @@
 //! with their gradients; weight gradients are big GEMMs after the loop.
 use super::dense::{self, column_sums_par, DenseDims};
 use super::rnn::{self, batch_chunk, Lengths, RnnDims};
+use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
 use crate::simd::{math, multiversion};
@@ -130,19 +131,30 @@ fn forward_into(
     if spec.go_backwards {
         rnn::reverse_time(gates, d, g3);
     }
+    // Recurrent kernel blocks, packed once for every step and thread: all of U (reset_after), or
+    // U_zr and U_h (reset_before).
+    let u = p.recurrent_kernel;
+    let packs = if spec.reset_after {
+        (PackedB::pack(u, g3, h, g3, Trans::N), None)
+    } else {
+        (PackedB::pack(u, g3, h, 2 * h, Trans::N), Some(PackedB::pack(&u[2 * h..], g3, h, h, Trans::N)))
+    };
     let nb = batch_chunk(d.batch, rayon::current_num_threads());
     gates
         .par_chunks_mut(nb * t * g3)
         .zip(extra.par_chunks_mut(nb * t * h))
         .zip(out.par_chunks_mut(nb * t * h).zip(h_last.par_chunks_mut(nb * h)))
         .enumerate()
-        .for_each(|(ci, ((g, e), (o, hl)))| forward_chunk(spec, p, ci * nb, hl.len() / h, g, e, o, hl));
+        .for_each(|(ci, ((g, e), (o, hl)))| {
+            forward_chunk(spec, p, (&packs.0, packs.1.as_ref()), ci * nb, hl.len() / h, g, e, o, hl)
+        });
 }
 
 #[allow(clippy::too_many_arguments)]
 fn forward_chunk(
     spec: &GruSpec,
     p: &GruParams,
+    packs: (&PackedB, Option<&PackedB>),
     b0: usize,
     rows: usize,
     gates: &mut [f32],
@@ -157,7 +169,6 @@ fn forward_chunk(
         None => h_state.fill(0.0),
     }
     let rec_bias = if spec.reset_after { p.bias.map(|v| &v[g3..]) } else { None };
-    let u = p.recurrent_kernel;
     let fused = spec.is_default_activations();
     let mut rec = vec![0.0f32; rows * g3]; // recurrent products of one step, allocated once
     let mut tmp = vec![0.0f32; 2 * h];
@@ -168,7 +179,7 @@ fn forward_chunk(
                 Some(bias) => rec.chunks_exact_mut(g3).for_each(|r| r.copy_from_slice(bias)),
                 None => rec.fill(0.0),
             }
-            sgemm(Trans::N, Trans::N, rows, g3, h, 1.0, h_state, h, u, g3, 1.0, &mut rec, g3, 1);
+            gemm_packed(rows, h_state, h, packs.0, &mut rec, g3, true);
             for r in 0..rows {
                 let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
                 let mh = &rec[r * g3..(r + 1) * g3];
@@ -184,29 +195,15 @@ fn forward_chunk(
             }
         } else {
             // z, r from h·U[:, :2H]; then ĥ from (r ⊙ h)·U_h.
-            sgemm(Trans::N, Trans::N, rows, 2 * h, h, 1.0, h_state, h, u, g3, 0.0, &mut rec, 2 * h, 1);
+            gemm_packed(rows, h_state, h, packs.0, &mut rec, 2 * h, false);
             for r in 0..rows {
                 let z = &mut gates[(r * t + s) * g3..(r * t + s) * g3 + 2 * h];
                 let rh = &mut extra[(r * t + s) * h..(r * t + s + 1) * h];
                 let hs = &h_state[r * h..(r + 1) * h];
                 gates_zr_before(spec, z, &rec[r * 2 * h..(r + 1) * 2 * h], hs, rh);
             }
-            sgemm(
-                Trans::N,
-                Trans::N,
-                rows,
-                h,
-                h,
-                1.0,
-                &extra[s * h..],
-                t * h,
-                &u[2 * h..],
-                g3,
-                0.0,
-                &mut rec[..rows * h],
-                h,
-                1,
-            );
+            let u_h = packs.1.expect("reset_before packs U_h");
+            gemm_packed(rows, &extra[s * h..], t * h, u_h, &mut rec[..rows * h], h, false);
             for r in 0..rows {
                 let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
                 let valid = p.lengths.valid(b0 + r, s, t, spec.go_backwards);
@@ -336,6 +333,12 @@ pub fn backward(
         return;
     }
     let nb = batch_chunk(b, threads);
+    // Transposed recurrent blocks, packed once: Uᵀ over the blocks that saw h_{t-1} (all three for
+    // reset_after, z and r for reset_before), and U_hᵀ for reset_before's d(r ⊙ h_{t-1}).
+    let u = p.recurrent_kernel;
+    let k_rec = if spec.reset_after { g3 } else { 2 * h };
+    let put = PackedB::pack(u, g3, k_rec, h, Trans::T);
+    let puh = (!spec.reset_after).then(|| PackedB::pack(&u[2 * h..], g3, h, h, Trans::T));
     gates
         .par_chunks_mut(nb * t * g3)
         .zip(extra.par_chunks_mut(nb * t * h))
@@ -344,7 +347,19 @@ pub fn backward(
         .for_each(|(ci, ((gc, ec), dh))| {
             let b0 = ci * nb;
             let rows = dh.len() / h;
-            backward_chunk(spec, p, b0, rows, gc, ec, &out[b0 * t * h..(b0 + rows) * t * h], d_out, d_h_last, dh);
+            backward_chunk(
+                spec,
+                p,
+                (&put, puh.as_ref()),
+                b0,
+                rows,
+                gc,
+                ec,
+                &out[b0 * t * h..(b0 + rows) * t * h],
+                d_out,
+                d_h_last,
+                dh,
+            );
         });
 
     // Weight gradients over all steps. gates now holds dmx = (dz, dr, dĥ_pre); extra holds dmh_h
@@ -391,6 +406,7 @@ pub fn backward(
 fn backward_chunk(
     spec: &GruSpec,
     p: &GruParams,
+    packs: (&PackedB, Option<&PackedB>),
     b0: usize,
     rows: usize,
     gates: &mut [f32],
@@ -402,7 +418,6 @@ fn backward_chunk(
 ) {
     let RnnDims { steps: t, units: h, .. } = spec.dims;
     let g3 = 3 * h;
-    let u = p.recurrent_kernel;
     let back = spec.go_backwards;
     match d_h_last {
         Some(v) => dh.copy_from_slice(&v[b0 * h..(b0 + rows) * h]),
@@ -452,22 +467,8 @@ fn backward_chunk(
         if !spec.reset_after {
             // d(r ⊙ h_prev) = dĥ_pre·U_hᵀ for all rows, then the reset gate's gradient.
             let drh = &mut dh_next; // free until the final GEMM of this step
-            sgemm(
-                Trans::N,
-                Trans::T,
-                rows,
-                h,
-                h,
-                1.0,
-                &gates[s * g3 + 2 * h..],
-                t * g3,
-                &u[2 * h..],
-                g3,
-                0.0,
-                drh,
-                h,
-                1,
-            );
+            let u_ht = packs.1.expect("reset_before packs U_hᵀ");
+            gemm_packed(rows, &gates[s * g3 + 2 * h..], t * g3, u_ht, drh, h, false);
             for r in 0..rows {
                 if !p.lengths.valid(b0 + r, s, t, back) {
                     continue;
@@ -486,8 +487,7 @@ fn backward_chunk(
             }
         }
         // dh_{s-1} = (direct part, already in dh) + drec·Uᵀ over the blocks that saw h_{s-1}.
-        let k = if spec.reset_after { g3 } else { 2 * h };
-        sgemm(Trans::N, Trans::T, rows, h, k, 1.0, &drec, g3, u, g3, 0.0, &mut dh_next, h, 1);
+        gemm_packed(rows, &drec, g3, packs.0, &mut dh_next, h, false);
         rnn::add_inplace(&mut dh_next, dh);
         dh.copy_from_slice(&dh_next);
     }

@@ -23,6 +23,7 @@
 //!    `dX = dG·Wᵀ`, `dW = Xᵀ·dG`, `db = Σ dG` and `dU = Σ h_{t-1}ᵀ·dG_t` are single big GEMMs.
 use super::dense::{self, DenseDims};
 use super::rnn::{self, add_inplace, batch_chunk, mul, mul_inplace, Lengths, RnnDims};
+use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
 use crate::simd::{math, multiversion};
@@ -143,6 +144,8 @@ fn forward_into(
         rnn::reverse_time(gates, d, g4);
     }
     // 2. The time loop, one contiguous batch slice per thread.
+    // The recurrent kernel, packed once for every step and thread.
+    let pu = PackedB::pack(p.recurrent_kernel, g4, h, g4, Trans::N);
     let nb = batch_chunk(d.batch, rayon::current_num_threads());
     let mut cells_chunks: Vec<Option<&mut [f32]>> = match cells {
         Some(c) => c.chunks_mut(nb * t * h).map(Some).collect(),
@@ -157,7 +160,7 @@ fn forward_into(
         .for_each(|(ci, (((g, o), (hl, cl)), cells))| {
             let b0 = ci * nb;
             let rows = hl.len() / h.max(1);
-            forward_chunk(spec, p, b0, rows, g, o, hl, cl, cells.as_deref_mut());
+            forward_chunk(spec, p, &pu, b0, rows, g, o, hl, cl, cells.as_deref_mut());
         });
 }
 
@@ -165,6 +168,7 @@ fn forward_into(
 fn forward_chunk(
     spec: &LstmSpec,
     p: &LstmParams,
+    pu: &PackedB,
     b0: usize,
     rows: usize,
     gates: &mut [f32],
@@ -188,22 +192,7 @@ fn forward_chunk(
     let fused = spec.is_default_activations();
     for s in 0..t {
         // z_s += h_{s-1}·U for the slice's rows (row stride T·4H inside the gate buffer).
-        sgemm(
-            Trans::N,
-            Trans::N,
-            rows,
-            g4,
-            h,
-            1.0,
-            h_state,
-            h,
-            p.recurrent_kernel,
-            g4,
-            1.0,
-            &mut gates[s * g4..],
-            t * g4,
-            1,
-        );
+        gemm_packed(rows, h_state, h, pu, &mut gates[s * g4..], t * g4, true);
         for r in 0..rows {
             let hs = &mut h_state[r * h..(r + 1) * h];
             let cs = &mut c_state[r * h..(r + 1) * h];
@@ -340,6 +329,7 @@ pub fn backward(
 
     // 1. Backward through time: gates become dG in place; dh0/dc0 carry the running state grads.
     let nb = batch_chunk(b, threads);
+    let put = PackedB::pack(p.recurrent_kernel, g4, g4, h, Trans::T); // Uᵀ, once for all steps
     gates
         .par_chunks_mut(nb * t * g4)
         .zip(g.dh0.par_chunks_mut(nb * h))
@@ -348,7 +338,7 @@ pub fn backward(
         .for_each(|(ci, ((gc, dh), dc))| {
             let b0 = ci * nb;
             let rows = (b - b0).min(nb);
-            backward_chunk(spec, p, up, b0, rows, gc, &cells[b0 * t * h..(b0 + rows) * t * h], dh, dc);
+            backward_chunk(spec, p, &put, up, b0, rows, gc, &cells[b0 * t * h..(b0 + rows) * t * h], dh, dc);
         });
     let dg: &mut [f32] = gates;
 
@@ -383,6 +373,7 @@ pub fn backward(
 fn backward_chunk(
     spec: &LstmSpec,
     p: &LstmParams,
+    put: &PackedB,
     up: LstmUpstream,
     b0: usize,
     rows: usize,
@@ -434,22 +425,7 @@ fn backward_chunk(
             }
         }
         // dh_{s-1} = dG_s·Uᵀ; masked rows pass dh through unchanged.
-        sgemm(
-            Trans::N,
-            Trans::T,
-            rows,
-            h,
-            g4,
-            1.0,
-            &gates[s * g4..],
-            t * g4,
-            p.recurrent_kernel,
-            g4,
-            0.0,
-            &mut dh_next,
-            h,
-            1,
-        );
+        gemm_packed(rows, &gates[s * g4..], t * g4, put, &mut dh_next, h, false);
         for r in 0..rows {
             if !p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
                 dh_next[r * h..(r + 1) * h].copy_from_slice(&dh[r * h..(r + 1) * h]);

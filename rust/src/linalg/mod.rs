@@ -1,6 +1,9 @@
-//! The one place that calls GEMM. Every other module asks `sgemm` here, so the choice of GEMM
-//! library (the `gemm` crate, picked over `matrixmultiply` by `benches/gemm.rs`) and its calling
-//! convention live in one file.
+//! The one place that does GEMM. Every other module asks here: [`sgemm`] for general products
+//! (backed by the `gemm` crate, picked over `matrixmultiply` by `benches/gemm.rs`), and
+//! [`packed`] for the many small products of a recurrent time loop against one fixed matrix, which
+//! no library serves well (each call would re-pack the recurrent kernel; ours is packed once).
+
+pub mod packed;
 
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
