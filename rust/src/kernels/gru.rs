@@ -18,7 +18,7 @@
 //! `reset_after=False` (`r ⊙ h_{t-1}` is kept for the `U_h` gradient). Backward overwrites the gates
 //! with their gradients; weight gradients are big GEMMs after the loop.
 use super::dense::{self, column_sums_par, DenseDims};
-use super::rnn::{self, batch_chunk, Lengths, RnnDims};
+use super::rnn::{self, batch_chunk, copy_or_zero, Lengths, RnnDims};
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
@@ -73,13 +73,6 @@ fn check(spec: &GruSpec, p: &GruParams) {
     assert!(p.lengths.0.is_none_or(|l| l.len() == b && l.iter().all(|&v| v <= t)), "gru: lengths");
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.activation), "gru: activation");
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.recurrent_activation), "gru: recurrent_activation");
-}
-
-fn copy_or_zero(dst: &mut [f32], src: Option<&[f32]>) {
-    match src {
-        Some(v) => dst.copy_from_slice(v),
-        None => dst.fill(0.0),
-    }
 }
 
 /// Forward pass; see `lstm::forward` for the argument conventions.

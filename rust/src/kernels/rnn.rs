@@ -70,6 +70,31 @@ pub fn batch_chunk(batch: usize, threads: usize) -> usize {
     batch.div_ceil(threads.clamp(1, batch.max(1))).max(1)
 }
 
+/// A thread's contiguous slice of the batch.
+#[derive(Clone, Copy)]
+pub struct Chunk {
+    pub b0: usize,
+    pub rows: usize,
+}
+
+/// Splits an optional buffer into `n` optional chunks of `len` (all `None` when absent), to zip
+/// with the other per-thread chunks.
+pub fn split_opt(buf: Option<&mut [f32]>, len: usize, n: usize) -> Vec<Option<&mut [f32]>> {
+    match buf {
+        // An empty buffer (e.g. dx with no input features) has no chunks; `n` empty ones keep the zip whole.
+        Some(v) if !v.is_empty() => v.chunks_mut(len).map(Some).collect(),
+        Some(_) => (0..n).map(|_| Some(&mut [][..])).collect(),
+        None => (0..n).map(|_| None).collect(),
+    }
+}
+
+pub fn copy_or_zero(dst: &mut [f32], src: Option<&[f32]>) {
+    match src {
+        Some(v) => dst.copy_from_slice(v),
+        None => dst.fill(0.0),
+    }
+}
+
 /// Reverses the time axis of a `(batch, steps, width)` buffer in place.
 pub fn reverse_time(buf: &mut [f32], d: RnnDims, width: usize) {
     use rayon::prelude::*;
