@@ -26,6 +26,7 @@ lint: ## rustfmt, clippy (with and without bindings), ruff, mypy
 	$(PYTHON) -m ruff check python tests benches
 	$(PYTHON) -m ruff format --check python tests benches
 	$(PYTHON) -m mypy python/seqcore
+	$(PYTHON) -m mypy.stubtest seqcore._seqcore
 
 .PHONY: fmt
 fmt: ## format Rust and Python sources
@@ -35,7 +36,7 @@ fmt: ## format Rust and Python sources
 
 .PHONY: stubtest
 stubtest: ## check the .pyi stubs against the compiled module
-	$(PYTHON) -m mypy.stubtest seqcore._seqcore --ignore-missing-stub
+	$(PYTHON) -m mypy.stubtest seqcore._seqcore
 
 .PHONY: bench
 bench: ## seqcore vs PyTorch vs Keras, side by side (needs `pip install -e '.[bench]'` for peers)

@@ -267,11 +267,6 @@ def test_nan_propagates_at_every_simd_level(act, simd_levels, force_simd):
 # --- known bugs ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: hard_sigmoid computes x*(1/6)+0.5 in float32; near x=-3 that cancels (0.5 - 0.4999...) "
-    "and loses up to ~1e-3 relative accuracy; relu6(x+3)/6 = (x+3)/6 would be accurate to ~1 ulp",
-)
 def test_hard_sigmoid_relative_accuracy_near_lower_knee():
     z = np.float32(-3) + np.geomspace(1e-5, 0.5, 2001).astype(np.float32)
     y = ops.activation(z, "hard_sigmoid")
@@ -279,13 +274,6 @@ def test_hard_sigmoid_relative_accuracy_near_lower_knee():
     np.testing.assert_allclose(y, r, rtol=1e-6, atol=0)
 
 
-ZERO_WIDTH_BUG = (
-    "BUG: ops.activation/activation_backward reshape to (-1, shape[-1]); NumPy cannot infer -1 when "
-    "the last axis is 0, so any array with an empty last axis raises a NumPy reshape error"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ZERO_WIDTH_BUG, raises=ValueError)
 @pytest.mark.parametrize("shape", [(0,), (3, 0), (2, 0, 0)])
 @pytest.mark.parametrize("act", ["relu", "softmax"])
 def test_zero_width_last_axis(shape, act):
@@ -305,11 +293,6 @@ def test_zero_d_float32_array(act):
     np.testing.assert_allclose(dz, reference.activation_grad(z, 2.0, act), rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _validation.as_f32 converts with np.ascontiguousarray, which returns ndim >= 1, so a 0-d "
-    "input that is not already a float32 array (Python float, int, float64 0-d array) comes back shape (1,)",
-)
 @pytest.mark.parametrize(
     "value", [0.75, 2, np.array(0.75), np.float64(0.75)], ids=["float", "int", "f64_0d", "f64"]
 )

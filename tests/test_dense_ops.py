@@ -421,13 +421,7 @@ def test_backward_matches_finite_differences(act, x_shape, units, seed):
 
 # --- known bug: a zero-width last axis on rank >= 3 -----------------------------------------------
 
-RESHAPE_BUG = (
-    "BUG: ops uses reshape(-1, n) to fold leading axes into rows; NumPy cannot infer -1 when n == 0, "
-    "so rank>=3 x with 0 features (or 0 units with out=/in backward) raises a NumPy reshape error"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=RESHAPE_BUG, raises=ValueError)
 def test_forward_zero_features_rank3():
     x = np.zeros((2, 3, 0), np.float32)
     k = np.zeros((0, 4), np.float32)
@@ -436,13 +430,11 @@ def test_forward_zero_features_rank3():
     np.testing.assert_allclose(y, np.broadcast_to(np.tanh(b), (2, 3, 4)), rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=RESHAPE_BUG, raises=ValueError)
 def test_forward_zero_units_rank3_with_out():
     out = np.zeros((2, 3, 0), np.float32)
     assert ops.dense_forward(np.ones((2, 3, 4), np.float32), np.zeros((4, 0), np.float32), out=out) is out
 
 
-@pytest.mark.xfail(strict=True, reason=RESHAPE_BUG, raises=ValueError)
 @pytest.mark.parametrize("features, units", [(0, 5), (4, 0)])
 def test_backward_zero_width_rank3(features, units):
     x, k, b, dy = make_problem((2, 3, features), units, "sigmoid", True, 0)

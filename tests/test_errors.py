@@ -274,11 +274,6 @@ def test_sgd_lr_not_a_number(lr):
     np.testing.assert_array_equal(p, 0.5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sgd_update checks lr is finite as a float64, but the kernel takes it as float32: an lr "
-    "above 3.4e38 becomes inf there, so a zero gradient turns param into NaN (and 1e-30 into -inf)",
-)
 @pytest.mark.parametrize("lr", [1e39, -1e39])
 def test_sgd_lr_overflowing_float32(lr):
     p = arr(4)
@@ -289,11 +284,6 @@ def test_sgd_lr_overflowing_float32(lr):
     np.testing.assert_array_equal(p, 0.5)  # rejected, or param - lr * 0 == param
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sgd_update(p, p, lr) (grad aliasing param) raises pyo3-numpy's TypeError 'The given "
-    "array is already borrowed', which neither names the op nor does the (valid) update p -= lr*p",
-)
 def test_sgd_grad_aliasing_param():
     p = np.arange(6, dtype=F32)
     try:
@@ -414,14 +404,6 @@ def test_raw_float64_is_type_error(op, arg):
 fortran = np.asfortranarray
 
 
-RAW_FORTRAN_BUG = (
-    "BUG: rust/src/py/errors.rs slice() uses rust-numpy's as_slice(), which accepts Fortran-contiguous "
-    "arrays too; the raw _seqcore functions then read/write them as if C-ordered and return wrong "
-    "numbers silently (the error text says C-contiguous is required)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=RAW_FORTRAN_BUG)
 @pytest.mark.parametrize(
     "case", ["dense_forward x", "dense_forward out", "activation softmax", "sgd_update param"]
 )
@@ -449,12 +431,6 @@ def test_raw_fortran_order_is_refused_or_correct(case):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-UNALIGNED_BUG = (
-    "BUG: _validation.as_f32 returns an unaligned C-contiguous float32 array as is (no copy), and the "
-    "kernel then rejects it with a misleading 'must be C-contiguous (seqcore.ops converts it for you)'"
-)
-
-
 def unaligned(a):
     buf = bytearray(a.nbytes + 1)
     u = np.frombuffer(buf, dtype=F32, offset=1, count=a.size).reshape(a.shape)
@@ -463,7 +439,6 @@ def unaligned(a):
     return u
 
 
-@pytest.mark.xfail(strict=True, reason=UNALIGNED_BUG, raises=ValueError)
 @pytest.mark.parametrize("op", ["dense_forward", "activation", "mse"])
 def test_unaligned_input_is_converted(op):
     x = np.arange(12, dtype=F32).reshape(3, 4) / 7

@@ -11,10 +11,9 @@ import pytest
 import seqcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rnn_cases import assert_close, golden_case, golden_cases, random_lengths
 from seqcore import ops
 from seqcore import reference_rnn as R
-
-from rnn_cases import assert_close, golden_case, golden_cases, random_lengths
 
 TOL = 3e-5
 ACTS = ["linear", "relu", "sigmoid", "hard_sigmoid", "tanh"]
@@ -27,7 +26,9 @@ def run_lstm(kw: dict, up: dict, need_dx: bool = True):
         lengths=kw["lengths"], activation=kw["activation"],
         recurrent_activation=kw["recurrent_activation"], go_backwards=kw["go_backwards"],
     )  # fmt: skip
-    grads = ops.lstm_backward(res.tape, up["d_outputs"], up.get("d_h_last"), up.get("d_c_last"), need_dx=need_dx)
+    grads = ops.lstm_backward(
+        res.tape, up["d_outputs"], up.get("d_h_last"), up.get("d_c_last"), need_dx=need_dx
+    )
     return res, grads
 
 
@@ -183,7 +184,9 @@ def test_zero_sizes(b: int, t: int, f: int, h: int) -> None:
     assert_close(res.c, ref_c, TOL, "c")
     dh = rng.normal(size=(b, h))
     g = ops.lstm_backward(res.tape, np.ones((b, t, h)), dh, None)
-    ref = R.lstm_backward(x, k, rk, np.zeros(4 * h), h0, c0, None, "tanh", "sigmoid", False, np.ones((b, t, h)), dh)
+    ref = R.lstm_backward(
+        x, k, rk, np.zeros(4 * h), h0, c0, None, "tanh", "sigmoid", False, np.ones((b, t, h)), dh
+    )
     for name in ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0", "dc0"):
         assert_close(getattr(g, name), ref[name], 2e-4, name)
 
@@ -198,7 +201,9 @@ class TestErrors:
             ops.lstm_forward(np.zeros((2, 3)), self.k, self.rk)
 
     def test_kernel_feature_mismatch_names_both_shapes(self) -> None:
-        with pytest.raises(ValueError, match=r"lstm_forward: kernel must have shape \(3, 4\*units\).*\(2, 5, 3\).*\(4, 16\)"):
+        with pytest.raises(
+            ValueError, match=r"lstm_forward: kernel must have shape \(3, 4\*units\).*\(2, 5, 3\).*\(4, 16\)"
+        ):
             ops.lstm_forward(self.x, np.zeros((4, 16)), self.rk)
 
     def test_recurrent_kernel_shape(self) -> None:

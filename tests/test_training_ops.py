@@ -89,11 +89,6 @@ def test_mse_of_equal_arrays_is_zero():
     np.testing.assert_array_equal(grad, 0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _validation.as_f32 turns a 0-d non-float32 array into shape (1,) (np.ascontiguousarray), "
-    "so a float32 0-d prediction against a float64 0-d target fails the shape check",
-)
 def test_mse_zero_d_mixed_dtypes():
     loss, grad = ops.mse(np.array(2.0, np.float32), np.array(1.0))
     assert loss == 1.0 and grad.shape == ()
@@ -147,11 +142,6 @@ def test_sgd_update_zero_d_param():
     assert p.shape == () and p == pytest.approx(0.95, rel=1e-7)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _validation.as_f32 turns a 0-d grad that is not a float32 array (Python float, float64 0-d) "
-    "into shape (1,), so sgd_update on a 0-d float32 param rejects a valid scalar gradient",
-)
 @pytest.mark.parametrize("grad", [0.5, np.array(0.5)], ids=["float", "f64_0d"])
 def test_sgd_update_zero_d_param_with_scalar_grad(grad):
     p = np.array(1.0, np.float32)

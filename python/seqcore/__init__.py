@@ -6,6 +6,8 @@ with no copies. ``seqcore.ops`` is the functional API; ``seqcore.reference`` its
 
 from __future__ import annotations
 
+import numbers
+
 from . import ops, reference
 from ._seqcore import (
     BUILD_PROFILE,
@@ -31,9 +33,9 @@ __all__ = [
 
 def set_num_threads(n: int) -> None:
     """Number of threads the kernels use (default: ``SEQCORE_NUM_THREADS`` or all cores)."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"set_num_threads: n must be an int >= 1; received {n!r}.")
-    _set_num_threads(n)
+    _set_num_threads(int(n))
 
 
 def info() -> dict[str, object]:

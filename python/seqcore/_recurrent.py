@@ -39,9 +39,7 @@ def _sequence_input(x: Any, op: str) -> np.ndarray:
                 " A 2-D input is one vector per sample: if it comes from a recurrent layer, set "
                 "return_sequences=True there; for a single sequence, add a batch axis (x[None])."
             )
-        raise ValueError(
-            f"{op}: x must be 3-D (batch, time, features); received shape {xa.shape}.{hint}"
-        )
+        raise ValueError(f"{op}: x must be 3-D (batch, time, features); received shape {xa.shape}.{hint}")
     return xa
 
 
@@ -114,7 +112,7 @@ class RecurrentTape:
 
     __slots__ = ("cell", "args", "outputs", "saved", "consumed")
 
-    def __init__(self, cell: str, args: dict[str, Any], outputs: np.ndarray, saved: tuple[np.ndarray, ...]):
+    def __init__(self, cell: str, args: dict[str, Any], outputs: np.ndarray, saved: tuple[Any, ...]):
         self.cell = cell
         self.args = args
         self.outputs = outputs

@@ -3,11 +3,33 @@
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "ACTIVATIONS",
+    "BUILD_PROFILE",
+    "__version__",
+    "_debug_panic",
+    "_force_simd_level",
+    "activation_backward",
+    "activation_forward",
+    "dense_backward",
+    "dense_forward",
+    "detected_simd_level",
+    "get_num_threads",
+    "gru_backward",
+    "gru_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "mse",
+    "set_num_threads",
+    "sgd_update",
+    "simd_level",
+]
+
 __version__: str
 BUILD_PROFILE: str
 ACTIVATIONS: list[str]
 
-F32 = npt.NDArray[np.float32]
+_F32 = npt.NDArray[np.float32]
 
 def get_num_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
@@ -15,11 +37,79 @@ def simd_level() -> str: ...
 def detected_simd_level() -> str: ...
 def _force_simd_level(level: str | None = None) -> str: ...
 def _debug_panic() -> None: ...
-def dense_forward(x: F32, kernel: F32, bias: F32 | None, activation: str, out: F32 | None = None) -> F32: ...
+def dense_forward(
+    x: _F32, kernel: _F32, bias: _F32 | None, activation: str, out: _F32 | None = None
+) -> _F32: ...
 def dense_backward(
-    x: F32, kernel: F32, y: F32, dy: F32, activation: str, need_dx: bool, need_db: bool
-) -> tuple[F32 | None, F32, F32 | None]: ...
-def activation_forward(x: F32, name: str) -> F32: ...
-def activation_backward(y: F32, dy: F32, name: str) -> F32: ...
-def mse(pred: F32, target: F32) -> tuple[float, F32]: ...
-def sgd_update(param: F32, grad: F32, lr: float) -> None: ...
+    x: _F32, kernel: _F32, y: _F32, dy: _F32, activation: str, need_dx: bool, need_db: bool
+) -> tuple[_F32 | None, _F32, _F32 | None]: ...
+def activation_forward(x: _F32, name: str) -> _F32: ...
+def activation_backward(y: _F32, dy: _F32, name: str) -> _F32: ...
+def mse(pred: _F32, target: _F32) -> tuple[float, _F32]: ...
+def sgd_update(param: _F32, grad: _F32, lr: float) -> None: ...
+
+_I64 = npt.NDArray[np.int64]
+
+def lstm_forward(
+    x: _F32,
+    kernel: _F32,
+    recurrent_kernel: _F32,
+    bias: _F32 | None,
+    h0: _F32 | None,
+    c0: _F32 | None,
+    lengths: _I64 | None,
+    activation: str,
+    recurrent_activation: str,
+    go_backwards: bool,
+    training: bool,
+) -> tuple[_F32, _F32, _F32, _F32 | None, _F32 | None]: ...
+def lstm_backward(
+    x: _F32,
+    kernel: _F32,
+    recurrent_kernel: _F32,
+    has_bias: bool,
+    h0: _F32 | None,
+    c0: _F32 | None,
+    lengths: _I64 | None,
+    activation: str,
+    recurrent_activation: str,
+    go_backwards: bool,
+    outputs: _F32,
+    gates: _F32,
+    cells: _F32,
+    d_outputs: _F32 | None,
+    d_h: _F32 | None,
+    d_c: _F32 | None,
+    need_dx: bool,
+) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32, _F32]: ...
+def gru_forward(
+    x: _F32,
+    kernel: _F32,
+    recurrent_kernel: _F32,
+    bias: _F32 | None,
+    h0: _F32 | None,
+    lengths: _I64 | None,
+    activation: str,
+    recurrent_activation: str,
+    go_backwards: bool,
+    reset_after: bool,
+    training: bool,
+) -> tuple[_F32, _F32, _F32 | None, _F32 | None]: ...
+def gru_backward(
+    x: _F32,
+    kernel: _F32,
+    recurrent_kernel: _F32,
+    has_bias: bool,
+    h0: _F32 | None,
+    lengths: _I64 | None,
+    activation: str,
+    recurrent_activation: str,
+    go_backwards: bool,
+    reset_after: bool,
+    outputs: _F32,
+    gates: _F32,
+    extra: _F32,
+    d_outputs: _F32 | None,
+    d_h: _F32 | None,
+    need_dx: bool,
+) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32]: ...

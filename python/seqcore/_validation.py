@@ -17,17 +17,17 @@ ACTIVATIONS: tuple[str, ...] = tuple(_seqcore.ACTIVATIONS)
 def as_f32(a: Any, op: str, name: str) -> np.ndarray:
     """`a` as a C-contiguous float32 array: the input itself when it already is one (no copy),
     else one converted copy (float64, integers, Fortran order, strided views, lists)."""
-    if isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous:
+    if isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous and a.flags.aligned:
         return a
     try:
         arr = np.asarray(a)
     except (ValueError, TypeError) as e:  # ragged lists and the like
         raise ValueError(f"{op}: `{name}` could not be read as an array ({e}).") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{op}: `{name}` must hold real numbers (float or int); received dtype {arr.dtype}."
-        )
-    return np.ascontiguousarray(arr, dtype=np.float32)
+        raise TypeError(f"{op}: `{name}` must hold real numbers (float or int); received dtype {arr.dtype}.")
+    # np.require keeps 0-d arrays 0-d (ascontiguousarray would make them 1-D) and also fixes
+    # alignment, which the kernels' slices need.
+    return np.require(arr, dtype=np.float32, requirements=["C", "A"])
 
 
 def activation_name(activation: Any, op: str) -> str:
@@ -41,6 +41,15 @@ def activation_name(activation: Any, op: str) -> str:
     if activation not in ACTIVATIONS:
         raise ValueError(f"{op}: unknown activation {activation!r}; expected one of {list(ACTIVATIONS)}.")
     return activation
+
+
+def rows_view(a: np.ndarray) -> np.ndarray:
+    """(..., n) -> (rows, n) as a view of a C-contiguous array; correct for n == 0 too, where
+    ``reshape(-1, 0)`` cannot infer the row count."""
+    if a.ndim == 2:
+        return a
+    lead = int(np.prod(a.shape[:-1], dtype=np.int64)) if a.ndim >= 1 else 1
+    return a.reshape(lead, a.shape[-1] if a.ndim >= 1 else 1)
 
 
 def require_rank(a: np.ndarray, op: str, name: str, min_rank: int, what: str) -> None:

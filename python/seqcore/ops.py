@@ -28,7 +28,7 @@ from ._recurrent import (
     lstm_backward,
     lstm_forward,
 )
-from ._validation import activation_name, as_f32, require_rank, require_shape
+from ._validation import activation_name, as_f32, require_rank, require_shape, rows_view
 
 __all__ = [
     "DenseGrads",
@@ -48,11 +48,6 @@ __all__ = [
     "mse",
     "sgd_update",
 ]
-
-
-def _rows(a: np.ndarray) -> np.ndarray:
-    """(..., f) -> (rows, f) as a view (inputs here are C-contiguous)."""
-    return a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
 
 
 def _dense_kernel(x: np.ndarray, kernel: Any, op: str) -> np.ndarray:
@@ -102,8 +97,8 @@ def dense_forward(
             raise ValueError(f"{op}: `out` is read-only.")
         if any(np.shares_memory(out, a) for a in (xa, k) + ((b,) if b is not None else ())):
             raise ValueError(f"{op}: `out` overlaps an input; pass a separate array.")
-        out2 = out.reshape(-1, units)
-    y = _seqcore.dense_forward(_rows(xa), k, b, act, out2)
+        out2 = rows_view(out)
+    y = _seqcore.dense_forward(rows_view(xa), k, b, act, out2)
     return out if out is not None else y.reshape(out_shape)
 
 
@@ -142,7 +137,7 @@ def dense_backward(
     dya = as_f32(dy, op, "dy")
     require_shape(dya, out_shape, op, "dy", "(the gradient of the loss by y; no broadcasting)")
     dx, dk, db = _seqcore.dense_backward(
-        _rows(xa), k, _rows(ya), _rows(dya), act, bool(need_dx), bool(use_bias)
+        rows_view(xa), k, rows_view(ya), rows_view(dya), act, bool(need_dx), bool(use_bias)
     )
     return DenseGrads(dx.reshape(xa.shape) if dx is not None else None, dk, db)
 
@@ -152,11 +147,7 @@ def activation(x: Any, name: str | None) -> np.ndarray:
     op = "activation"
     act = activation_name(name, op)
     xa = as_f32(x, op, "x")
-    shape = xa.shape
-    x2 = xa.reshape(-1, shape[-1]) if xa.ndim >= 1 else xa.reshape(1, 1)
-    if xa.ndim == 0:
-        shape = ()
-    return _seqcore.activation_forward(x2, act).reshape(shape)
+    return _seqcore.activation_forward(rows_view(xa), act).reshape(xa.shape)
 
 
 def activation_backward(y: Any, dy: Any, name: str | None) -> np.ndarray:
@@ -166,8 +157,7 @@ def activation_backward(y: Any, dy: Any, name: str | None) -> np.ndarray:
     ya = as_f32(y, op, "y")
     dya = as_f32(dy, op, "dy")
     require_shape(dya, ya.shape, op, "dy", "(dy must match y exactly; no broadcasting)")
-    w = ya.shape[-1] if ya.ndim >= 1 else 1
-    return _seqcore.activation_backward(ya.reshape(-1, w), dya.reshape(-1, w), act).reshape(ya.shape)
+    return _seqcore.activation_backward(rows_view(ya), rows_view(dya), act).reshape(ya.shape)
 
 
 def mse(pred: Any, target: Any) -> tuple[float, np.ndarray]:
@@ -195,7 +185,9 @@ def sgd_update(param: np.ndarray, grad: Any, lr: float) -> None:
         raise ValueError(f"{op}: `param` is read-only.")
     g = as_f32(grad, op, "grad")
     require_shape(g, param.shape, op, "grad", "(one gradient per parameter)")
+    if np.may_share_memory(g, param):
+        g = g.copy()  # the kernel writes param while reading grad
     lr = float(lr)
-    if not np.isfinite(lr):
-        raise ValueError(f"{op}: lr must be finite; received {lr}.")
+    if not np.isfinite(lr) or abs(lr) > float(np.finfo(np.float32).max):
+        raise ValueError(f"{op}: lr must be a finite float32 value; received {lr}.")
     _seqcore.sgd_update(param, g, lr)

@@ -17,6 +17,8 @@ def _f64(a: Any) -> np.ndarray:
 
 def activation(z: Any, name: str | None) -> np.ndarray:
     z = _f64(z)
+    if z.ndim == 0:  # a scalar is a one-element last axis
+        return activation(z.reshape(1), name).reshape(())
     if name in (None, "linear"):
         return z.copy()
     if name == "relu":
@@ -28,6 +30,8 @@ def activation(z: Any, name: str | None) -> np.ndarray:
     if name == "tanh":
         return np.tanh(z)
     if name == "softmax":
+        if z.shape[-1] == 0:
+            return z.copy()
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
     raise ValueError(f"unknown activation {name!r}")
@@ -36,6 +40,8 @@ def activation(z: Any, name: str | None) -> np.ndarray:
 def activation_grad(z: Any, dy: Any, name: str | None) -> np.ndarray:
     """dL/dz from the pre-activation z (independent of the kernels, which use the output)."""
     z, dy = _f64(z), _f64(dy)
+    if z.ndim == 0:
+        return activation_grad(z.reshape(1), dy.reshape(1), name).reshape(())
     y = activation(z, name)
     if name in (None, "linear"):
         return dy.copy()
@@ -66,8 +72,9 @@ def dense_backward(
     x, k = _f64(x), _f64(kernel)
     z = x @ k + (_f64(bias) if bias is not None else 0.0)
     dz = activation_grad(z, dy, activation_name)
-    rows_x = x.reshape(-1, x.shape[-1])
-    rows_dz = dz.reshape(-1, dz.shape[-1])
+    n = int(np.prod(x.shape[:-1], dtype=np.int64))
+    rows_x = x.reshape(n, x.shape[-1])
+    rows_dz = dz.reshape(n, dz.shape[-1])
     return dz @ k.T, rows_x.T @ rows_dz, rows_dz.sum(axis=0)
 
 

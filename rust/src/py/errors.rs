@@ -1,5 +1,5 @@
 //! The single place where Rust failures become Python exceptions.
-use numpy::{Element, PyReadonlyArray, PyReadwriteArray};
+use numpy::{Element, PyReadonlyArray, PyReadwriteArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,6 +29,10 @@ pub(crate) fn slice<'a, T: Element, D: numpy::ndarray::Dimension>(
     op: &str,
     arg: &str,
 ) -> PyResult<&'a [T]> {
+    // as_slice alone also accepts Fortran order, whose memory is not the row-major data we read.
+    if !a.is_c_contiguous() {
+        return Err(value_error(op, format!("`{arg}` must be C-contiguous (seqcore.ops converts it for you)")));
+    }
     a.as_slice().map_err(|_| value_error(op, format!("`{arg}` must be C-contiguous (seqcore.ops converts it for you)")))
 }
 
@@ -37,6 +41,9 @@ pub(crate) fn slice_mut<'a, T: Element, D: numpy::ndarray::Dimension>(
     op: &str,
     arg: &str,
 ) -> PyResult<&'a mut [T]> {
+    if !a.is_c_contiguous() {
+        return Err(value_error(op, format!("`{arg}` must be a C-contiguous float32 array")));
+    }
     a.as_slice_mut().map_err(|_| value_error(op, format!("`{arg}` must be a C-contiguous float32 array")))
 }
 

@@ -65,7 +65,8 @@ pub fn tanh(x: f32) -> f32 {
 /// Keras 3's hard_sigmoid: `relu6(x + 3) / 6`, i.e. clip(x/6 + 1/2, 0, 1).
 #[inline(always)]
 pub fn hard_sigmoid(x: f32) -> f32 {
-    let y = x * (1.0 / 6.0) + 0.5;
+    // (x + 3)/6 rather than x/6 + 1/2: near x = -3 the latter cancels (1e-3 relative error).
+    let y = (x + 3.0) * (1.0 / 6.0);
     let y = if y < 0.0 { 0.0 } else { y };
     if y > 1.0 {
         1.0
