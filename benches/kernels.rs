@@ -1,1 +1,90 @@
-fn main() {}
+//! Kernel benches: `seqcore::kernels::dense::{forward, backward}` at the shapes the Python harness
+//! (`benches/run.py`) times end to end, so a regression can be pinned to the kernel or to the
+//! Python layer. Throughput is in FLOP, so criterion's "elem/s" reads as FLOP/s:
+//! forward = 2·rows·inputs·units (one GEMM), backward = 4·rows·inputs·units (the dx and dW GEMMs;
+//! the activation derivative and the bias sums are not counted). Run `make bench-rust`.
+//!
+//! Every call runs inside `seqcore::threads::install`, i.e. in the seqcore pool with
+//! `get_num_threads()` threads (set `SEQCORE_NUM_THREADS` to change it), as the bindings do.
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use seqcore::kernels::dense::{backward, forward, DenseDims};
+use seqcore::simd::activation::Activation;
+use std::hint::black_box;
+use std::time::Duration;
+
+fn filled(n: usize, seed: u32) -> Vec<f32> {
+    // Cheap deterministic fill; values in [-1, 1).
+    let mut s = seed.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// (label, rows, inputs, units). td_dense is B=64 × T=100 rows; the small-rows cases are a single
+/// sample (inference) and one time step of a batch of 64 (a recurrent step's shape).
+const SHAPES: &[(&str, usize, usize, usize)] =
+    &[("td_dense_6400x128x256", 6400, 128, 256), ("rows64_64x128x256", 64, 128, 256), ("rows1_1x128x256", 1, 128, 256)];
+
+const ACTS: &[Activation] = &[Activation::Linear, Activation::Tanh];
+
+fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.sample_size(10).measurement_time(Duration::from_millis(1500)).warm_up_time(Duration::from_millis(300));
+}
+
+fn bench_forward(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dense_forward");
+    configure(&mut group);
+    for &(label, rows, inputs, units) in SHAPES {
+        let d = DenseDims { rows, inputs, units };
+        let x = filled(rows * inputs, 1);
+        let w = filled(inputs * units, 2);
+        let b = filled(units, 3);
+        let mut out = vec![0.0f32; rows * units];
+        group.throughput(Throughput::Elements((2 * rows * inputs * units) as u64));
+        for &act in ACTS {
+            group.bench_with_input(BenchmarkId::new(act.name(), label), &(), |bch, _| {
+                bch.iter(|| {
+                    seqcore::threads::install(|| forward(d, &x, &w, Some(&b), act, &mut out));
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn bench_backward(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dense_backward");
+    configure(&mut group);
+    for &(label, rows, inputs, units) in SHAPES {
+        let d = DenseDims { rows, inputs, units };
+        let x = filled(rows * inputs, 1);
+        let w = filled(inputs * units, 2);
+        let b = filled(units, 3);
+        let dy = filled(rows * units, 4);
+        let mut dx = vec![0.0f32; rows * inputs];
+        let mut dw = vec![0.0f32; inputs * units];
+        let mut db = vec![0.0f32; units];
+        group.throughput(Throughput::Elements((4 * rows * inputs * units) as u64));
+        for &act in ACTS {
+            // The activation derivative is taken from the forward output, so compute a real one.
+            let mut y = vec![0.0f32; rows * units];
+            seqcore::threads::install(|| forward(d, &x, &w, Some(&b), act, &mut y));
+            group.bench_with_input(BenchmarkId::new(act.name(), label), &(), |bch, _| {
+                bch.iter(|| {
+                    seqcore::threads::install(|| {
+                        backward(d, &x, &w, &y, &dy, act, Some(&mut dx), &mut dw, Some(&mut db))
+                    });
+                    black_box((&dx, &dw, &db));
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_forward, bench_backward);
+criterion_main!(benches);
