@@ -17,8 +17,8 @@
 //! recurrent GEMM for `reset_after=True` (its `h` block `mh_h` is kept for backward), two for
 //! `reset_after=False` (`r ⊙ h_{t-1}` is kept for the `U_h` gradient). Backward overwrites the gates
 //! with their gradients; weight gradients are big GEMMs after the loop.
-use super::dense::{self, column_sums_par, DenseDims};
-use super::rnn::{self, batch_chunk, copy_or_zero, Lengths, RnnDims};
+use super::dense::column_sums_par;
+use super::rnn::{self, batch_chunk, copy_or_zero, split_opt, Chunk, Lengths, RnnDims};
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
@@ -88,117 +88,124 @@ pub fn forward(spec: &GruSpec, p: &GruParams, out: &mut [f32], h_last: &mut [f32
         copy_or_zero(h_last, p.h0);
         return;
     }
-    match tape {
-        Some(tape) => {
-            assert_eq!(tape.gates.len(), b * t * 3 * h, "gru: gates");
-            assert_eq!(tape.extra.len(), b * t * h, "gru: extra");
-            forward_into(spec, p, tape.gates, tape.extra, out, h_last);
-        }
-        None => crate::workspace::with_scratch(b * t * 4 * h, |buf| {
-            let (gates, extra) = buf.split_at_mut(b * t * 3 * h);
-            forward_into(spec, p, gates, extra, out, h_last)
-        }),
+    if let Some(tape) = &tape {
+        assert_eq!(tape.gates.len(), b * t * 3 * h, "gru: gates");
+        assert_eq!(tape.extra.len(), b * t * h, "gru: extra");
     }
-}
-
-fn forward_into(
-    spec: &GruSpec,
-    p: &GruParams,
-    gates: &mut [f32],
-    extra: &mut [f32],
-    out: &mut [f32],
-    h_last: &mut [f32],
-) {
-    let d = spec.dims;
-    let (t, h) = (d.steps, d.units);
-    let g3 = 3 * h;
-    let input_bias = p.bias.map(|v| &v[..g3]);
-    dense::forward(
-        DenseDims { rows: d.batch * t, inputs: d.inputs, units: g3 },
-        p.x,
-        p.kernel,
-        input_bias,
-        Activation::Linear,
-        gates,
-    );
-    if spec.go_backwards {
-        rnn::reverse_time(gates, d, g3);
-    }
-    // Recurrent kernel blocks, packed once for every step and thread: all of U (reset_after), or
-    // U_zr and U_h (reset_before).
+    let (gates, extra) = match tape {
+        Some(tape) => (Some(tape.gates), Some(tape.extra)),
+        None => (None, None),
+    };
+    let (f, g3) = (spec.dims.inputs, 3 * h);
+    // Packed once for every step and thread: W, and the recurrent blocks (all of U for
+    // reset_after; U_zr and U_h for reset_before). Per step x_t·W is its own small GEMM rather
+    // than one projection pass over all steps (memory-bound for few features; see lstm.rs).
     let u = p.recurrent_kernel;
+    let w = PackedB::pack(p.kernel, g3, f, g3, Trans::N);
     let packs = if spec.reset_after {
         (PackedB::pack(u, g3, h, g3, Trans::N), None)
     } else {
         (PackedB::pack(u, g3, h, 2 * h, Trans::N), Some(PackedB::pack(&u[2 * h..], g3, h, h, Trans::N)))
     };
-    let nb = batch_chunk(d.batch, rayon::current_num_threads());
-    gates
-        .par_chunks_mut(nb * t * g3)
-        .zip(extra.par_chunks_mut(nb * t * h))
-        .zip(out.par_chunks_mut(nb * t * h).zip(h_last.par_chunks_mut(nb * h)))
+    let nb = batch_chunk(b, rayon::current_num_threads());
+    let nchunks = b.div_ceil(nb);
+    let mut gate_chunks = split_opt(gates, nb * t * g3, nchunks);
+    let mut extra_chunks = split_opt(extra, nb * t * h, nchunks);
+    out.par_chunks_mut(nb * t * h)
+        .zip(h_last.par_chunks_mut(nb * h))
+        .zip(gate_chunks.par_iter_mut().zip(extra_chunks.par_iter_mut()))
         .enumerate()
-        .for_each(|(ci, ((g, e), (o, hl)))| {
-            forward_chunk(spec, p, (&packs.0, packs.1.as_ref()), ci * nb, hl.len() / h, g, e, o, hl)
+        .for_each(|(ci, ((o, hl), (g, e)))| {
+            let ch = Chunk { b0: ci * nb, rows: hl.len() / h };
+            let mats = Mats { w: &w, u: &packs.0, u_h: packs.1.as_ref() };
+            forward_chunk(spec, p, mats, ch, o, hl, g.as_deref_mut(), e.as_deref_mut());
         });
+}
+
+/// The packed weights a forward step multiplies by.
+#[derive(Clone, Copy)]
+struct Mats<'a> {
+    w: &'a PackedB,
+    /// all of U (reset_after) or U_zr (reset_before)
+    u: &'a PackedB,
+    /// U_h (reset_before only)
+    u_h: Option<&'a PackedB>,
 }
 
 #[allow(clippy::too_many_arguments)]
 fn forward_chunk(
     spec: &GruSpec,
     p: &GruParams,
-    packs: (&PackedB, Option<&PackedB>),
-    b0: usize,
-    rows: usize,
-    gates: &mut [f32],
-    extra: &mut [f32],
+    mats: Mats,
+    ch: Chunk,
     out: &mut [f32],
     h_state: &mut [f32],
+    mut gates: Option<&mut [f32]>,
+    mut extra: Option<&mut [f32]>,
 ) {
-    let RnnDims { steps: t, units: h, .. } = spec.dims;
+    let RnnDims { steps: t, inputs: f, units: h, .. } = spec.dims;
+    let (b0, rows) = (ch.b0, ch.rows);
     let g3 = 3 * h;
     match p.h0 {
         Some(h0) => h_state.copy_from_slice(&h0[b0 * h..(b0 + rows) * h]),
         None => h_state.fill(0.0),
     }
-    let rec_bias = if spec.reset_after { p.bias.map(|v| &v[g3..]) } else { None };
-    let fused = spec.is_default_activations();
-    let mut rec = vec![0.0f32; rows * g3]; // recurrent products of one step, allocated once
+    // Per-thread buffers, allocated once for the whole loop.
+    let mut xb = vec![0.0f32; rows * f];
+    let mut rec = vec![0.0f32; rows * g3];
     let mut tmp = vec![0.0f32; 2 * h];
+    let mut local_g = if gates.is_none() { vec![0.0f32; rows * g3] } else { Vec::new() };
+    let mut local_e = if extra.is_none() { vec![0.0f32; rows * h] } else { Vec::new() };
+    let zeros = vec![0.0f32; g3];
+    let b_in = p.bias.map_or(&zeros[..], |v| &v[..g3]);
+    let b_rec = if spec.reset_after { p.bias.map_or(&zeros[..], |v| &v[g3..]) } else { &zeros[..] };
+    let fused = spec.reset_after && spec.is_default_activations();
     for s in 0..t {
+        let t_in = if spec.go_backwards { t - 1 - s } else { s };
+        for r in 0..rows {
+            let src = ((b0 + r) * t + t_in) * f;
+            xb[r * f..(r + 1) * f].copy_from_slice(&p.x[src..src + f]);
+        }
+        let (gm, gld, goff): (&mut [f32], usize, usize) = match gates.as_deref_mut() {
+            Some(g) => (g, t * g3, s * g3),
+            None => (&mut local_g, g3, 0),
+        };
+        let (em, eld, eoff): (&mut [f32], usize, usize) = match extra.as_deref_mut() {
+            Some(e) => (e, t * h, s * h),
+            None => (&mut local_e, h, 0),
+        };
+        gemm_packed(rows, &xb, f, mats.w, &mut gm[goff..], gld, false); // mx without its bias
         if spec.reset_after {
-            // mh = h·U + b_rec for every gate at once.
-            match rec_bias {
-                Some(bias) => rec.chunks_exact_mut(g3).for_each(|r| r.copy_from_slice(bias)),
-                None => rec.fill(0.0),
-            }
-            gemm_packed(rows, h_state, h, packs.0, &mut rec, g3, true);
+            gemm_packed(rows, h_state, h, mats.u, &mut rec, g3, false); // mh without its bias
             for r in 0..rows {
-                let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
-                let mh = &rec[r * g3..(r + 1) * g3];
-                let keep = &mut extra[(r * t + s) * h..(r * t + s + 1) * h];
-                keep.copy_from_slice(&mh[2 * h..]);
+                let z = &mut gm[goff + r * gld..goff + r * gld + g3];
+                let mh = &mut rec[r * g3..(r + 1) * g3];
+                let keep = &mut em[eoff + r * eld..eoff + r * eld + h];
                 let valid = p.lengths.valid(b0 + r, s, t, spec.go_backwards);
                 let hs = &mut h_state[r * h..(r + 1) * h];
                 if fused {
-                    cell_after_tanh_sigmoid(z, mh, hs, valid);
+                    cell_after_tanh_sigmoid(z, b_in, mh, b_rec, keep, hs, valid);
                 } else {
+                    rnn::add_inplace(z, b_in);
+                    rnn::add_inplace(mh, b_rec);
+                    keep.copy_from_slice(&mh[2 * h..]);
                     cell_after_generic(spec, z, mh, hs, valid, &mut tmp);
                 }
             }
         } else {
-            // z, r from h·U[:, :2H]; then ĥ from (r ⊙ h)·U_h.
-            gemm_packed(rows, h_state, h, packs.0, &mut rec, 2 * h, false);
+            // z, r from mx + h·U_zr; then ĥ from (r ⊙ h)·U_h.
+            gemm_packed(rows, h_state, h, mats.u, &mut rec, 2 * h, false);
             for r in 0..rows {
-                let z = &mut gates[(r * t + s) * g3..(r * t + s) * g3 + 2 * h];
-                let rh = &mut extra[(r * t + s) * h..(r * t + s + 1) * h];
+                let z = &mut gm[goff + r * gld..goff + r * gld + g3];
+                rnn::add_inplace(z, b_in);
+                let rh = &mut em[eoff + r * eld..eoff + r * eld + h];
                 let hs = &h_state[r * h..(r + 1) * h];
-                gates_zr_before(spec, z, &rec[r * 2 * h..(r + 1) * 2 * h], hs, rh);
+                gates_zr_before(spec, &mut z[..2 * h], &rec[r * 2 * h..(r + 1) * 2 * h], hs, rh);
             }
-            let u_h = packs.1.expect("reset_before packs U_h");
-            gemm_packed(rows, &extra[s * h..], t * h, u_h, &mut rec[..rows * h], h, false);
+            let u_h = mats.u_h.expect("reset_before packs U_h");
+            gemm_packed(rows, &em[eoff..], eld, u_h, &mut rec[..rows * h], h, false);
             for r in 0..rows {
-                let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
+                let z = &mut gm[goff + r * gld..goff + r * gld + g3];
                 let valid = p.lengths.valid(b0 + r, s, t, spec.go_backwards);
                 let hs = &mut h_state[r * h..(r + 1) * h];
                 cell_before_finish(spec, z, &rec[r * h..(r + 1) * h], hs, valid);
@@ -216,16 +223,19 @@ fn forward_chunk(
 }
 
 multiversion! {
-    /// reset_after cell with (tanh, sigmoid), one row: `z` holds mx (z, r, h blocks) on entry and
-    /// (z, r, ĥ) on exit; `h` is updated when `valid`.
-    fn cell_after_tanh_sigmoid(z: &mut [f32], mh: &[f32], h: &mut [f32], valid: bool) {
+    /// reset_after cell with (tanh, sigmoid), one row: `z` holds mx without bias (z, r, h blocks)
+    /// on entry and (z, r, ĥ) on exit; `keep` receives `mh_h` with its bias; `h` is updated when
+    /// `valid`.
+    fn cell_after_tanh_sigmoid(z: &mut [f32], b_in: &[f32], mh: &[f32], b_rec: &[f32], keep: &mut [f32], h: &mut [f32], valid: bool) {
         let n = h.len();
         let (zz, rest) = z.split_at_mut(n);
         let (zr, zh) = rest.split_at_mut(n);
         for j in 0..n {
-            let zg = math::sigmoid(zz[j] + mh[j]);
-            let rg = math::sigmoid(zr[j] + mh[n + j]);
-            let hh = math::tanh(zh[j] + rg * mh[2 * n + j]);
+            let zg = math::sigmoid(zz[j] + b_in[j] + mh[j] + b_rec[j]);
+            let rg = math::sigmoid(zr[j] + b_in[n + j] + mh[n + j] + b_rec[n + j]);
+            let m = mh[2 * n + j] + b_rec[2 * n + j];
+            keep[j] = m;
+            let hh = math::tanh(zh[j] + b_in[2 * n + j] + rg * m);
             zz[j] = zg;
             zr[j] = rg;
             zh[j] = hh;
@@ -595,3 +605,7 @@ multiversion! {
         for (((o, &x), &y), &gg) in out.iter_mut().zip(a).zip(b).zip(g) { *o = (x - y) * gg; }
     }
 }
+
+#[cfg(test)]
+#[path = "gru_tests.rs"]
+mod tests;

@@ -1,0 +1,1 @@
+//! Unit tests for `gru.rs` (written by a helper; see that file).
