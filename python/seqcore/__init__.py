@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 
-from . import ops, reference
+from . import convert, ops, reference
 from ._seqcore import (
     BUILD_PROFILE,
     __version__,
@@ -20,6 +20,7 @@ from ._seqcore import set_num_threads as _set_num_threads
 
 __all__ = [
     "BUILD_PROFILE",
+    "convert",
     "__version__",
     "detected_simd_level",
     "get_num_threads",
