@@ -10,6 +10,7 @@
 //! block, accumulates the GEMM onto it and applies the activation while the block is still in cache
 //! (the GEMM "epilogue"). Backward forms `dz` and `dx` block by block in the same way and sums `db`
 //! per block; `dW` is one big GEMM over all rows (reduction dimension = rows), threaded inside.
+use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
 use rayon::prelude::*;
@@ -46,18 +47,25 @@ pub fn forward(d: DenseDims, x: &[f32], w: &[f32], b: Option<&[f32]>, act: Activ
     }
     let threads = rayon::current_num_threads();
     let rb = super::block_rows(rows, threads, BLOCK_ROWS);
+    // W packed once for all blocks (a general GEMM would re-pack it for every block).
+    let pw = PackedB::pack(w, units, inputs, units, Trans::N);
     let run_block = |xb: &[f32], ob: &mut [f32], gemm_threads: usize| {
         let nr = ob.len() / units;
-        let beta = match b {
-            Some(b) => {
-                for row in ob.chunks_exact_mut(units) {
-                    row.copy_from_slice(b);
+        if gemm_threads > 1 {
+            let beta = match b {
+                Some(b) => {
+                    ob.chunks_exact_mut(units).for_each(|row| row.copy_from_slice(b));
+                    1.0
                 }
-                1.0
+                None => 0.0,
+            };
+            sgemm(Trans::N, Trans::N, nr, units, inputs, 1.0, xb, inputs, w, units, beta, ob, units, gemm_threads);
+        } else {
+            gemm_packed(nr, xb, inputs, &pw, ob, units, false);
+            if let Some(b) = b {
+                ob.chunks_exact_mut(units).for_each(|row| crate::kernels::optim::axpy(1.0, b, row));
             }
-            None => 0.0,
-        };
-        sgemm(Trans::N, Trans::N, nr, units, inputs, 1.0, xb, inputs, w, units, beta, ob, units, gemm_threads);
+        }
         act.forward_inplace(ob, units);
     };
     if rows.div_ceil(rb) < threads {
@@ -114,6 +122,7 @@ pub fn backward(
     let rb = super::block_rows(rows, threads, BLOCK_ROWS);
     let nblocks = rows.div_ceil(rb);
     let want_db = db.is_some();
+    let want_dx = dx.is_some();
     let linear = act == Activation::Linear;
     let scratch_len = if linear { 0 } else { rows * units } + if want_db { nblocks * units } else { 0 };
     crate::workspace::with_scratch(scratch_len, |scratch| {
@@ -145,6 +154,8 @@ pub fn backward(
             }
         }
         let gemm_threads = if nblocks < threads { threads } else { 1 };
+        // Wᵀ packed once for the per-block dx products (when blocks run one per thread).
+        let pwt = (gemm_threads == 1 && want_dx).then(|| PackedB::pack(w, units, units, inputs, Trans::T));
         let block = |j: Job| {
             let span = j.r0 * units..(j.r0 + j.nr) * units;
             let dz: &[f32] = match j.dz {
@@ -155,22 +166,25 @@ pub fn backward(
                 None => &dy[span],
             };
             if let Some(dxb) = j.dx {
-                sgemm(
-                    Trans::N,
-                    Trans::T,
-                    j.nr,
-                    inputs,
-                    units,
-                    1.0,
-                    dz,
-                    units,
-                    w,
-                    units,
-                    0.0,
-                    dxb,
-                    inputs,
-                    gemm_threads,
-                );
+                match &pwt {
+                    Some(pwt) => gemm_packed(j.nr, dz, units, pwt, dxb, inputs, false),
+                    None => sgemm(
+                        Trans::N,
+                        Trans::T,
+                        j.nr,
+                        inputs,
+                        units,
+                        1.0,
+                        dz,
+                        units,
+                        w,
+                        units,
+                        0.0,
+                        dxb,
+                        inputs,
+                        gemm_threads,
+                    ),
+                }
             }
             if let Some(part) = j.db {
                 column_sums(dz, units, part);
