@@ -84,6 +84,27 @@ fn pool() -> Arc<rayon::ThreadPool> {
     pool
 }
 
+/// Threads available to the running kernel: the pool's size inside [`install`], 1 on any other
+/// thread (a kernel run inline by [`run`] must stay on its thread). Never starts rayon's global pool.
+pub fn current_threads() -> usize {
+    if rayon::current_thread_index().is_some() {
+        rayon::current_num_threads()
+    } else {
+        1
+    }
+}
+
+/// Runs `f` inside the pool, or on the calling thread when `inline` (for work too small to pay
+/// for the hand-off to a pool thread, ~10-20 µs: e.g. a recurrent layer on one sample, whose time
+/// loop is sequential anyway). Kernels size their parallelism with [`current_threads`].
+pub fn run<R: Send>(inline: bool, f: impl FnOnce() -> R + Send) -> R {
+    if inline {
+        f()
+    } else {
+        install(f)
+    }
+}
+
 /// Run `f` inside the seqcore pool, so that rayon calls made by `f` (ours and the GEMM crate's)
 /// use exactly `get_num_threads()` threads.
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {

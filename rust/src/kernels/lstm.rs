@@ -125,9 +125,13 @@ pub fn forward(
     // [W; U] stacked and packed once for every step and thread: each step is one GEMM
     // [x_t | h_{t-1}]·[W; U] (see the module docs for why the input projection is not a separate
     // pass over all steps).
-    let wu = PackedB::pack(&[p.kernel, p.recurrent_kernel].concat(), g4, f + h, g4, Trans::N);
-    let nb = batch_chunk(b, rayon::current_num_threads());
+    let wu = PackedB::pack_stacked(&[(p.kernel, f), (p.recurrent_kernel, h)], g4, g4, Trans::N);
+    let nb = batch_chunk(b, crate::threads::current_threads());
     let nchunks = b.div_ceil(nb);
+    if nchunks == 1 {
+        // One slice: run it here, no hand-off to another thread.
+        return forward_chunk(spec, p, &wu, Chunk { b0: 0, rows: b }, out, h_last, c_last, gates, cells);
+    }
     let mut gate_chunks = split_opt(gates, nb * t * g4, nchunks);
     let mut cell_chunks = split_opt(cells, nb * t * h, nchunks);
     out.par_chunks_mut(nb * t * h)
@@ -303,7 +307,7 @@ pub fn backward(
     assert_eq!(g.drecurrent_kernel.len(), h * g4);
     assert_eq!(g.dh0.len(), b * h);
     assert_eq!(g.dc0.len(), b * h);
-    let threads = rayon::current_num_threads();
+    let threads = crate::threads::current_threads();
     if let Some(dx) = g.dx.as_deref() {
         assert_eq!(dx.len(), b * t * f, "lstm backward: dx");
     }
@@ -328,21 +332,28 @@ pub fn backward(
     let nchunks = b.div_ceil(nb);
     let want_dx = g.dx.is_some();
     let back_w = if want_dx {
-        PackedB::pack(&[p.kernel, p.recurrent_kernel].concat(), g4, g4, f + h, Trans::T)
+        PackedB::pack_stacked(&[(p.kernel, f), (p.recurrent_kernel, h)], g4, g4, Trans::T)
     } else {
         PackedB::pack(p.recurrent_kernel, g4, g4, h, Trans::T)
     };
     let mut dx_chunks = split_opt(g.dx, nb * t * f, nchunks);
-    gates
-        .par_chunks_mut(nb * t * g4)
-        .zip(g.dh0.par_chunks_mut(nb * h).zip(g.dc0.par_chunks_mut(nb * h)))
-        .zip(dx_chunks.par_iter_mut())
-        .enumerate()
-        .for_each(|(ci, ((gc, (dh, dc)), dx))| {
+    #[allow(clippy::type_complexity)] // the zipped per-thread chunks
+    let run =
+        |(ci, ((gc, (dh, dc)), dx)): (usize, ((&mut [f32], (&mut [f32], &mut [f32])), &mut Option<&mut [f32]>))| {
             let ch = Chunk { b0: ci * nb, rows: dh.len() / h };
             let cells_c = &cells[ch.b0 * t * h..(ch.b0 + ch.rows) * t * h];
             backward_chunk(spec, p, &back_w, up, ch, gc, cells_c, dh, dc, dx.as_deref_mut());
-        });
+        };
+    if nchunks == 1 {
+        run((0, ((&mut gates[..], (&mut g.dh0[..], &mut g.dc0[..])), &mut dx_chunks[0])));
+    } else {
+        gates
+            .par_chunks_mut(nb * t * g4)
+            .zip(g.dh0.par_chunks_mut(nb * h).zip(g.dc0.par_chunks_mut(nb * h)))
+            .zip(dx_chunks.par_iter_mut())
+            .enumerate()
+            .for_each(run);
+    }
     let dg: &mut [f32] = gates;
 
     // 2. Weight gradients over all steps at once.

@@ -101,7 +101,7 @@ pub fn reverse_time(buf: &mut [f32], d: RnnDims, width: usize) {
     if d.steps < 2 || width == 0 {
         return;
     }
-    buf.par_chunks_mut(d.steps * width).for_each(|seq| {
+    let reverse = |seq: &mut [f32]| {
         let (mut lo, mut hi) = (0, d.steps - 1);
         while lo < hi {
             let (a, b) = seq.split_at_mut(hi * width);
@@ -109,7 +109,12 @@ pub fn reverse_time(buf: &mut [f32], d: RnnDims, width: usize) {
             lo += 1;
             hi -= 1;
         }
-    });
+    };
+    if crate::threads::current_threads() > 1 {
+        buf.par_chunks_mut(d.steps * width).for_each(reverse);
+    } else {
+        buf.chunks_mut(d.steps * width).for_each(reverse);
+    }
 }
 
 /// `dU = Σ_b Σ_s h_prev[b,s]ᵀ · dg[b,s]`, the state before step `s` paired with that step's gate

@@ -29,23 +29,38 @@ impl PackedB {
     /// Packs `op(B)` (`k×n`); `B` is stored row-major with row stride `ldb` (`k×n` for `Trans::N`,
     /// `n×k` for `Trans::T`).
     pub fn pack(b: &[f32], ldb: usize, k: usize, n: usize, trans: Trans) -> PackedB {
+        match trans {
+            Trans::N => PackedB::pack_stacked(&[(b, k)], ldb, n, trans),
+            Trans::T => PackedB::pack_stacked(&[(b, n)], ldb, k, trans),
+        }
+    }
+
+    /// Packs `op(S)` where `S` is the stored matrices of `parts` stacked row-wise (each part is
+    /// `(data, rows)` with the shared row stride `ldb` and `width` used columns). So with `Trans::N`
+    /// it packs `[W; U]` (`k = Σ rows`, `n = width`), for `[x | h]·[W; U]`; with `Trans::T` it packs
+    /// `[W; U]ᵀ` (`k = width`, `n = Σ rows`), for `dG·[W; U]ᵀ = [dx | dh]`.
+    pub fn pack_stacked(parts: &[(&[f32], usize)], ldb: usize, width: usize, trans: Trans) -> PackedB {
         let level = simd::level();
         let nr = panel_width(level);
+        // The stored rows of all parts, in order.
+        let rows: Vec<&[f32]> =
+            parts.iter().flat_map(|&(b, r)| (0..r).map(move |i| &b[i * ldb..i * ldb + width])).collect();
+        let (k, n) = match trans {
+            Trans::N => (rows.len(), width),
+            Trans::T => (width, rows.len()),
+        };
         let panels = n.div_ceil(nr);
-        let mut data = vec![0.0f32; panels * k * nr];
-        for (pi, panel) in data.chunks_exact_mut((k * nr).max(1)).enumerate().take(panels) {
+        // Written in full below (padding columns included), so no zero-fill pass is needed.
+        let mut data = Vec::with_capacity(panels * k * nr);
+        for pi in 0..panels {
             let j0 = pi * nr;
             let w = nr.min(n - j0);
             for p in 0..k {
-                let dst = &mut panel[p * nr..p * nr + w];
                 match trans {
-                    Trans::N => dst.copy_from_slice(&b[p * ldb + j0..p * ldb + j0 + w]),
-                    Trans::T => {
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            *d = b[(j0 + j) * ldb + p];
-                        }
-                    }
+                    Trans::N => data.extend_from_slice(&rows[p][j0..j0 + w]),
+                    Trans::T => data.extend(rows[j0..j0 + w].iter().map(|r| r[p])),
                 }
+                data.extend(std::iter::repeat_n(0.0f32, nr - w));
             }
         }
         PackedB { level, nr, k, n, data }
@@ -304,6 +319,23 @@ mod tests {
                 (s >> 9) as f32 / (1u32 << 22) as f32 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn stacked_packing_equals_packing_the_concatenation() {
+        let (f, h, n) = (3, 5, 37);
+        let w = vals(f * n, 7);
+        let u = vals(h * n, 8);
+        let wu = [w.clone(), u.clone()].concat();
+        for trans in [Trans::N, Trans::T] {
+            let a = PackedB::pack_stacked(&[(&w, f), (&u, h)], n, n, trans);
+            let b = match trans {
+                Trans::N => PackedB::pack(&wu, n, f + h, n, trans),
+                Trans::T => PackedB::pack(&wu, n, n, f + h, trans),
+            };
+            assert_eq!((a.k, a.n), (b.k, b.n));
+            assert_eq!(a.data, b.data);
+        }
     }
 
     #[test]

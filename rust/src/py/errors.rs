@@ -11,7 +11,17 @@ pub(crate) fn value_error(op: &str, msg: impl std::fmt::Display) -> PyErr {
 /// Runs a kernel with the GIL released, inside the seqcore thread pool. A panic (always a bug:
 /// inputs are validated first) becomes a `RuntimeError` naming the op, never a `PanicException`.
 pub(crate) fn run_kernel<R: Send>(py: Python<'_>, op: &str, f: impl FnOnce() -> R + Send) -> PyResult<R> {
-    py.detach(|| catch_unwind(AssertUnwindSafe(|| crate::threads::install(f)))).map_err(|payload| {
+    run_kernel_on(py, op, false, f)
+}
+
+/// [`run_kernel`], optionally `inline` on the calling thread (see `threads::run`).
+pub(crate) fn run_kernel_on<R: Send>(
+    py: Python<'_>,
+    op: &str,
+    inline: bool,
+    f: impl FnOnce() -> R + Send,
+) -> PyResult<R> {
+    py.detach(|| catch_unwind(AssertUnwindSafe(|| crate::threads::run(inline, f)))).map_err(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

@@ -1,6 +1,6 @@
 //! Bindings for `kernels::lstm` (and the shared recurrent argument handling).
 use super::dense::parse_activation;
-use super::errors::{run_kernel, slice, slice_mut, value_error};
+use super::errors::{run_kernel_on, slice, slice_mut, value_error};
 use crate::kernels::gru::{self, GruGrads, GruParams, GruSpec, GruTape};
 use crate::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
 use crate::kernels::rnn::{Lengths, RnnDims, CELL_ACTIVATIONS};
@@ -168,7 +168,7 @@ fn lstm_forward<'py>(
             }
             _ => None,
         };
-        run_kernel(py, OP, || lstm::forward(&spec, &p, os, hs, cs, tape))?;
+        run_kernel_on(py, OP, b <= 1, || lstm::forward(&spec, &p, os, hs, cs, tape))?;
     }
     Ok((out, hl, cl, gates, cells))
 }
@@ -272,7 +272,7 @@ fn lstm_backward<'py>(
             dh0: slice_mut(&mut dh0w, OP, "dh0")?,
             dc0: slice_mut(&mut dc0w, OP, "dc0")?,
         };
-        run_kernel(py, OP, || lstm::backward(&spec, &p, outs, gs, cells_s, up, grads))?;
+        run_kernel_on(py, OP, b <= 1, || lstm::backward(&spec, &p, outs, gs, cells_s, up, grads))?;
     }
     Ok((dx, dk, drk, db, dh0, dc0))
 }
@@ -353,7 +353,7 @@ fn gru_forward<'py>(
             }
             _ => None,
         };
-        run_kernel(py, OP, || gru::forward(&spec, &p, os, hs, tape))?;
+        run_kernel_on(py, OP, b <= 1, || gru::forward(&spec, &p, os, hs, tape))?;
     }
     Ok((out, hl, gates, extra))
 }
@@ -446,7 +446,7 @@ fn gru_backward<'py>(
             dbias: dbw.as_mut().map(|a| slice_mut(a, OP, "dbias")).transpose()?,
             dh0: slice_mut(&mut dh0w, OP, "dh0")?,
         };
-        run_kernel(py, OP, || gru::backward(&spec, &p, outs, gs, es, d_out, d_hl, grads))?;
+        run_kernel_on(py, OP, b <= 1, || gru::backward(&spec, &p, outs, gs, es, d_out, d_hl, grads))?;
     }
     Ok((dx, dk, drk, db, dh0))
 }
