@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _seqcore
+from ._conv import *  # noqa: F403  (Conv1D and pooling ops)
+from ._conv import __all__ as _conv_all
 from ._recurrent import (
     GRUGrads,
     GRUResult,
@@ -47,6 +49,7 @@ __all__ = [
     "dense_forward",
     "mse",
     "sgd_update",
+    *_conv_all,
 ]
 
 

@@ -1,9 +1,11 @@
 //! Pure-Rust kernels on slices. No Python here: forward and backward of one op per file.
+pub mod conv1d;
 pub mod dense;
 pub mod gru;
 pub mod loss;
 pub mod lstm;
 pub mod optim;
+pub mod pool;
 pub mod rnn;
 
 /// Rows per parallel block for row-blocked kernels: blocks of at most `target` rows, and at least

@@ -3,6 +3,7 @@
 //! these wrappers re-check only what memory safety needs (so `_seqcore` can't be crashed directly).
 use pyo3::prelude::*;
 
+mod conv;
 mod dense;
 mod errors;
 mod rnn;
@@ -18,5 +19,6 @@ fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dense::register(m)?;
     training::register(m)?;
     rnn::register(m)?;
+    conv::register(m)?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+//! Conv1D (channels-last) forward and backward. (Being written.)

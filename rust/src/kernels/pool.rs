@@ -1,0 +1,1 @@
+//! 1-D pooling forward and backward. (Being written.)
