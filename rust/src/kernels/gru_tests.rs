@@ -130,7 +130,7 @@ impl Case {
 
 /// Builds a case from `setup`; `seed` varies the data. Seeds with a pre-activation within 1e-4 of a
 /// kink of relu / hard_sigmoid are skipped (f32 rounding could put it on the other side); finite
-/// differences that would straddle a farther kink take a smaller step (see `check_case`).
+/// differences that would straddle a farther kink take a smaller step (see `numeric_grad`).
 fn make_case(setup: &Setup, seed: u64) -> Case {
     let RnnDims { batch: b, steps: t, inputs: f, units: h } = setup.dims;
     let nb = if setup.reset_after { 6 * h } else { 3 * h };
@@ -233,7 +233,7 @@ fn naive_forward(c: &Case, a: &[Vec<f64>; 5]) -> Naive {
                     let rh: Vec<f64> = (0..h).map(|k| act64(rec, pr[k]) * hs[k]).collect();
                     for j in 0..h {
                         let z = act64(rec, pz[j]);
-                        let ph = mx[2 * h + j] + act64(rec, pr[j]) * hu(2 * h + j, &hs);
+                        let ph = mx[2 * h + j] + hu(2 * h + j, &rh);
                         let hh = act64(act, ph);
                         new_h[j] = z * hs[j] + (1.0 - z) * hh;
                         note(rec, pz[j]);
@@ -501,6 +501,23 @@ fn single_row_step_unit() {
 }
 
 #[test]
+fn single_sequence() {
+    // B = 1: one batch slice, which the kernels run on the calling thread.
+    for reset_after in [true, false] {
+        for (act, rec) in [DEFAULT, GENERIC[0], GENERIC[1]] {
+            for back in [false, true] {
+                for lens in [None, Some(vec![6]), Some(vec![4]), Some(vec![0])] {
+                    let mut s = Setup::new(reset_after, act, rec, back);
+                    s.dims = RnnDims { batch: 1, steps: 6, inputs: 3, units: 5 };
+                    s.lens = lens;
+                    check_case(&make_case(&s, 19));
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn larger_dims_cross_simd_panels_and_row_blocks() {
     // 3H = 39 spans two packed panels on AVX2 and a partial one on AVX-512; B = 10 rows per
     // thread exceeds one microkernel row block.
@@ -538,7 +555,8 @@ fn zero_steps() {
 fn thread_count_does_not_change_results() {
     // Own rayon pools rather than `crate::threads::set_num_threads`: the thread count is global and
     // other tests (threads::tests) set and assert it concurrently. The kernels only see the pool
-    // they run in (`rayon::current_num_threads`), exactly as under `crate::threads::install`.
+    // they run in (`threads::current_threads`), exactly as under `crate::threads::install`.
+    // Also a run outside any pool (`threads::run(true, ..)`, inline on the calling thread).
     for reset_after in [true, false] {
         for (act, rec) in [DEFAULT, GENERIC[1]] {
             for back in [false, true] {
@@ -554,8 +572,9 @@ fn thread_count_does_not_change_results() {
                     })
                 };
                 let one = run(1);
-                for n in [2, 3, 8] {
-                    let many = run(n);
+                for n in [0, 2, 3, 8] {
+                    // n = 0: inline on this (non-pool) thread
+                    let many = if n == 0 { run_kernel(&c) } else { run(n) };
                     let pairs = [
                         ("out", &one.out, &many.out),
                         ("h_last", &one.h_last, &many.h_last),
@@ -569,7 +588,8 @@ fn thread_count_does_not_change_results() {
                         for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
                             assert!(
                                 (x - y).abs() <= 1e-5 * (1.0 + x.abs()),
-                                "{name}[{i}] 1 thread {x} vs {n} threads {y}; {}",
+                                "{name}[{i}] 1 thread {x} vs {} {y}; {}",
+                                if n == 0 { "inline".to_string() } else { format!("{n} threads") },
                                 c.label()
                             );
                         }

@@ -28,3 +28,105 @@ mod tests {
         assert_eq!(p[99_999], 1.0 - 0.5 * 99_999.0);
     }
 }
+
+multiversion! {
+    /// Keras 3 SGD with momentum on one chunk: `v = μ·v − lr·g`; `p += μ·v − lr·g` (Nesterov) or `p += v`.
+    fn momentum_chunk(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32, nesterov: bool) {
+        for ((pp, &gg), vv) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+            let nv = mu * *vv - lr * gg;
+            *vv = nv;
+            *pp += if nesterov { mu * nv - lr * gg } else { nv };
+        }
+    }
+}
+
+multiversion! {
+    /// Keras 3 Adam on one chunk (`alpha` already holds lr·√(1−β₂ᵗ)/(1−β₁ᵗ)); `wd` > 0 applies
+    /// AdamW's decoupled weight decay `p −= lr·wd·p` first.
+    #[allow(clippy::too_many_arguments)]
+    fn adam_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32, lr_wd: f32) {
+        for (((pp, &gg), mm), vv) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let mut pv = *pp;
+            pv -= lr_wd * pv;
+            let nm = *mm + (gg - *mm) * (1.0 - b1);
+            let nv = *vv + (gg * gg - *vv) * (1.0 - b2);
+            *mm = nm;
+            *vv = nv;
+            *pp = pv - alpha * nm / (nv.sqrt() + eps);
+        }
+    }
+}
+
+/// SGD with momentum over many parameter arrays in one call (threaded over chunks of all of them).
+pub fn sgd_momentum(params: Vec<(&mut [f32], &[f32], &mut [f32])>, lr: f32, momentum: f32, nesterov: bool) {
+    let mut jobs = Vec::new();
+    for (p, g, v) in params {
+        assert!(p.len() == g.len() && p.len() == v.len(), "sgd_momentum: lengths");
+        for ((pc, gc), vc) in p.chunks_mut(CHUNK).zip(g.chunks(CHUNK)).zip(v.chunks_mut(CHUNK)) {
+            jobs.push((pc, gc, vc));
+        }
+    }
+    jobs.into_par_iter().for_each(|(p, g, v)| momentum_chunk(p, g, v, lr, momentum, nesterov));
+}
+
+/// Hyper-parameters of one Adam(W) step.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamStep {
+    pub lr: f32,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    /// the step number, from 1
+    pub t: u64,
+    /// AdamW's decoupled weight decay (0 for Adam)
+    pub weight_decay: f32,
+}
+
+/// One parameter array with its gradient and Adam moments: `(param, grad, m, v)`.
+pub type AdamSlot<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
+
+/// Adam(W) over many parameter arrays in one call.
+pub fn adam(params: Vec<AdamSlot>, s: AdamStep) {
+    let t = s.t.max(1) as f64;
+    let alpha = (s.lr as f64 * (1.0 - (s.beta_2 as f64).powf(t)).sqrt() / (1.0 - (s.beta_1 as f64).powf(t))) as f32;
+    let lr_wd = s.lr * s.weight_decay;
+    let mut jobs = Vec::new();
+    for (p, g, m, v) in params {
+        assert!(p.len() == g.len() && p.len() == m.len() && p.len() == v.len(), "adam: lengths");
+        let it = p.chunks_mut(CHUNK).zip(g.chunks(CHUNK)).zip(m.chunks_mut(CHUNK)).zip(v.chunks_mut(CHUNK));
+        for (((pc, gc), mc), vc) in it {
+            jobs.push((pc, gc, mc, vc));
+        }
+    }
+    jobs.into_par_iter().for_each(|(p, g, m, v)| adam_chunk(p, g, m, v, alpha, s.beta_1, s.beta_2, s.epsilon, lr_wd));
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+
+    #[test]
+    fn adam_matches_the_keras_formula() {
+        let mut p = vec![0.5f32, -1.0, 2.0];
+        let g = vec![0.1f32, -0.2, 0.3];
+        let (mut m, mut v) = (vec![0.0f32; 3], vec![0.0f32; 3]);
+        let s = AdamStep { lr: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, t: 1, weight_decay: 0.0 };
+        crate::threads::install(|| adam(vec![(&mut p, &g, &mut m, &mut v)], s));
+        // t = 1: m = 0.1 g, v = 0.001 g², alpha = lr·√0.001/0.1 ⇒ step = lr·sign(g) (up to eps)
+        for (i, &x) in [0.5f32, -1.0, 2.0].iter().enumerate() {
+            assert!((p[i] - (x - 0.01 * g[i].signum())).abs() < 1e-5, "{i}: {}", p[i]);
+        }
+    }
+
+    #[test]
+    fn momentum_and_nesterov() {
+        let mut p = vec![1.0f32];
+        let mut v = vec![0.5f32];
+        sgd_momentum(vec![(&mut p, &[2.0], &mut v)], 0.1, 0.9, false);
+        assert!((v[0] - (0.45 - 0.2)).abs() < 1e-6 && (p[0] - 1.25).abs() < 1e-6);
+        let mut p = vec![1.0f32];
+        let mut v = vec![0.5f32];
+        sgd_momentum(vec![(&mut p, &[2.0], &mut v)], 0.1, 0.9, true);
+        assert!((p[0] - (1.0 + 0.9 * 0.25 - 0.2)).abs() < 1e-6);
+    }
+}

@@ -49,8 +49,80 @@ fn sgd_update(
     run_kernel(py, OP, || optim::sgd(ps, gs, lr))
 }
 
+fn check_same(op: &str, what: &str, a: &[usize], b: &[usize]) -> PyResult<()> {
+    if a != b {
+        return Err(value_error(op, format!("{what} has shape {b:?} but its parameter has shape {a:?}")));
+    }
+    Ok(())
+}
+
+/// `sgd_momentum_update(params, grads, velocities, lr, momentum, nesterov)`: one step over every
+/// parameter array at once, in place.
+#[pyfunction]
+fn sgd_momentum_update(
+    py: Python<'_>,
+    mut params: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    grads: Vec<PyReadonlyArrayDyn<'_, f32>>,
+    mut velocities: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    lr: f32,
+    momentum: f32,
+    nesterov: bool,
+) -> PyResult<()> {
+    const OP: &str = "sgd_momentum_update";
+    if params.len() != grads.len() || params.len() != velocities.len() {
+        return Err(value_error(OP, "params, grads and velocities must be lists of the same length"));
+    }
+    for i in 0..params.len() {
+        check_same(OP, "a gradient", params[i].shape(), grads[i].shape())?;
+        check_same(OP, "a velocity", params[i].shape(), velocities[i].shape())?;
+    }
+    let gs = grads.iter().map(|g| slice(g, OP, "grad")).collect::<PyResult<Vec<_>>>()?;
+    let mut jobs = Vec::new();
+    for ((p, v), g) in params.iter_mut().zip(velocities.iter_mut()).zip(gs) {
+        jobs.push((slice_mut(p, OP, "param")?, g, slice_mut(v, OP, "velocity")?));
+    }
+    run_kernel(py, OP, || optim::sgd_momentum(jobs, lr, momentum, nesterov))
+}
+
+/// `adam_update(params, grads, ms, vs, lr, beta_1, beta_2, epsilon, t, weight_decay)`: one Adam(W)
+/// step over every parameter array at once, in place (Keras 3's formula).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn adam_update(
+    py: Python<'_>,
+    mut params: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    grads: Vec<PyReadonlyArrayDyn<'_, f32>>,
+    mut ms: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    mut vs: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    lr: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    t: u64,
+    weight_decay: f32,
+) -> PyResult<()> {
+    const OP: &str = "adam_update";
+    if params.len() != grads.len() || params.len() != ms.len() || params.len() != vs.len() {
+        return Err(value_error(OP, "params, grads, ms and vs must be lists of the same length"));
+    }
+    for i in 0..params.len() {
+        check_same(OP, "a gradient", params[i].shape(), grads[i].shape())?;
+        check_same(OP, "a first moment", params[i].shape(), ms[i].shape())?;
+        check_same(OP, "a second moment", params[i].shape(), vs[i].shape())?;
+    }
+    let gs = grads.iter().map(|g| slice(g, OP, "grad")).collect::<PyResult<Vec<_>>>()?;
+    let mut jobs = Vec::new();
+    for (((p, m), v), g) in params.iter_mut().zip(ms.iter_mut()).zip(vs.iter_mut()).zip(gs) {
+        jobs.push((slice_mut(p, OP, "param")?, g, slice_mut(m, OP, "m")?, slice_mut(v, OP, "v")?));
+    }
+    let step = optim::AdamStep { lr, beta_1, beta_2, epsilon, t, weight_decay };
+    run_kernel(py, OP, || optim::adam(jobs, step))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mse, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_update, m)?)?;
+    m.add_function(wrap_pyfunction!(sgd_momentum_update, m)?)?;
+    m.add_function(wrap_pyfunction!(adam_update, m)?)?;
     Ok(())
 }
