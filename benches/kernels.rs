@@ -86,5 +86,14 @@ fn bench_backward(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_forward, bench_backward);
+/// The fixed cost every kernel call pays to enter the seqcore pool (`threads::install` from a thread
+/// outside it): the floor under the small-rows cases above.
+fn bench_install(c: &mut Criterion) {
+    let mut group = c.benchmark_group("threads");
+    configure(&mut group);
+    group.bench_function("install_noop", |bch| bch.iter(|| seqcore::threads::install(|| black_box(1))));
+    group.finish();
+}
+
+criterion_group!(benches, bench_forward, bench_backward, bench_install);
 criterion_main!(benches);

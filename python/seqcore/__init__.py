@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import numbers
 
-from . import convert, ops, reference
+from . import (
+    callbacks,
+    convert,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    reference,
+    regularizers,
+    utils,
+)
 from ._seqcore import (
     BUILD_PROFILE,
     __version__,
@@ -17,10 +30,23 @@ from ._seqcore import (
     simd_level,
 )
 from ._seqcore import set_num_threads as _set_num_threads
+from .layers import Input
+from .models import Sequential
 
 __all__ = [
     "BUILD_PROFILE",
+    "Input",
+    "Sequential",
+    "callbacks",
     "convert",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "regularizers",
+    "utils",
     "__version__",
     "detected_simd_level",
     "get_num_threads",

@@ -22,6 +22,8 @@ __all__ = [
     "mse",
     "set_num_threads",
     "sgd_update",
+    "sgd_momentum_update",
+    "adam_update",
     "simd_level",
 ]
 
@@ -37,9 +39,7 @@ def simd_level() -> str: ...
 def detected_simd_level() -> str: ...
 def _force_simd_level(level: str | None = None) -> str: ...
 def _debug_panic() -> None: ...
-def dense_forward(
-    x: _F32, kernel: _F32, bias: _F32 | None, activation: str, out: _F32 | None = None
-) -> _F32: ...
+def dense_forward(x: _F32, kernel: _F32, bias: _F32 | None, activation: str, out: _F32 | None = None) -> _F32: ...
 def dense_backward(
     x: _F32, kernel: _F32, y: _F32, dy: _F32, activation: str, need_dx: bool, need_db: bool
 ) -> tuple[_F32 | None, _F32, _F32 | None]: ...
@@ -113,3 +113,18 @@ def gru_backward(
     d_h: _F32 | None,
     need_dx: bool,
 ) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32]: ...
+def sgd_momentum_update(
+    params: list[_F32], grads: list[_F32], velocities: list[_F32], lr: float, momentum: float, nesterov: bool
+) -> None: ...
+def adam_update(
+    params: list[_F32],
+    grads: list[_F32],
+    ms: list[_F32],
+    vs: list[_F32],
+    lr: float,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+    t: int,
+    weight_decay: float,
+) -> None: ...

@@ -1,0 +1,655 @@
+"""The benchmark workloads: a registry that ``benches/run.py`` times and other issues extend.
+
+A :class:`Workload` is a name, a description, a shape dict, a FLOP count (with its formula spelled
+out) and, per framework (``seqcore``, ``torch``, ``keras``), a ``setup(ctx)`` function. ``setup``
+builds the model and the data *outside* the timed region and returns a :class:`Step`: a
+zero-argument callable that runs one full step (for training: forward, loss, backward, parameter
+update) and returns the loss as a Python float (so every framework has finished its work when the
+call returns). A setup function that cannot run a workload returns ``None`` (skipped as "not
+implemented") or raises :class:`Unavailable` with a reason that the report prints.
+
+Adding a workload: write the per-framework setup functions (they import their framework lazily;
+``run.py`` has already configured its threads), build a :class:`Workload` and pass it to
+:func:`register`. The recurrent workloads are built by :func:`recurrent_workload`; their seqcore
+side is a hook (:func:`_seqcore_recurrent`) to fill in once ``seqcore.ops`` has the kernels.
+
+Fairness rules every workload follows:
+- same shapes, dtype (float32), loss (MSE, mean over every element) and optimizer (plain SGD,
+  lr 0.01) everywhere;
+- the input of the first layer needs no gradient in any framework (torch: no ``requires_grad``;
+  Keras: it is a model input; seqcore: ``need_dx=False``);
+- data lives in each framework's native container before timing (NumPy for seqcore, ``torch.Tensor``,
+  ``tf.Tensor``) in each framework's native layout;
+- Keras is run whichever way is fastest on this machine: :func:`_keras_pick` times the candidate
+  execution modes (``train_on_batch`` with and without XLA, a ``tf.function`` custom train step with
+  and without XLA) and keeps the fastest; the choice and every candidate's time go in the report.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FRAMEWORKS = ("seqcore", "torch", "keras")
+LR = 0.01
+
+
+class Unavailable(Exception):
+    """Raised by a setup function that cannot run its workload; the message is the skip reason."""
+
+
+class Step:
+    """One timed step: call it. ``how`` says how the framework runs it (printed in the report)."""
+
+    def __init__(self, fn: Callable[[], Any], how: str, details: Mapping[str, Any] | None = None):
+        self.fn = fn
+        self.how = how
+        self.details = dict(details or {})
+
+    def __call__(self) -> Any:
+        return self.fn()
+
+
+@dataclass
+class Context:
+    """What a setup function may need to know about the run."""
+
+    threads: int
+    quick: bool = False
+    # Force a Keras execution mode (one of KERAS_TRAIN_MODES / KERAS_INFER_MODES) instead of timing
+    # the candidates; the memory probe uses it so that its setup runs no step.
+    keras_mode: str | None = None
+    log: Callable[[str], None] = print
+
+
+Setup = Callable[[Context], "Step | None"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    shape: Mapping[str, int]
+    flops: int
+    flops_formula: str
+    setups: Mapping[str, Setup]
+    kind: str = "train"  # "train" (forward + loss + backward + SGD) or "infer" (forward only)
+    default: bool = True  # part of a plain `python benches/run.py`
+    # Every framework starts from the same data and initial weights, so their first-step losses must
+    # agree: run.py checks it (a cheap guard that all frameworks compute the same thing).
+    shared_init: bool = False
+
+    def setup(self, framework: str, ctx: Context) -> Step:
+        fn = self.setups.get(framework)
+        if fn is None:
+            raise Unavailable(f"no {framework} implementation registered for {self.name}")
+        step = fn(ctx)
+        if step is None:
+            raise Unavailable(f"{framework} cannot run {self.name} (not implemented)")
+        return step
+
+
+WORKLOADS: dict[str, Workload] = {}
+
+
+def register(w: Workload) -> Workload:
+    if w.name in WORKLOADS:
+        raise ValueError(f"workload {w.name!r} registered twice")
+    unknown = set(w.setups) - set(FRAMEWORKS)
+    if unknown:
+        raise ValueError(f"workload {w.name!r}: unknown frameworks {sorted(unknown)}")
+    WORKLOADS[w.name] = w
+    return w
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def _glorot(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    lim = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-lim, lim, (fan_in, fan_out)).astype(np.float32)
+
+
+def _time_calls(fn: Callable[[], Any], min_calls: int, min_seconds: float) -> float:
+    """Median seconds per call over at least ``min_calls`` calls and ``min_seconds``."""
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_calls or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
+
+
+def _seqcore_ops() -> Any:
+    import seqcore
+
+    return seqcore.ops
+
+
+# --------------------------------------------------------------------------------------------------
+# Keras: execution modes, and picking the fastest
+# --------------------------------------------------------------------------------------------------
+
+# In the order they are tried: the usual winners first, so that the rest can be dropped after one
+# timed call when they are clearly slower (see _keras_pick).
+KERAS_TRAIN_MODES = ("tf.function", "train_on_batch", "tf.function+xla", "train_on_batch+xla")
+KERAS_INFER_MODES = ("tf.function+xla", "tf.function", "predict_on_batch")
+
+_KERAS_HOW = {
+    "train_on_batch": "model.train_on_batch (compiled SGD+mse, jit_compile=False)",
+    "train_on_batch+xla": "model.train_on_batch (compiled SGD+mse, jit_compile=True)",
+    "tf.function": "tf.function custom train step (GradientTape + optimizer.apply)",
+    "tf.function+xla": "tf.function(jit_compile=True) custom train step (GradientTape + optimizer.apply)",
+    "predict_on_batch": "model.predict_on_batch",
+    "infer:tf.function": "tf.function(model(x, training=False))",
+    "infer:tf.function+xla": "tf.function(jit_compile=True)(model(x, training=False))",
+}
+
+
+def _keras_train_candidate(mode: str, build: Callable[[], Any], x: Any, y: Any) -> Callable[[], float]:
+    import keras
+    import tensorflow as tf
+
+    model = build()
+    if mode.startswith("train_on_batch"):
+        model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse", jit_compile=mode.endswith("+xla"))
+
+        def step() -> float:
+            return float(model.train_on_batch(x, y))
+
+        return step
+
+    opt = keras.optimizers.SGD(LR)
+    opt.build(model.trainable_variables)
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=mode.endswith("+xla"))
+    def train(xb: Any, yb: Any) -> Any:
+        with tf.GradientTape() as tape:
+            pred = model(xb, training=True)
+            loss = tf.reduce_mean(tf.square(pred - yb))
+        grads = tape.gradient(loss, variables)
+        opt.apply(grads, variables)
+        return loss
+
+    def step() -> float:
+        return float(train(x, y))
+
+    return step
+
+
+def _keras_infer_candidate(mode: str, build: Callable[[], Any], x: Any) -> Callable[[], float]:
+    import tensorflow as tf
+
+    model = build()
+    if mode == "predict_on_batch":
+
+        def step() -> float:
+            return float(np.asarray(model.predict_on_batch(x)).reshape(-1)[0])
+
+        return step
+
+    @tf.function(jit_compile=mode.endswith("+xla"))
+    def infer(xb: Any) -> Any:
+        return model(xb, training=False)
+
+    def step() -> float:
+        return float(infer(x).numpy().reshape(-1)[0])
+
+    return step
+
+
+def _keras_pick(ctx: Context, kind: str, build: Callable[[], Any], x: Any, y: Any = None, init: Any = None) -> Step:
+    """Builds every Keras execution mode for this model, times each briefly and returns the fastest.
+
+    ``build()`` returns a fresh, un-compiled model; ``init(model)`` (optional) sets its weights.
+    """
+    modes = KERAS_TRAIN_MODES if kind == "train" else KERAS_INFER_MODES
+    if ctx.keras_mode is not None:
+        if ctx.keras_mode not in modes:
+            raise Unavailable(f"keras mode {ctx.keras_mode!r} is not one of {modes}")
+        modes = (ctx.keras_mode,)
+
+    def fresh() -> Any:
+        m = build()
+        if init is not None:
+            init(m)
+        return m
+
+    best: str | None = None
+    best_fn: Callable[[], float] | None = None
+    secs: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    first_loss: dict[str, float] = {}
+    for mode in modes:
+        try:
+            if kind == "train":
+                fn = _keras_train_candidate(mode, fresh, x, y)
+            else:
+                fn = _keras_infer_candidate(mode, fresh, x)
+            if len(modes) > 1:
+                first_loss[mode] = fn()  # trace / compile; every candidate starts from fresh weights
+                t0 = time.perf_counter()
+                fn()
+                once = time.perf_counter() - t0
+                if best is not None and once > 1.5 * secs[best]:
+                    secs[mode] = once  # clearly slower than the best so far: one timed call will do
+                else:
+                    secs[mode] = _time_calls(fn, min_calls=2 if ctx.quick else 3, min_seconds=0.3)
+            if best is None or secs[mode] < secs[best]:
+                best, best_fn = mode, fn  # the previous best's model is released here
+        except Exception as e:  # an XLA failure on one mode must not sink the others
+            errors[mode] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        fn = None  # type: ignore[assignment]
+    if best is None or best_fn is None:
+        raise Unavailable(f"every Keras mode failed: {errors}")
+    how_key = best if kind == "train" or best == "predict_on_batch" else f"infer:{best}"
+    how = _KERAS_HOW[how_key]
+    if len(secs) > 1:
+        others = ", ".join(f"{m} {_ms(s)}" for m, s in sorted(secs.items(), key=lambda kv: kv[1]))
+        how += f" [fastest of: {others}]"
+    elif ctx.keras_mode is not None:
+        how += " [mode forced]"
+    details: dict[str, Any] = {
+        "mode": best,
+        "candidates_ms": {m: s * 1e3 for m, s in secs.items()},
+        "errors": errors,
+    }
+    if best in first_loss:  # its step from the initial weights (the timing has moved them since)
+        details["first_loss"] = first_loss[best]
+        details["candidates_first_loss"] = first_loss
+    return Step(best_fn, how, details)
+
+
+def _torch_threads_note() -> str:
+    import torch
+
+    return f"torch {torch.__version__}, eager, {torch.get_num_threads()} threads"
+
+
+# --------------------------------------------------------------------------------------------------
+# td_dense: Dense(256) on a (64, 100, 128) sequence
+# --------------------------------------------------------------------------------------------------
+
+
+def _dense_data(B: int, T: int, F: int, U: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = _rng(seed)
+    return {
+        "x": _normal(rng, (B, T, F)),
+        "target": _normal(rng, (B, T, U)),
+        "kernel": _glorot(rng, F, U),
+        "bias": (0.1 * _normal(rng, (U,))).astype(np.float32),
+    }
+
+
+def dense_workload(name: str, B: int, T: int, F: int, U: int, description: str) -> Workload:
+    shape = {"B": B, "T": T, "F": F, "U": U}
+
+    def seqcore_setup(ctx: Context) -> Step:
+        ops = _seqcore_ops()
+        d = _dense_data(B, T, F, U)
+        x, target = d["x"], d["target"]
+        kernel, bias = d["kernel"].copy(), d["bias"].copy()
+
+        def step() -> float:
+            y = ops.dense_forward(x, kernel, bias)
+            loss, g = ops.mse(y, target)
+            grads = ops.dense_backward(x, kernel, y, g, need_dx=False)
+            ops.sgd_update(kernel, grads.dkernel, LR)
+            ops.sgd_update(bias, grads.dbias, LR)
+            return loss
+
+        return Step(step, "seqcore.ops: dense_forward, mse, dense_backward(need_dx=False), sgd_update x2")
+
+    def torch_setup(ctx: Context) -> Step:
+        import torch
+        import torch.nn.functional as tF
+
+        d = _dense_data(B, T, F, U)
+        x = torch.from_numpy(d["x"])
+        target = torch.from_numpy(d["target"])
+        lin = torch.nn.Linear(F, U)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(d["kernel"].T.copy()))
+            lin.bias.copy_(torch.from_numpy(d["bias"]))
+        opt = torch.optim.SGD(lin.parameters(), lr=LR)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            loss = tF.mse_loss(lin(x), target)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Step(step, f"nn.Linear + F.mse_loss + backward + optim.SGD ({_torch_threads_note()})")
+
+    def keras_setup(ctx: Context) -> Step:
+        import keras
+        import tensorflow as tf
+
+        d = _dense_data(B, T, F, U)
+        x, target = tf.constant(d["x"]), tf.constant(d["target"])
+
+        def build() -> Any:
+            return keras.Sequential([keras.Input((T, F)), keras.layers.Dense(U)])
+
+        def init(model: Any) -> None:
+            model.layers[-1].set_weights([d["kernel"], d["bias"]])
+
+        return _keras_pick(ctx, "train", build, x, target, init)
+
+    flops = 4 * B * T * F * U
+    return Workload(
+        name=name,
+        description=description,
+        shape=shape,
+        flops=flops,
+        flops_formula="forward 2*B*T*F*U + backward dW 2*B*T*F*U (no dx: first layer) = 4*B*T*F*U",
+        setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
+        shared_init=True,
+    )
+
+
+register(
+    dense_workload(
+        "td_dense",
+        B=64,
+        T=100,
+        F=128,
+        U=256,
+        description="Dense(256, linear, bias) on a (64, 100, 128) sequence: fwd + MSE + bwd (no dx) + SGD",
+    )
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Recurrent: LSTM / GRU over a sequence, MSE on every step's output
+# --------------------------------------------------------------------------------------------------
+
+_GATES = {"lstm": 4, "gru": 3}
+
+
+def recurrent_flops(cell: str, B: int, T: int, F: int, H: int, train: bool) -> int:
+    """Forward: every step multiplies [x_t, h_{t-1}] (F+H) by the gate weights (F+H, G*H), G = 4 gates
+    for LSTM and 3 for GRU: ``2*B*T*(F+H)*G*H``. Training adds the backward pass, about twice the
+    forward (gradients by the weights and by h / x), so a train step is ``3 * forward``. Elementwise
+    gate math is not counted."""
+    fwd = 2 * B * T * (F + H) * _GATES[cell] * H
+    return 3 * fwd if train else fwd
+
+
+def _rnn_data(B: int, T: int, F: int, H: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = _rng(seed)
+    return {"x": _normal(rng, (B, T, F)), "target": _normal(rng, (B, T, H))}
+
+
+def _seqcore_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> Setup:
+    def setup(ctx: Context) -> Step | None:
+        ops = _seqcore_ops()
+        fwd_name = f"{cell}_forward"
+        if not hasattr(ops, fwd_name):
+            raise Unavailable(f"seqcore kernel not yet available (seqcore.ops has no {fwd_name})")
+        d = _rnn_data(B, T, F, H)
+        x, target = d["x"], d["target"]
+        rng = _rng(1)
+        g = _GATES[cell]
+        lim = float(np.sqrt(6.0 / (F + g * H)))
+        kernel = rng.uniform(-lim, lim, (F, g * H)).astype(np.float32)
+        recurrent = (rng.normal(size=(H, g * H)) / np.sqrt(H)).astype(np.float32)
+        bias = np.zeros((g * H,) if cell == "lstm" else (2, g * H), np.float32)
+        fwd, bwd = getattr(ops, fwd_name), getattr(ops, f"{cell}_backward")
+        if not train:
+
+            def infer() -> float:
+                return float(fwd(x, kernel, recurrent, bias, training=False).outputs[0, -1, 0])
+
+            return Step(infer, f"seqcore.ops.{fwd_name}(training=False)")
+
+        def step() -> float:
+            res = fwd(x, kernel, recurrent, bias, training=True)
+            loss, grad = ops.mse(res.outputs, target)
+            grads = bwd(res.tape, grad, need_dx=False)  # first layer: no input gradient
+            ops.sgd_update(kernel, grads.dkernel, LR)
+            ops.sgd_update(recurrent, grads.drecurrent_kernel, LR)
+            ops.sgd_update(bias, grads.dbias, LR)
+            return loss
+
+        return Step(step, f"seqcore.ops.{fwd_name} + mse + {cell}_backward(need_dx=False) + sgd_update")
+
+    return setup
+
+
+def _torch_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> Setup:
+    def setup(ctx: Context) -> Step:
+        import torch
+        import torch.nn.functional as tF
+
+        d = _rnn_data(B, T, F, H)
+        x, target = torch.from_numpy(d["x"]), torch.from_numpy(d["target"])
+        layer_cls = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+        rnn = layer_cls(F, H, batch_first=True)
+        name = layer_cls.__name__
+        if not train:
+            rnn.eval()
+
+            def infer() -> float:
+                with torch.inference_mode():
+                    out, _ = rnn(x)
+                return float(out[0, -1, 0])
+
+            return Step(infer, f"nn.{name}(batch_first) under torch.inference_mode ({_torch_threads_note()})")
+
+        opt = torch.optim.SGD(rnn.parameters(), lr=LR)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            out, _ = rnn(x)
+            loss = tF.mse_loss(out, target)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        how = f"nn.{name}(batch_first), MSE on all steps + backward + optim.SGD ({_torch_threads_note()})"
+        return Step(step, how)
+
+    return setup
+
+
+def _keras_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> Setup:
+    def setup(ctx: Context) -> Step:
+        import keras
+        import tensorflow as tf
+
+        d = _rnn_data(B, T, F, H)
+        x, target = tf.constant(d["x"]), tf.constant(d["target"])
+        layer_cls = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
+
+        def build() -> Any:
+            return keras.Sequential([keras.Input((T, F)), layer_cls(H, return_sequences=True)])
+
+        return _keras_pick(ctx, "train" if train else "infer", build, x, target if train else None)
+
+    return setup
+
+
+def recurrent_workload(
+    name: str, cell: str, B: int, T: int, F: int, H: int, *, train: bool = True, default: bool = True
+) -> Workload:
+    cls = {"lstm": "LSTM", "gru": "GRU"}[cell]
+    what = "fwd + MSE on all steps + bwd + SGD" if train else "inference (forward only)"
+    g = _GATES[cell]
+    formula = f"forward 2*B*T*(F+H)*{g}H" + (" ; train = 3 x forward (backward ~ 2 x forward)" if train else "")
+    return Workload(
+        name=name,
+        description=f"{cls}({H}, return_sequences) on a ({B}, {T}, {F}) sequence: {what}",
+        shape={"B": B, "T": T, "F": F, "H": H},
+        flops=recurrent_flops(cell, B, T, F, H, train),
+        flops_formula=formula,
+        setups={
+            "seqcore": _seqcore_recurrent(cell, B, T, F, H, train),
+            "torch": _torch_recurrent(cell, B, T, F, H, train),
+            "keras": _keras_recurrent(cell, B, T, F, H, train),
+        },
+        kind="train" if train else "infer",
+        default=default,
+    )
+
+
+register(recurrent_workload("lstm_mid", "lstm", B=64, T=100, F=32, H=128))
+register(recurrent_workload("lstm_long", "lstm", B=16, T=2000, F=8, H=64))
+register(recurrent_workload("lstm_large", "lstm", B=128, T=50, F=256, H=512))
+register(recurrent_workload("gru_mid", "gru", B=64, T=100, F=32, H=128))
+register(recurrent_workload("lstm_infer_b1", "lstm", B=1, T=100, F=32, H=128, train=False))
+
+
+# --------------------------------------------------------------------------------------------------
+# Convolutional (lower priority; peers only for now)
+# --------------------------------------------------------------------------------------------------
+
+
+def _seqcore_missing(*op_names: str) -> Setup:
+    def setup(ctx: Context) -> Step | None:
+        ops = _seqcore_ops()
+        missing = [n for n in op_names if not hasattr(ops, n)]
+        if missing:
+            raise Unavailable(f"seqcore kernel not yet available (seqcore.ops has no {', '.join(missing)})")
+        # TODO(lead): seqcore step goes here once these ops land (mirror the peers' step exactly).
+        raise Unavailable(f"seqcore.ops.{'/'.join(op_names)} exist but this benchmark hook is still a TODO")
+
+    return setup
+
+
+def conv1d_workload(name: str, B: int, T: int, C: int, Co: int, K: int) -> Workload:
+    """Conv1D(Co, K, padding="same", linear) as a first layer: forward 2*B*T*K*C*Co, backward dW only
+    (no dx: the input needs no gradient) 2*B*T*K*C*Co."""
+
+    def torch_setup(ctx: Context) -> Step:
+        import torch
+        import torch.nn.functional as tF
+
+        rng = _rng(0)
+        # torch's native layout is channels-first (B, C, T); the data is made in that layout.
+        x = torch.from_numpy(_normal(rng, (B, C, T)))
+        target = torch.from_numpy(_normal(rng, (B, Co, T)))
+        conv = torch.nn.Conv1d(C, Co, K, padding="same")
+        opt = torch.optim.SGD(conv.parameters(), lr=LR)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            loss = tF.mse_loss(conv(x), target)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Step(step, f"nn.Conv1d(padding='same') on (B, C, T) + MSE + SGD ({_torch_threads_note()})")
+
+    def keras_setup(ctx: Context) -> Step:
+        import keras
+        import tensorflow as tf
+
+        rng = _rng(0)
+        x = tf.constant(_normal(rng, (B, T, C)))
+        target = tf.constant(_normal(rng, (B, T, Co)))
+
+        def build() -> Any:
+            return keras.Sequential([keras.Input((T, C)), keras.layers.Conv1D(Co, K, padding="same")])
+
+        return _keras_pick(ctx, "train", build, x, target)
+
+    return Workload(
+        name=name,
+        description=f"Conv1D({Co}, {K}, same) on a ({B}, {T}, {C}) sequence: fwd + MSE + bwd (no dx) + SGD",
+        shape={"B": B, "T": T, "C": C, "Co": Co, "K": K},
+        flops=4 * B * T * K * C * Co,
+        flops_formula="forward 2*B*T*K*C*Co + backward dW 2*B*T*K*C*Co (no dx: first layer)",
+        setups={"seqcore": _seqcore_missing("conv1d_forward"), "torch": torch_setup, "keras": keras_setup},
+        default=False,
+    )
+
+
+def cnn_lstm_workload(name: str, B: int, T: int, C: int, Co: int, K: int, H: int) -> Workload:
+    """Conv1D(Co, K, same, relu) -> LSTM(H, return_sequences), MSE on every step's output."""
+
+    def torch_setup(ctx: Context) -> Step:
+        import torch
+        import torch.nn.functional as tF
+
+        rng = _rng(0)
+        x = torch.from_numpy(_normal(rng, (B, C, T)))
+        target = torch.from_numpy(_normal(rng, (B, T, H)))
+        conv = torch.nn.Conv1d(C, Co, K, padding="same")
+        lstm = torch.nn.LSTM(Co, H, batch_first=True)
+        opt = torch.optim.SGD([*conv.parameters(), *lstm.parameters()], lr=LR)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            h = torch.relu(conv(x)).transpose(1, 2)  # (B, T, Co) for the LSTM
+            out, _ = lstm(h)
+            loss = tF.mse_loss(out, target)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Step(step, f"nn.Conv1d + relu + transpose + nn.LSTM + MSE + SGD ({_torch_threads_note()})")
+
+    def keras_setup(ctx: Context) -> Step:
+        import keras
+        import tensorflow as tf
+
+        rng = _rng(0)
+        x = tf.constant(_normal(rng, (B, T, C)))
+        target = tf.constant(_normal(rng, (B, T, H)))
+
+        def build() -> Any:
+            return keras.Sequential(
+                [
+                    keras.Input((T, C)),
+                    keras.layers.Conv1D(Co, K, padding="same", activation="relu"),
+                    keras.layers.LSTM(H, return_sequences=True),
+                ]
+            )
+
+        return _keras_pick(ctx, "train", build, x, target)
+
+    conv = 4 * B * T * K * C * Co
+    return Workload(
+        name=name,
+        description=(
+            f"Conv1D({Co}, {K}, same, relu) -> LSTM({H}, return_sequences) on a ({B}, {T}, {C}) sequence: "
+            "fwd + MSE + bwd + SGD"
+        ),
+        shape={"B": B, "T": T, "C": C, "Co": Co, "K": K, "H": H},
+        flops=conv + recurrent_flops("lstm", B, T, Co, H, train=True),
+        flops_formula="conv 4*B*T*K*C*Co (fwd + dW) + LSTM 3 * 2*B*T*(Co+H)*4H",
+        setups={
+            "seqcore": _seqcore_missing("conv1d_forward", "lstm_forward"),
+            "torch": torch_setup,
+            "keras": keras_setup,
+        },
+        default=False,
+    )
+
+
+register(conv1d_workload("conv1d", B=64, T=1000, C=32, Co=64, K=5))
+register(cnn_lstm_workload("cnn_lstm", B=64, T=100, C=32, Co=64, K=5, H=128))

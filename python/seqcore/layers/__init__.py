@@ -1,0 +1,45 @@
+"""Keras-style layers on seqcore's kernels (``from seqcore import layers``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Layer, Weight
+from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, Reshape
+from .recurrent import GRU, LSTM
+from .wrappers import Masking, TimeDistributed
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "Activation",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Input",
+    "InputLayer",
+    "InputSpec",
+    "Layer",
+    "Masking",
+    "Reshape",
+    "TimeDistributed",
+    "Weight",
+    "deserialize",
+    "serialize",
+]
+
+_CLASSES: dict[str, type[Layer]] = {
+    c.__name__: c
+    for c in (Activation, Dense, Dropout, Flatten, GRU, InputLayer, LSTM, Masking, Reshape, TimeDistributed)
+}
+
+
+def serialize(layer: Layer) -> dict[str, Any]:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config: dict[str, Any]) -> Layer:
+    name = config.get("class_name")
+    if name not in _CLASSES:
+        raise ValueError(f"Unknown layer class {name!r}; seqcore has {sorted(_CLASSES)}.")
+    return _CLASSES[name].from_config(dict(config.get("config", {})))

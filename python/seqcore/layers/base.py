@@ -1,0 +1,205 @@
+"""The Layer base class: Keras 3's lifecycle (``__init__`` validates the config, ``build(shape)``
+creates weights on first use, ``call``) plus an explicit ``backward``.
+
+Shapes exclude the batch axis and may hold ``None`` (variable). Weights are float32 C-contiguous
+arrays that optimizers update in place; ``forward`` keeps what ``backward`` needs (one pending
+forward per layer), so nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, regularizers
+
+Shape = tuple[int | None, ...]
+_name_counters: dict[str, itertools.count[int]] = {}
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def unique_name(base: str) -> str:
+    """Keras-style default names: ``dense``, ``dense_1``, ``dense_2``, ..."""
+    n = next(_name_counters.setdefault(base, itertools.count()))
+    return base if n == 0 else f"{base}_{n}"
+
+
+def shape_str(shape: Sequence[int | None]) -> str:
+    """(None, 10, 64) as Keras prints it."""
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+class Weight:
+    """One trainable or frozen parameter array of a layer."""
+
+    __slots__ = ("name", "value", "trainable", "regularizer", "grad")
+
+    def __init__(self, name: str, value: np.ndarray, trainable: bool, regularizer: regularizers.Regularizer | None):
+        self.name = name
+        self.value = np.ascontiguousarray(value, dtype=np.float32)
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.grad: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+    def numpy(self) -> np.ndarray:
+        return self.value.copy()
+
+    def __repr__(self) -> str:
+        return f"<Weight {self.name} shape={self.shape}>"
+
+
+_COMMON_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim")
+
+
+class Layer:
+    """Base class. Subclasses implement ``build``, ``compute_output_shape``, ``forward``,
+    ``backward`` and ``get_config``."""
+
+    #: whether the layer passes a sequence mask (per-sample lengths) through unchanged
+    propagates_mask = False
+
+    def __init__(self, **kwargs: Any):
+        unknown = set(kwargs) - set(_COMMON_KWARGS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword argument(s) {sorted(unknown)}. "
+                f"Check the spelling against the Keras signature of {type(self).__name__}."
+            )
+        self.name: str = kwargs.get("name") or unique_name(_snake(type(self).__name__))
+        self.trainable: bool = bool(kwargs.get("trainable", True))
+        dtype = kwargs.get("dtype")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"{self.name}: seqcore computes in float32; received dtype={dtype!r}.")
+        self._input_shape_arg: Shape | None = None
+        if kwargs.get("input_shape") is not None:
+            self._input_shape_arg = tuple(kwargs["input_shape"])
+        elif kwargs.get("batch_input_shape") is not None:
+            self._input_shape_arg = tuple(kwargs["batch_input_shape"])[1:]
+        elif kwargs.get("input_dim") is not None:
+            self._input_shape_arg = (int(kwargs["input_dim"]),)
+        self._batch_size_arg = kwargs.get("batch_size") or (
+            tuple(kwargs["batch_input_shape"])[0] if kwargs.get("batch_input_shape") is not None else None
+        )
+        self.built = False
+        self._weights: list[Weight] = []
+        self.input_shape: Shape | None = None
+        self.output_shape: Shape | None = None
+
+    # ----- weights -------------------------------------------------------------------------
+    def add_weight(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        initializer: Any = "zeros",
+        regularizer: Any = None,
+        trainable: bool = True,
+    ) -> Weight:
+        init = initializers.get(initializer)
+        value = init(tuple(shape))
+        if value.shape != tuple(shape):
+            raise ValueError(f"{self.name}: initializer for {name} returned shape {value.shape}, expected {shape}.")
+        w = Weight(name, value, trainable, regularizers.get(regularizer))
+        self._weights.append(w)
+        return w
+
+    @property
+    def weights(self) -> list[Weight]:
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        return [w for w in self._weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        return self._weights if not self.trainable else [w for w in self._weights if not w.trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights, in Keras's order (e.g. Dense: kernel, bias; LSTM: kernel,
+        recurrent_kernel, bias), so ``keras_layer.get_weights()`` loads directly."""
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        if not self.built:
+            raise ValueError(
+                f"{self.name}: set_weights needs a built layer (its weight shapes come from the input). "
+                f"Call it on data first, or give the model an input shape."
+            )
+        if len(weights) != len(self._weights):
+            names = [w.name for w in self._weights]
+            raise ValueError(f"{self.name}: expected {len(self._weights)} arrays {names}; received {len(weights)}.")
+        new = []
+        for w, v in zip(self._weights, weights, strict=True):
+            a = np.asarray(v)
+            if a.shape != w.shape:
+                raise ValueError(
+                    f"{self.name}: weight {w.name!r} has shape {w.shape}; received an array of shape {a.shape}."
+                )
+            new.append(a.astype(np.float32))
+        for w, a in zip(self._weights, new, strict=True):  # only after every shape checked
+            w.value[...] = a
+
+    def count_params(self) -> int:
+        return sum(math.prod(w.shape) for w in self._weights)
+
+    def regularization_loss(self) -> float:
+        return sum(w.regularizer(w.value) for w in self._weights if w.regularizer is not None)
+
+    # ----- lifecycle -----------------------------------------------------------------------
+    def build(self, input_shape: Shape) -> None:
+        self.built = True
+
+    def _maybe_build(self, input_shape: Shape) -> None:
+        if not self.built:
+            self.input_shape = tuple(input_shape)
+            self.build(tuple(input_shape))
+            self.built = True
+            self.output_shape = self.compute_output_shape(tuple(input_shape))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Given dL/d(output) of the last training forward, stores dL/dW in each weight's ``grad``
+        and returns dL/d(input)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support training yet.")
+
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        """Inference (or a training forward with ``training=True``) on a batch."""
+        arr = np.asarray(x, dtype=np.float32) if not isinstance(x, np.ndarray) else x
+        self._maybe_build(tuple(arr.shape[1:]))
+        return self.forward(arr, training=training)
+
+    # ----- config --------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        if self._input_shape_arg is not None:
+            cfg["input_shape"] = self._input_shape_arg
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -1,0 +1,302 @@
+"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, ops, regularizers
+from .._validation import ACTIVATIONS
+from ..utils import rng
+from .base import Layer, Shape, shape_str
+
+
+def activation_name(activation: Any, layer: str, allowed: tuple[str, ...] = ACTIVATIONS) -> str:
+    """The fused-kernel name of a Keras activation argument, or a clear error."""
+    if activation is None:
+        return "linear"
+    if callable(activation) and getattr(activation, "__name__", None) in allowed:
+        return str(activation.__name__)
+    if not isinstance(activation, str):
+        raise TypeError(
+            f"{layer}: activation must be a name, one of {list(allowed)} (or None); received {activation!r}. "
+            f"Custom activation functions are not supported by the fused kernels; add an Activation layer instead."
+        )
+    if activation not in allowed:
+        raise ValueError(f"{layer}: unknown activation {activation!r}; supported: {list(allowed)}.")
+    return activation
+
+
+def positive_int(value: Any, layer: str, arg: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{layer}: {arg} must be a positive integer. Received: {arg}={value!r}")
+    return int(value)
+
+
+class InputSpec:
+    """What ``seqcore.Input(shape)`` returns: the per-sample input shape of a model."""
+
+    def __init__(self, shape: Any, batch_size: int | None = None, name: str | None = None):
+        if shape is None:
+            raise ValueError("Input: shape is required, e.g. Input(shape=(timesteps, features)).")
+        if isinstance(shape, int):
+            shape = (shape,)
+        shape = tuple(shape)
+        for d in shape:
+            if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
+                raise ValueError(f"Input: every dimension must be a non-negative int or None. Received: shape={shape}")
+        self.shape: Shape = tuple(None if d is None else int(d) for d in shape)
+        self.batch_size = batch_size
+        self.name = name or "input_layer"
+
+    def __repr__(self) -> str:
+        return f"<Input shape={shape_str((self.batch_size, *self.shape))}>"
+
+
+def Input(shape: Any = None, batch_size: int | None = None, name: str | None = None, **kwargs: Any) -> InputSpec:  # noqa: N802
+    """Keras's ``Input(shape=...)``: the first entry of a ``Sequential`` (the batch axis excluded)."""
+    if shape is None and "batch_shape" in kwargs:
+        bs = tuple(kwargs.pop("batch_shape"))
+        shape, batch_size = bs[1:], bs[0]
+    if kwargs:
+        raise TypeError(f"Input: unexpected keyword argument(s) {sorted(kwargs)}.")
+    return InputSpec(shape, batch_size, name)
+
+
+class InputLayer(Layer):
+    """Keras's InputLayer; holds the input shape (no weights, identity)."""
+
+    propagates_mask = True
+
+    def __init__(self, shape: Any = None, batch_size: int | None = None, **kwargs: Any):
+        shape = kwargs.pop("input_shape", shape)
+        super().__init__(**kwargs)
+        self.spec = InputSpec(shape, batch_size, self.name)
+        self._input_shape_arg = self.spec.shape
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": self.spec.shape, "batch_size": self.spec.batch_size}
+
+
+class Dense(Layer):
+    """Keras's Dense. On a 3-D input it applies to the last axis at every step with one shared
+    kernel — the same as ``TimeDistributed(Dense)`` (no flattening, same parameter count)."""
+
+    propagates_mask = True
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.units = positive_int(units, f"Dense {self.name!r}", "units")
+        self.activation = activation_name(activation, f"Dense {self.name!r}")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        if kernel_constraint is not None or bias_constraint is not None:
+            raise ValueError(f"Dense {self.name!r}: weight constraints are not supported yet.")
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) < 1 or input_shape[-1] is None:
+            raise ValueError(
+                f"Dense {self.name!r}: the last axis of the input must be known to build the kernel; "
+                f"received input shape {shape_str((None, *input_shape))}."
+            )
+        f = int(input_shape[-1])
+        self.kernel = self.add_weight("kernel", (f, self.units), self.kernel_initializer, self.kernel_regularizer)
+        self.bias = (
+            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+            if self.use_bias
+            else None
+        )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        y = ops.dense_forward(x, self.kernel.value, None if self.bias is None else self.bias.value, self.activation)
+        self._cache = (x, y) if training else None
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError(f"Dense {self.name!r}: backward without a training forward.")
+        x, y = self._cache
+        if self.activity_regularizer is not None:
+            dy = dy + self.activity_regularizer.grad(y) / np.float32(max(1, x.shape[0]))
+        g = ops.dense_backward(x, self.kernel.value, y, dy, self.activation, use_bias=self.use_bias)
+        self.kernel.grad = g.dkernel
+        if self.bias is not None:
+            self.bias.grad = g.dbias
+        self._cache = None
+        assert g.dx is not None
+        return g.dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Dense:
+        cfg = dict(config)
+        for k in ("kernel_initializer", "bias_initializer"):
+            if k in cfg:
+                cfg[k] = initializers.deserialize(cfg[k])
+        for k in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+            if k in cfg:
+                cfg[k] = regularizers.deserialize(cfg[k])
+        return cls(**cfg)
+
+
+class Activation(Layer):
+    propagates_mask = True
+
+    def __init__(self, activation: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.activation = activation_name(activation, f"Activation {self.name!r}")
+        self._y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        y = ops.activation(x, self.activation)
+        self._y = y if training else None
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        assert self._y is not None, "backward without a training forward"
+        dx = ops.activation_backward(self._y, dy, self.activation)
+        self._y = None
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": self.activation}
+
+
+class Dropout(Layer):
+    """Keras's Dropout: in training, zeroes a fraction ``rate`` of inputs and scales the rest by
+    1/(1 - rate); identity at inference."""
+
+    propagates_mask = True
+
+    def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not (isinstance(rate, (int, float)) and 0 <= rate < 1):
+            raise ValueError(f"Dropout {self.name!r}: rate must be in [0, 1). Received: rate={rate!r}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self._gen = np.random.default_rng(seed) if seed is not None else None
+        self._mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        shape = x.shape
+        if self.noise_shape is not None:
+            shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        gen = self._gen or rng()
+        keep = (gen.random(shape, dtype=np.float32) >= self.rate).astype(np.float32) / np.float32(1 - self.rate)
+        self._mask = keep
+        return x * keep
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy if self._mask is None else dy * self._mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
+
+
+class Flatten(Layer):
+    """Flattens all axes but the batch axis (a view, not a copy)."""
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if any(d is None for d in input_shape):
+            return (None,)
+        return (math.prod(d for d in input_shape if d is not None),)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._in_shape = x.shape
+        return x.reshape(x.shape[0], -1) if x.shape[0] else x.reshape(0, math.prod(x.shape[1:]))
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy.reshape(self._in_shape)
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1); a view, not a copy."""
+
+    def __init__(self, target_shape: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+        if sum(d == -1 for d in self.target_shape) > 1 or any(d < -1 or d == 0 for d in self.target_shape):
+            raise ValueError(
+                f"Reshape {self.name!r}: target_shape may hold one -1 and otherwise positive sizes. "
+                f"Received: target_shape={self.target_shape}"
+            )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if any(d is None for d in input_shape):
+            return tuple(None if d == -1 else d for d in self.target_shape)
+        total = math.prod(d for d in input_shape if d is not None)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if total % known:
+                raise ValueError(
+                    f"Reshape {self.name!r}: cannot reshape {shape_str((None, *input_shape))} ({total} values per "
+                    f"sample) to {self.target_shape}: {total} is not divisible by {known}."
+                )
+            return tuple(total // known if d == -1 else d for d in self.target_shape)
+        if known != total:
+            raise ValueError(
+                f"Reshape {self.name!r}: cannot reshape {shape_str((None, *input_shape))} ({total} values per "
+                f"sample) to {self.target_shape} ({known} values)."
+            )
+        return self.target_shape
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._in_shape = x.shape
+        try:
+            return x.reshape((x.shape[0], *self.target_shape))
+        except ValueError:
+            raise ValueError(
+                f"Reshape {self.name!r}: cannot reshape a batch of shape {x.shape} to (batch, "
+                f"{', '.join(map(str, self.target_shape))})."
+            ) from None
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy.reshape(self._in_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "target_shape": self.target_shape}

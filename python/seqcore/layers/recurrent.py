@@ -1,0 +1,338 @@
+"""LSTM and GRU layers on the fused Rust kernels, with Keras 3's arguments, defaults and weight
+order (kernel, recurrent_kernel, bias)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, ops, regularizers
+from .._recurrent import CELL_ACTIVATIONS, RecurrentTape
+from ..utils import rng
+from .base import Layer, Shape, shape_str
+from .core import activation_name, positive_int
+
+
+class _RNN(Layer):
+    """What LSTM and GRU share: argument checking, shapes, states, masks and the tape."""
+
+    _gates = 0
+    _n_states = 1
+    propagates_mask = False  # set per instance: a sequence output keeps the mask
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        **kwargs: Any,
+    ):
+        kwargs.pop("use_cudnn", None)  # accepted for Keras compatibility; there is no GPU path
+        super().__init__(**kwargs)
+        who = f"{type(self).__name__} {self.name!r}"
+        self.units = positive_int(units, who, "units")
+        self.activation = activation_name(activation, who, CELL_ACTIVATIONS)
+        self.recurrent_activation = activation_name(recurrent_activation, who, CELL_ACTIVATIONS)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        if activity_regularizer is not None:
+            raise ValueError(f"{who}: activity_regularizer is not supported on recurrent layers yet.")
+        if any(c is not None for c in (kernel_constraint, recurrent_constraint, bias_constraint)):
+            raise ValueError(f"{who}: weight constraints are not supported yet.")
+        for arg, v in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not (isinstance(v, (int, float)) and 0 <= v < 1):
+                raise ValueError(f"{who}: {arg} must be in [0, 1). Received: {arg}={v!r}")
+        if recurrent_dropout:
+            raise ValueError(
+                f"{who}: recurrent_dropout is not supported by the fused kernels yet; use dropout= (on the "
+                f"inputs) or a Dropout layer between recurrent layers."
+            )
+        self.dropout = float(dropout)
+        self.recurrent_dropout = 0.0
+        self.seed = seed
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)  # accepted; the kernel loop is already unrolled in Rust
+        self.propagates_mask = self.return_sequences
+        self.states: list[np.ndarray] | None = None
+        self._tape: RecurrentTape | None = None
+        self._dropout_mask: np.ndarray | None = None
+        self._x_shape: tuple[int, ...] | None = None
+
+    # --- shapes ---------------------------------------------------------------------------
+    def _check_input_shape(self, input_shape: Shape) -> None:
+        who = f"{type(self).__name__} {self.name!r}"
+        if len(input_shape) != 2:
+            hint = ""
+            if len(input_shape) == 1:
+                hint = (
+                    " A 2-D input has no time axis: if it comes from another recurrent layer, set "
+                    "return_sequences=True on that layer; for a single feature per step, reshape to "
+                    "(batch, timesteps, 1)."
+                )
+            elif len(input_shape) == 3:
+                hint = (
+                    " For CNN-LSTM input (samples, n_seq, n_steps, features), wrap the per-subsequence "
+                    "layers in TimeDistributed and Flatten them before the LSTM."
+                )
+            raise ValueError(
+                f"{who}: expected input of shape (batch, timesteps, features); received "
+                f"{shape_str((None, *input_shape))}.{hint}"
+            )
+        if input_shape[-1] is None:
+            raise ValueError(
+                f"{who}: the feature axis of the input must be known; received {shape_str((None, *input_shape))}."
+            )
+
+    def build(self, input_shape: Shape) -> None:
+        self._check_input_shape(input_shape)
+        f, h, g = int(input_shape[-1]), self.units, self._gates  # type: ignore[arg-type]
+        self.kernel = self.add_weight("kernel", (f, g * h), self.kernel_initializer, self.kernel_regularizer)
+        self.recurrent_kernel = self.add_weight(
+            "recurrent_kernel", (h, g * h), self.recurrent_initializer, self.recurrent_regularizer
+        )
+        self.bias = (
+            self.add_weight("bias", self._bias_shape(), self._bias_init(), self.bias_regularizer)
+            if self.use_bias
+            else None
+        )
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (self._gates * self.units,)
+
+    def _bias_init(self) -> Any:
+        return self.bias_initializer
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        t = input_shape[0] if input_shape else None
+        return (t, self.units) if self.return_sequences else (self.units,)
+
+    # --- states ---------------------------------------------------------------------------
+    def reset_states(self, states: Any = None) -> None:
+        """Stateful layers: forget the carried state (or set it to ``states``)."""
+        if states is None:
+            self.states = None
+            return
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        if len(states) != self._n_states:
+            raise ValueError(f"{self.name}: expected {self._n_states} state arrays; received {len(states)}.")
+        self.states = [np.ascontiguousarray(s, dtype=np.float32) for s in states]
+
+    def _initial_state(self, batch: int, initial_state: Any) -> list[np.ndarray] | None:
+        if initial_state is not None:
+            return list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        if self.stateful and self.states is not None:
+            if self.states[0].shape[0] != batch:
+                raise ValueError(
+                    f"{self.name}: a stateful layer carries the state of a batch of {self.states[0].shape[0]} "
+                    f"samples; received a batch of {batch}. Use a fixed batch size (and shuffle=False), or "
+                    f"call reset_states() first."
+                )
+            return self.states
+        return None
+
+    # --- forward / backward ---------------------------------------------------------------
+    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any) -> Any:
+        raise NotImplementedError
+
+    def forward(
+        self, x: np.ndarray, training: bool = False, initial_state: Any = None, lengths: Any = None
+    ) -> np.ndarray:
+        if x.ndim != 3:
+            self._check_input_shape(tuple(x.shape[1:]))
+        self._x_shape = x.shape
+        if training and self.dropout:
+            gen = np.random.default_rng(self.seed) if self.seed is not None else rng()
+            keep = (gen.random(x.shape, dtype=np.float32) >= self.dropout) / np.float32(1 - self.dropout)
+            self._dropout_mask = keep.astype(np.float32)
+            x = x * self._dropout_mask
+        else:
+            self._dropout_mask = None
+        res = self._run(x, training, self._initial_state(x.shape[0], initial_state), lengths)
+        finals = [res.h, res.c] if self._n_states == 2 else [res.h]
+        if self.stateful:
+            self.states = [s.copy() for s in finals]
+        self._tape = res.tape
+        self._last_states = finals
+        # Keras returns the output of the last processing step (zeros for a fully masked sample).
+        return res.outputs if self.return_sequences else res.outputs[:, -1] if x.shape[1] else finals[0] * 0
+
+    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self._tape is None or self._x_shape is None:
+            raise RuntimeError(f"{self.name}: backward without a training forward.")
+        b, t, _ = self._x_shape
+        if self.return_sequences:
+            d_out = dy
+        else:
+            d_out = np.zeros((b, t, self.units), np.float32)
+            if t:
+                d_out[:, -1] = dy
+        g = self._backward_kernel(self._tape, d_out)
+        self._tape = None
+        self.kernel.grad = g.dkernel
+        self.recurrent_kernel.grad = g.drecurrent_kernel
+        if self.bias is not None:
+            self.bias.grad = g.dbias
+        dx = g.dx
+        return dx if self._dropout_mask is None else dx * self._dropout_mask
+
+    def __call__(self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None) -> Any:
+        arr = np.asarray(x, dtype=np.float32) if not isinstance(x, np.ndarray) else x
+        self._maybe_build(tuple(arr.shape[1:]))
+        lengths = None
+        if mask is not None:
+            lengths = mask_to_lengths(np.asarray(mask), self.name)
+        out = self.forward(arr, training=training, initial_state=initial_state, lengths=lengths)
+        return [out, *self._last_states] if self.return_state else out
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "recurrent_activation": self.recurrent_activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "dropout": self.dropout,
+            "seed": self.seed,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        cfg = dict(config)
+        for k in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
+            if k in cfg:
+                cfg[k] = initializers.deserialize(cfg[k])
+        for k in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer"):
+            if k in cfg:
+                cfg[k] = regularizers.deserialize(cfg[k])
+        return cls(**cfg)
+
+
+def mask_to_lengths(mask: np.ndarray, who: str) -> np.ndarray:
+    """Keras boolean mask (batch, timesteps) -> per-sample lengths. seqcore's kernels take
+    post-padded sequences (valid steps first); a mask with holes or leading padding is refused."""
+    if mask.ndim != 2:
+        raise ValueError(f"{who}: mask must be (batch, timesteps); received shape {mask.shape}.")
+    m = mask.astype(bool)
+    lengths = m.sum(axis=1)
+    prefix = np.arange(m.shape[1])[None, :] < lengths[:, None]
+    if not np.array_equal(m, prefix):
+        raise ValueError(
+            f"{who}: seqcore supports masks of post-padded sequences (valid steps first, padding last). "
+            f"Pad with padding='post' (e.g. keras.utils.pad_sequences(..., padding='post'))."
+        )
+    return lengths.astype(np.int64)
+
+
+class LSTM(_RNN):
+    """Keras's LSTM (gates i, f, c, o; ``unit_forget_bias=True`` starts the forget bias at 1)."""
+
+    _gates = 4
+    _n_states = 2
+
+    def __init__(self, units: int, *args: Any, unit_forget_bias: bool = True, **kwargs: Any):
+        self.unit_forget_bias = bool(unit_forget_bias)
+        super().__init__(units, *args, **kwargs)
+
+    def _bias_init(self) -> Any:
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        base, h = self.bias_initializer, self.units
+
+        def init(shape: tuple[int, ...]) -> np.ndarray:
+            b = base(shape)
+            b[h : 2 * h] = 1.0
+            return b
+
+        return init
+
+    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any) -> Any:
+        return ops.lstm_forward(
+            x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
+            initial_state=init, lengths=lengths, activation=self.activation,
+            recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards, training=training,
+        )  # fmt: skip
+
+    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray) -> Any:
+        return ops.lstm_backward(tape, d_out)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(_RNN):
+    """Keras's GRU (gates z, r, h). ``reset_after=True`` (default) has a (2, 3*units) bias and is the
+    same cell as PyTorch's GRU; ``reset_after=False`` has a (3*units,) bias."""
+
+    _gates = 3
+    _n_states = 1
+
+    def __init__(self, units: int, *args: Any, reset_after: bool = True, **kwargs: Any):
+        self.reset_after = bool(reset_after)
+        super().__init__(units, *args, **kwargs)
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any) -> Any:
+        res = ops.gru_forward(
+            x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
+            initial_state=init, lengths=lengths, activation=self.activation,
+            recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards,
+            reset_after=self.reset_after, training=training,
+        )  # fmt: skip
+        return _GRUAsLSTM(res)
+
+    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray) -> Any:
+        return ops.gru_backward(tape, d_out)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "reset_after": self.reset_after}
+
+
+class _GRUAsLSTM:
+    """A GRU result with the attribute names `_RNN` reads."""
+
+    def __init__(self, res: Any):
+        self.outputs, self.h, self.tape = res.outputs, res.h, res.tape

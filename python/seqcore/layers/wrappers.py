@@ -1,0 +1,118 @@
+"""TimeDistributed and Masking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Layer, Shape, shape_str
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every slice of axis 1 with ONE set of weights, by folding that axis into
+    the batch (a single kernel call, not a loop over time). A regularizer on the wrapped layer
+    therefore counts once, not once per step. The outer axis may vary between calls (``None``)."""
+
+    propagates_mask = True
+
+    def __init__(self, layer: Layer, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"TimeDistributed {self.name!r}: expected a seqcore layer to wrap; received {type(layer).__name__}."
+            )
+        self.layer = layer
+        self._outer: tuple[int, int] | None = None
+
+    def _check(self, input_shape: Shape) -> None:
+        if len(input_shape) < 2:
+            raise ValueError(
+                f"TimeDistributed {self.name!r}: the input must have a time axis and per-step data, i.e. rank >= 3 "
+                f"with the batch (batch, timesteps, ...); received {shape_str((None, *input_shape))}. If the "
+                f"input comes from an LSTM/GRU, set return_sequences=True on it."
+            )
+
+    def build(self, input_shape: Shape) -> None:
+        self._check(input_shape)
+        self.layer._maybe_build(tuple(input_shape[1:]))
+
+    @property
+    def weights(self) -> list[Any]:
+        return self.layer.weights
+
+    @property
+    def trainable_weights(self) -> list[Any]:
+        return self.layer.trainable_weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Any]:
+        return self.layer.non_trainable_weights if self.trainable else self.layer.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.layer.get_weights()
+
+    def set_weights(self, weights: Any) -> None:
+        self.layer.set_weights(weights)
+
+    def count_params(self) -> int:
+        return self.layer.count_params()
+
+    def regularization_loss(self) -> float:
+        return self.layer.regularization_loss()
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        self._check(input_shape)
+        return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if x.ndim < 3:
+            self._check(tuple(x.shape[1:]))
+        b, t = x.shape[0], x.shape[1]
+        self._outer = (b, t)
+        y = self.layer.forward(np.ascontiguousarray(x).reshape(b * t, *x.shape[2:]), training=training)
+        return y.reshape(b, t, *y.shape[1:])
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        assert self._outer is not None, "backward without a training forward"
+        b, t = self._outer
+        dx = self.layer.backward(np.ascontiguousarray(dy).reshape(b * t, *dy.shape[2:]))
+        return dx.reshape(b, t, *dx.shape[1:])
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TimeDistributed:
+        from . import deserialize
+
+        cfg = dict(config)
+        cfg["layer"] = deserialize(cfg["layer"])
+        return cls(**cfg)
+
+
+class Masking(Layer):
+    """Keras's Masking: a step whose features all equal ``mask_value`` is masked for the recurrent
+    layers that follow (and its values are zeroed). seqcore takes post-padded sequences."""
+
+    propagates_mask = True
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+
+    def compute_mask(self, x: np.ndarray) -> np.ndarray:
+        return np.any(x != np.float32(self.mask_value), axis=-1)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._keep = self.compute_mask(x)[..., None].astype(np.float32)
+        return x * self._keep
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy * self._keep
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mask_value": self.mask_value}

@@ -1,0 +1,660 @@
+"""``Sequential``: a Keras-compatible model over seqcore layers — build, summary, compile, fit,
+evaluate, predict — with shape checks before any work and errors that name the layer, both shapes
+and the fix."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import callbacks as callbacks_mod
+from . import losses as losses_mod
+from . import metrics as metrics_mod
+from . import optimizers as optimizers_mod
+from .layers import Layer
+from .layers.base import Shape, shape_str, unique_name
+from .layers.core import InputLayer, InputSpec
+from .layers.recurrent import _RNN
+from .layers.wrappers import Masking
+from .utils import rng
+
+
+def _rnn_hint(prev: Layer | None) -> str:
+    if isinstance(prev, _RNN) and not prev.return_sequences:
+        return (
+            f" The previous layer {prev.name!r} ({type(prev).__name__}) has return_sequences=False, so it "
+            f"outputs one vector per sample, not a sequence: set return_sequences=True on it."
+        )
+    return ""
+
+
+class Sequential:
+    """A linear stack of layers (Keras's ``Sequential``)."""
+
+    def __init__(self, layers: Sequence[Any] | None = None, name: str | None = None, trainable: bool = True):
+        self.name = name or unique_name("sequential")
+        self.layers: list[Layer] = []
+        self._input_spec: InputSpec | None = None
+        self.trainable = trainable
+        self.optimizer: optimizers_mod.Optimizer | None = None
+        self.loss: losses_mod.Loss | None = None
+        self.compiled_metrics: list[metrics_mod.Metric] = []
+        self.stop_training = False
+        self.history: callbacks_mod.History | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # ----- structure -------------------------------------------------------------------------
+    def add(self, layer: Any) -> None:
+        if isinstance(layer, InputSpec) or isinstance(layer, InputLayer):
+            if self.layers or self._input_spec is not None:
+                raise ValueError(f"{self.name}: an Input can only be the first entry of a Sequential model.")
+            self._input_spec = layer if isinstance(layer, InputSpec) else layer.spec
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"{self.name}: only seqcore layers can be added; received {type(layer).__name__}. (Keras layers "
+                f"must be rebuilt from seqcore.layers.)"
+            )
+        if not self.layers and self._input_spec is None and layer._input_shape_arg is not None:
+            self._input_spec = InputSpec(layer._input_shape_arg, layer._batch_size_arg)
+        self.layers.append(layer)
+        if self._input_spec is not None:
+            self._build_layers(self._input_spec.shape)
+
+    def _build_layers(self, input_shape: Shape) -> Shape:
+        """Builds every layer on the shape flowing in, checking it; returns the output shape."""
+        shape = tuple(input_shape)
+        prev: Layer | None = None
+        for i, layer in enumerate(self.layers):
+            try:
+                if layer.built:
+                    if layer.input_shape is not None and not _compatible(layer.input_shape, shape):
+                        raise ValueError(
+                            f"expected input shape {shape_str((None, *layer.input_shape))}, received "
+                            f"{shape_str((None, *shape))}"
+                        )
+                    out = layer.compute_output_shape(shape)
+                else:
+                    layer._maybe_build(shape)
+                    out = layer.output_shape if layer.output_shape is not None else layer.compute_output_shape(shape)
+            except ValueError as e:
+                where = f"layer {i} {layer.name!r} ({type(layer).__name__})"
+                after = f" after {prev.name!r}" if prev is not None else " (the first layer)"
+                msg = str(e)
+                raise ValueError(
+                    f"{self.name}: {where}{after}: {msg}{_rnn_hint(prev) if _rnn_hint(prev) not in msg else ''}"
+                ) from None
+            shape = tuple(out)
+            prev = layer
+        return shape
+
+    def build(self, input_shape: Any = None) -> None:
+        """Builds the weights for ``input_shape`` (with or without the leading batch axis as Keras:
+        ``build((None, 10, 3))``)."""
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            self._input_spec = InputSpec(shape[1:], shape[0])
+        if self._input_spec is None:
+            raise ValueError(f"{self.name}: build needs an input shape, e.g. model.build((None, timesteps, features)).")
+        self._build_layers(self._input_spec.shape)
+
+    @property
+    def built(self) -> bool:
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...]:
+        if self._input_spec is None:
+            raise AttributeError(f"{self.name} has no defined input shape yet (give it an Input or call it on data).")
+        return (self._input_spec.batch_size, *self._input_spec.shape)
+
+    @property
+    def output_shape(self) -> tuple[int | None, ...]:
+        if self._input_spec is None:
+            raise AttributeError(f"{self.name} has no defined output shape yet (give it an Input or call it on data).")
+        batch = self._input_spec.batch_size
+        return (batch, *self._build_layers(self._input_spec.shape))
+
+    @property
+    def weights(self) -> list[Any]:
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[Any]:
+        return [w for layer in self.layers for w in layer.trainable_weights] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Any]:
+        tw = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in tw]
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [a for layer in self.layers for a in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """All weights in Keras's order: ``model.set_weights(keras_model.get_weights())`` works for the
+        same architecture."""
+        need = sum(len(layer.weights) for layer in self.layers)
+        if not self.built:
+            raise ValueError(f"{self.name}: set_weights needs a built model (give it an Input shape first).")
+        if len(weights) != need:
+            raise ValueError(f"{self.name}: expected {need} weight arrays; received {len(weights)}.")
+        # Check every shape before changing anything.
+        i = 0
+        for layer in self.layers:
+            for w in layer.weights:
+                if np.shape(weights[i]) != w.shape:
+                    raise ValueError(
+                        f"{self.name}: weight {i} ({layer.name}/{w.name}) has shape {w.shape}; received "
+                        f"{np.shape(weights[i])}."
+                    )
+                i += 1
+        i = 0
+        for layer in self.layers:
+            n = len(layer.weights)
+            layer.set_weights(weights[i : i + n])
+            i += n
+
+    def reset_states(self) -> None:
+        for layer in self.layers:
+            if isinstance(layer, _RNN):
+                layer.reset_states()
+
+    def summary(self, print_fn: Any = None) -> str:
+        """Keras's summary table: layer (type), output shape, parameter count, totals."""
+        rows = []
+        shape = self._input_spec.shape if self._input_spec is not None else None
+        for layer in self.layers:
+            if shape is not None and layer.built:
+                shape = tuple(layer.compute_output_shape(shape))
+                out = shape_str((None, *shape))
+            else:
+                out, shape = "?", None
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    out,
+                    f"{layer.count_params():,}" if layer.built else "0 (unbuilt)",
+                )
+            )
+        w = [
+            max(31, *(len(r[0]) for r in rows)) if rows else 31,
+            max(22, *(len(r[1]) for r in rows)) if rows else 22,
+            13,
+        ]
+        total = self.count_params()
+        trainable = sum(int(np.prod(x.shape)) for x in self.trainable_weights)
+        lines = [f'Model: "{self.name}"']
+        lines.append("┏" + "┳".join("━" * (n + 2) for n in w) + "┓")
+        lines.append(f"┃ {'Layer (type)':<{w[0]}} ┃ {'Output Shape':<{w[1]}} ┃ {'Param #':>{w[2]}} ┃")
+        lines.append("┡" + "╇".join("━" * (n + 2) for n in w) + "┩")
+        for i, (a, b, c) in enumerate(rows):
+            lines.append(f"│ {a:<{w[0]}} │ {b:<{w[1]}} │ {c:>{w[2]}} │")
+            if i < len(rows) - 1:
+                lines.append("├" + "┼".join("─" * (n + 2) for n in w) + "┤")
+        lines.append("└" + "┴".join("─" * (n + 2) for n in w) + "┘")
+
+        def size(n: int) -> str:
+            b = 4.0 * n
+            for unit in ("B", "KB", "MB", "GB"):
+                if b < 1024 or unit == "GB":
+                    return f"{b:.2f} {unit}"
+                b /= 1024
+            return ""
+
+        lines.append(f" Total params: {total:,} ({size(total)})")
+        lines.append(f" Trainable params: {trainable:,} ({size(trainable)})")
+        lines.append(f" Non-trainable params: {total - trainable:,} ({size(total - trainable)})")
+        text = "\n".join(lines)
+        (print_fn or print)(text)
+        return text
+
+    # ----- running ---------------------------------------------------------------------------
+    def _check_x(self, x: np.ndarray, where: str) -> np.ndarray:
+        if self._input_spec is None:
+            self._input_spec = InputSpec(tuple(x.shape[1:]))
+            self._build_layers(self._input_spec.shape)
+        want = self._input_spec.shape
+        got = tuple(x.shape[1:])
+        if not _compatible(want, got):
+            hint = ""
+            if len(want) == 3 and len(got) == 2:
+                hint = (
+                    " This model expects sub-sequences (samples, n_seq, n_steps, features), as for a CNN-LSTM: "
+                    "use seqcore.utils.split_sequences or reshape x to (samples, n_seq, n_steps, features)."
+                )
+            elif len(want) == 2 and len(got) == 1:
+                hint = " Sequence models take (samples, timesteps, features): for one feature use x[..., None]."
+            raise ValueError(
+                f"{self.name}.{where}: the model expects input of shape {shape_str((None, *want))}; received x of "
+                f"shape {x.shape}.{hint}"
+            )
+        return x
+
+    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        lengths = None
+        for layer in self.layers:
+            if isinstance(layer, Masking):
+                from .layers.recurrent import mask_to_lengths
+
+                lengths = mask_to_lengths(layer.compute_mask(x), layer.name)
+            if isinstance(layer, _RNN):
+                x = layer.forward(x, training=training, lengths=lengths)
+                if not layer.return_sequences:
+                    lengths = None
+            else:
+                x = layer.forward(x, training=training)
+        return x
+
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        return self._forward(self._check_x(_as_array(x, "x"), "__call__"), training)
+
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Sequence[Any] | None = None,
+        loss_weights: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise TypeError(f"{self.name}.compile: unsupported argument(s) {sorted(kwargs)}.")
+        if optimizer == "rmsprop":
+            raise ValueError(f"{self.name}.compile: RMSprop is not available yet; use 'adam' or 'sgd'.")
+        if loss is None:
+            raise ValueError(f"{self.name}.compile: a loss is required, e.g. compile(optimizer='adam', loss='mse').")
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.loss = losses_mod.get(loss)
+        self.loss_weight = float(loss_weights) if isinstance(loss_weights, (int, float)) else 1.0
+        self.compiled_metrics = [metrics_mod.get(m, self.loss.name) for m in (metrics or [])]
+
+    def _require_compiled(self, where: str) -> None:
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError(f"{self.name}.{where}: compile the model first, e.g. model.compile('adam', 'mse').")
+
+    def _loss_and_grad(self, y: np.ndarray, out: np.ndarray, sw: np.ndarray | None) -> tuple[float, np.ndarray]:
+        assert self.loss is not None
+        try:
+            value, grad = self.loss(y, out, sw)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None
+        if self.loss_weight != 1.0:
+            value, grad = value * self.loss_weight, grad * np.float32(self.loss_weight)
+        return value, grad
+
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> Any:
+        self._require_compiled("train_on_batch")
+        xa = self._check_x(_as_array(x, "x"), "train_on_batch")
+        ya = _as_array(y, "y")
+        logs = self._train_step(xa, ya, None if sample_weight is None else np.asarray(sample_weight, np.float32))
+        return logs if return_dict else logs["loss"]
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> dict[str, float]:
+        assert self.optimizer is not None
+        out = self._forward(x, training=True)
+        loss, grad = self._loss_and_grad(y, out, sw)
+        reg = sum(layer.regularization_loss() for layer in self.layers)
+        total = loss + reg
+        if not math.isfinite(total):
+            raise FloatingPointError(
+                f"{self.name}: the loss became {total} at iteration {self.optimizer.iterations + 1}; the weights "
+                f"were left as they were before this step. Common causes: a learning rate too high, unscaled "
+                f"inputs or targets, or an activation such as relu in a recurrent layer exploding."
+            )
+        g = grad
+        for layer in reversed(self.layers):
+            g = layer.backward(g)
+        weights = self.trainable_weights
+        grads = []
+        for w in weights:
+            gw = w.grad if w.grad is not None else np.zeros_like(w.value)
+            if w.regularizer is not None:
+                gw = gw + w.regularizer.grad(w.value)
+            grads.append(gw)
+            w.grad = None
+        bad = next((w for w, gw in zip(weights, grads, strict=True) if not np.isfinite(gw).all()), None)
+        if bad is not None:
+            raise FloatingPointError(
+                f"{self.name}: the gradient of {bad.name} became non-finite at iteration "
+                f"{self.optimizer.iterations + 1}; the weights were left as they were before this step."
+            )
+        self.optimizer.apply(weights, grads)
+        logs = {"loss": total}
+        for m in self.compiled_metrics:
+            m.update_state(y, out, sw)
+        return logs
+
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> Any:
+        self._require_compiled("test_on_batch")
+        xa = self._check_x(_as_array(x, "x"), "test_on_batch")
+        ya = _as_array(y, "y")
+        out = self._forward(xa, training=False)
+        loss, _ = self._loss_and_grad(ya, out, sample_weight)
+        loss += sum(layer.regularization_loss() for layer in self.layers)
+        logs = {"loss": loss}
+        for m in self.compiled_metrics:
+            m.reset_state()
+            m.update_state(ya, out, sample_weight)
+            logs[m.name] = m.result()
+        return logs if return_dict else (loss if not self.compiled_metrics else list(logs.values()))
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        return self(x)
+
+    def predict(
+        self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None
+    ) -> np.ndarray:
+        outs = []
+        for xb, _, _ in _batches(x, None, None, batch_size or 32, shuffle=False, steps=steps):
+            outs.append(self._forward(self._check_x(xb, "predict"), training=False))
+        if not outs:
+            raise ValueError(f"{self.name}.predict: no input data.")
+        return np.concatenate(outs, axis=0)
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        self._require_compiled("evaluate")
+        total, count = 0.0, 0
+        for m in self.compiled_metrics:
+            m.reset_state()
+        for xb, yb, swb in _batches(x, y, sample_weight, batch_size or 32, shuffle=False, steps=steps):
+            out = self._forward(self._check_x(xb, "evaluate"), training=False)
+            loss, _ = self._loss_and_grad(yb, out, swb)
+            total += loss * len(xb)
+            count += len(xb)
+            for m in self.compiled_metrics:
+                m.update_state(yb, out, swb)
+        reg = sum(layer.regularization_loss() for layer in self.layers)
+        logs = {"loss": total / max(1, count) + reg, **{m.name: m.result() for m in self.compiled_metrics}}
+        if verbose not in (0, "0", False) and verbose != "auto":
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        return logs["loss"] if not self.compiled_metrics else list(logs.values())
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: Sequence[callbacks_mod.Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: dict[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+    ) -> callbacks_mod.History:
+        """Keras's fit. ``x`` may be arrays (with ``y``), a ``seqcore.utils.Sequence`` / Keras
+        ``PyDataset``-like object (``__len__``/``__getitem__``) or a generator of ``(x, y)`` batches
+        (with ``steps_per_epoch``)."""
+        self._require_compiled("fit")
+        assert self.optimizer is not None and self.loss is not None
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"{self.name}.fit: epochs must be an int >= 0. Received: epochs={epochs!r}")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"{self.name}.fit: validation_split must be in [0, 1). Received: {validation_split}")
+        bs = batch_size or 32
+        arrays = isinstance(x, (np.ndarray, list, tuple))
+        if arrays:
+            x = _as_array(x, "x")
+            self._check_x(x, "fit")
+            if y is None:
+                raise ValueError(f"{self.name}.fit: y is required when x is an array.")
+            y = _as_array(y, "y")
+            if len(y) != len(x):
+                raise ValueError(f"{self.name}.fit: x has {len(x)} samples but y has {len(y)}.")
+            _check_finite(x, "x", self.name)
+            _check_finite(y, "y", self.name)
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight, np.float32)
+            if class_weight is not None:
+                cw = _class_weights(y, class_weight, self.name)
+                sample_weight = cw if sample_weight is None else sample_weight * cw
+            if validation_split and validation_data is None:
+                n_val = int(len(x) * validation_split)
+                if n_val == 0:
+                    raise ValueError(
+                        f"{self.name}.fit: validation_split={validation_split} leaves no validation sample."
+                    )
+                split = len(x) - n_val
+                validation_data = (x[split:], y[split:]) + (
+                    (sample_weight[split:],) if sample_weight is not None else ()
+                )
+                x, y = x[:split], y[:split]
+                sample_weight = None if sample_weight is None else sample_weight[:split]
+        elif validation_split:
+            raise ValueError(f"{self.name}.fit: validation_split needs array inputs; pass validation_data instead.")
+        history = callbacks_mod.History()
+        cbs = [*(callbacks or []), history]
+        steps = steps_per_epoch or (math.ceil(len(x) / bs) if arrays else _len_or_none(x))
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        for cb in cbs:
+            cb.set_model(self)
+            cb.set_params(params)
+        self.stop_training = False
+        verbose_level = 1 if verbose == "auto" else int(verbose)
+        for cb in cbs:
+            cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            for m in self.compiled_metrics:
+                m.reset_state()
+            bar = _Progress(epoch, epochs, steps, verbose_level)
+            total, count = 0.0, 0
+            batches = _batches(x, y, sample_weight, bs, shuffle=shuffle, steps=steps_per_epoch, epoch=epoch)
+            for step, (xb, yb, swb) in enumerate(batches):
+                for cb in cbs:
+                    cb.on_train_batch_begin(step)
+                self._check_x(xb, "fit")
+                logs = self._train_step(xb, yb, swb)
+                total += logs["loss"] * len(xb)
+                count += len(xb)
+                shown = {"loss": total / max(1, count), **{m.name: m.result() for m in self.compiled_metrics}}
+                for cb in cbs:
+                    cb.on_train_batch_end(step, {**shown, "loss": logs["loss"]})
+                bar.update(step + 1, shown)
+                if self.stop_training:
+                    break
+            epoch_logs = {"loss": total / max(1, count), **{m.name: m.result() for m in self.compiled_metrics}}
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                vx, vy, vsw = _split_validation(validation_data, self.name)
+                val = self.evaluate(vx, vy, batch_size=validation_batch_size or bs, verbose=0, sample_weight=vsw,
+                                    steps=validation_steps, return_dict=True)  # fmt: skip
+                epoch_logs.update({f"val_{k}": v for k, v in val.items()})
+            bar.finish(epoch_logs)
+            for cb in cbs:
+                cb.on_epoch_end(epoch, epoch_logs)
+            if hasattr(x, "on_epoch_end"):
+                x.on_epoch_end()
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end()
+        self.history = history
+        return history
+
+    def get_config(self) -> dict[str, Any]:
+        from .layers import serialize
+
+        cfg: dict[str, Any] = {"name": self.name, "layers": [serialize(layer) for layer in self.layers]}
+        if self._input_spec is not None:
+            cfg["input_shape"] = self._input_spec.shape
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
+        from .layers import deserialize
+
+        m = cls(name=config.get("name"))
+        if config.get("input_shape") is not None:
+            m._input_spec = InputSpec(config["input_shape"])
+        for lc in config["layers"]:
+            m.add(deserialize(lc))
+        return m
+
+
+# ----- helpers ---------------------------------------------------------------------------------
+def _compatible(want: Sequence[int | None], got: Sequence[int | None]) -> bool:
+    return len(want) == len(got) and all(a is None or b is None or a == b for a, b in zip(want, got, strict=True))
+
+
+def _as_array(a: Any, name: str) -> np.ndarray:
+    arr = a if isinstance(a, np.ndarray) else np.asarray(a)
+    if arr.dtype == object:
+        raise ValueError(f"{name} could not be read as a rectangular array (ragged lists?); pad the sequences first.")
+    return arr
+
+
+def _check_finite(a: np.ndarray, name: str, model: str) -> None:
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise ValueError(
+            f"{model}.fit: {name} contains {a[idx]} at index {idx} (and maybe elsewhere). Clean or impute the data "
+            f"before training: non-finite inputs make every loss NaN."
+        )
+
+
+def _class_weights(y: np.ndarray, class_weight: dict[int, float], model: str) -> np.ndarray:
+    labels = np.argmax(y, axis=-1) if y.ndim >= 2 and y.shape[-1] > 1 else np.rint(y.reshape(len(y), -1)[:, 0])
+    labels = labels.reshape(len(y), -1)[:, 0].astype(np.int64)
+    missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
+    if missing:
+        raise ValueError(f"{model}.fit: class_weight has no entry for class(es) {missing}.")
+    return np.array([class_weight[int(c)] for c in labels], dtype=np.float32)
+
+
+def _len_or_none(x: Any) -> int | None:
+    try:
+        return len(x)
+    except TypeError:
+        return None
+
+
+def _split_validation(data: Any, model: str) -> tuple[Any, Any, Any]:
+    if isinstance(data, tuple) and len(data) in (2, 3):
+        return data[0], data[1], data[2] if len(data) == 3 else None
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, (list, np.ndarray)):
+        return data, None, None
+    raise ValueError(f"{model}.fit: validation_data must be (x, y), (x, y, sample_weight) or a Sequence.")
+
+
+def _batches(
+    x: Any, y: Any, sw: Any, batch_size: int, shuffle: bool, steps: int | None = None, epoch: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Batches from arrays, a Sequence (``__len__``/``__getitem__``) or a generator/iterable."""
+    if isinstance(x, (np.ndarray, list, tuple)) and not (
+        isinstance(x, tuple) and len(x) in (2, 3) and y is None and hasattr(x[0], "shape") and False
+    ):
+        xa = _as_array(x, "x")
+        ya = None if y is None else _as_array(y, "y")
+        n = len(xa)
+        order = rng().permutation(n) if shuffle else np.arange(n)
+        for i, start in enumerate(range(0, n, batch_size)):
+            if steps is not None and i >= steps:
+                return
+            idx = order[start : start + batch_size]
+            sl = slice(start, start + batch_size)
+            xb = xa[idx] if shuffle else xa[sl]
+            yb = None if ya is None else (ya[idx] if shuffle else ya[sl])
+            swb = None if sw is None else (sw[idx] if shuffle else sw[sl])
+            yield xb, yb, swb  # type: ignore[misc]
+        return
+    if hasattr(x, "__getitem__") and hasattr(x, "__len__"):
+        n = len(x)
+        order = rng().permutation(n) if shuffle else np.arange(n)
+        for i, j in enumerate(order):
+            if steps is not None and i >= steps:
+                return
+            yield _unpack(x[int(j)])
+        return
+    if isinstance(x, Iterable):
+        it = iter(x)
+        for _ in range(steps if steps is not None else sys.maxsize):
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            yield _unpack(item)
+        return
+    raise TypeError(f"Unsupported input type {type(x).__name__}: pass arrays, a Sequence or a generator.")
+
+
+def _unpack(item: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    if not isinstance(item, tuple) or len(item) not in (1, 2, 3):
+        raise ValueError("a Sequence/generator must yield (x, y) or (x, y, sample_weight) tuples.")
+    xb = _as_array(item[0], "x")
+    yb = _as_array(item[1], "y") if len(item) > 1 else None
+    swb = np.asarray(item[2], np.float32) if len(item) > 2 else None
+    return xb, yb, swb  # type: ignore[return-value]
+
+
+class _Progress:
+    """Keras-style progress: a bar with ETA and running metrics (verbose=1), one line per epoch
+    (verbose=2), nothing (0)."""
+
+    def __init__(self, epoch: int, epochs: int, steps: int | None, verbose: int):
+        self.verbose, self.steps, self.t0 = verbose, steps, time.perf_counter()
+        self.last_draw = 0.0
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}")
+
+    @staticmethod
+    def _fmt(logs: dict[str, float]) -> str:
+        return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+    def update(self, step: int, logs: dict[str, float]) -> None:
+        if self.verbose != 1:
+            return
+        now = time.perf_counter()
+        if now - self.last_draw < 0.1 and (self.steps is None or step < self.steps):
+            return
+        self.last_draw = now
+        self.step = step
+        elapsed = now - self.t0
+        if self.steps:
+            done = int(20 * step / self.steps)
+            bar = "━" * done + "─" * (20 - done)
+            eta = elapsed / step * (self.steps - step)
+            head = f"{step:>{len(str(self.steps))}}/{self.steps} {bar} {int(eta)}s eta"
+        else:
+            head = f"{step} steps {elapsed:.0f}s"
+        sys.stdout.write(f"\r{head} - {self._fmt(logs)}\033[K")
+        sys.stdout.flush()
+
+    def finish(self, logs: dict[str, float]) -> None:
+        if not self.verbose:
+            return
+        elapsed = time.perf_counter() - self.t0
+        steps = self.steps or getattr(self, "step", 1) or 1
+        per = f"{elapsed / steps * 1e3:.0f}ms/step"
+        if self.verbose == 1:
+            bar = "━" * 20
+            sys.stdout.write(f"\r{steps}/{steps} {bar} {elapsed:.0f}s {per} - {self._fmt(logs)}\033[K\n")
+        else:
+            sys.stdout.write(f"{steps}/{steps} - {elapsed:.0f}s - {per} - {self._fmt(logs)}\n")
+        sys.stdout.flush()

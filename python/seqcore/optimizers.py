@@ -1,0 +1,145 @@
+"""Optimizers with Keras 3's update formulas. The update itself runs in Rust over every parameter
+array in one call (``_seqcore.sgd_momentum_update`` / ``adam_update``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _seqcore
+from .layers.base import Weight
+
+
+class Optimizer:
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str | None = None,
+    ):
+        if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(
+                f"{type(self).__name__}: pass at most one of clipnorm, clipvalue, global_clipnorm "
+                f"(Keras allows only one). Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                f"global_clipnorm={global_clipnorm}"
+            )
+        lr = float(learning_rate)
+        if not np.isfinite(lr) or lr < 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a finite number >= 0. Received: {lr}")
+        self.learning_rate = lr
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.iterations = 0
+        self.name = name or type(self).__name__.lower()
+
+    def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        if self.clipvalue is not None:
+            c = np.float32(self.clipvalue)
+            return [np.clip(g, -c, c) for g in grads]
+        if self.clipnorm is not None:
+            out = []
+            for g in grads:
+                n = float(np.sqrt(np.square(g, dtype=np.float64).sum()))
+                out.append(g * np.float32(self.clipnorm / n) if n > self.clipnorm else g)
+            return out
+        if self.global_clipnorm is not None:
+            n = float(np.sqrt(sum(np.square(g, dtype=np.float64).sum() for g in grads)))
+            if n > self.global_clipnorm:
+                return [g * np.float32(self.global_clipnorm / n) for g in grads]
+        return grads
+
+    def apply(self, weights: Sequence[Weight], grads: Sequence[np.ndarray]) -> None:
+        """One step: ``weights[i].value`` updated in place from ``grads[i]``."""
+        if not weights:
+            return
+        self.iterations += 1
+        self._update(list(weights), self._clip([np.ascontiguousarray(g, dtype=np.float32) for g in grads]))
+
+    def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+        }
+
+
+class SGD(Optimizer):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Any):
+        super().__init__(learning_rate, **kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1]. Received: momentum={momentum}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self._velocity: dict[int, np.ndarray] = {}
+
+    def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
+        vel = [self._velocity.setdefault(id(w), np.zeros_like(w.value)) for w in weights]
+        _seqcore.sgd_momentum_update(
+            [w.value for w in weights], grads, vel, self.learning_rate, self.momentum, self.nesterov
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(learning_rate, **kwargs)
+        if amsgrad:
+            raise ValueError("Adam: amsgrad=True is not supported yet.")
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.weight_decay = 0.0
+        self._m: dict[int, np.ndarray] = {}
+        self._v: dict[int, np.ndarray] = {}
+
+    def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
+        m = [self._m.setdefault(id(w), np.zeros_like(w.value)) for w in weights]
+        v = [self._v.setdefault(id(w), np.zeros_like(w.value)) for w in weights]
+        _seqcore.adam_update(
+            [w.value for w in weights], grads, m, v, self.learning_rate, self.beta_1, self.beta_2,
+            self.epsilon, self.iterations, self.weight_decay,
+        )  # fmt: skip
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Keras's default weight_decay=0.004)."""
+
+    def __init__(self, learning_rate: float = 0.001, weight_decay: float = 0.004, **kwargs: Any):
+        super().__init__(learning_rate, **kwargs)
+        self.weight_decay = float(weight_decay)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "weight_decay": self.weight_decay}
+
+
+_BY_NAME: dict[str, Callable[[], Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def get(identifier: Any) -> Optimizer:
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key not in _BY_NAME:
+            raise ValueError(
+                f"Unknown optimizer {identifier!r}; expected one of {sorted(_BY_NAME)} or an Optimizer instance."
+            )
+        return _BY_NAME[key]()
+    raise TypeError(f"Could not interpret optimizer {identifier!r}: pass a name such as 'adam' or an instance.")
