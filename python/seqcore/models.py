@@ -272,10 +272,12 @@ class Sequential:
             raise ValueError(f"{self.name}.compile: RMSprop is not available yet; use 'adam' or 'sgd'.")
         if loss is None:
             raise ValueError(f"{self.name}.compile: a loss is required, e.g. compile(optimizer='adam', loss='mse').")
-        self.optimizer = optimizers_mod.get(optimizer)
-        self.loss = losses_mod.get(loss)
+        # Resolve everything first: a compile that fails leaves the model as it was.
+        opt = optimizers_mod.get(optimizer)
+        loss_fn = losses_mod.get(loss)
+        mets = [metrics_mod.get(m, loss_fn.name) for m in (metrics or [])]
+        self.optimizer, self.loss, self.compiled_metrics = opt, loss_fn, mets
         self.loss_weight = float(loss_weights) if isinstance(loss_weights, (int, float)) else 1.0
-        self.compiled_metrics = [metrics_mod.get(m, self.loss.name) for m in (metrics or [])]
 
     def _require_compiled(self, where: str) -> None:
         if self.optimizer is None or self.loss is None:

@@ -1,0 +1,304 @@
+"""The Keras-style layer API and Sequential trainer: the seeds' examples with only the import
+changed, Keras's parameter counts and weight layouts, training, and every error path's message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import seqcore as keras
+from seqcore import layers, ops
+from seqcore.layers import LSTM, Dense, TimeDistributed
+from seqcore.models import Sequential
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    keras.utils.set_random_seed(0)
+
+
+def data(n: int = 64, t: int = 10, f: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, t, f)).astype(np.float32)
+    return x, np.cumsum(x[..., :1], axis=1) * 0.3
+
+
+# ----- parameter counts and layouts Keras prints (formulas: Keras's own) ----------------------------
+def test_param_counts_match_keras() -> None:
+    m = Sequential([keras.Input((3, 1)), LSTM(50, activation="relu"), Dense(1)])
+    assert [layer.count_params() for layer in m.layers] == [4 * (50 * 1 + 50 * 50 + 50), 51]
+    g = Sequential([keras.Input((3, 1)), layers.GRU(50), Dense(1)])
+    assert g.layers[0].count_params() == 3 * (50 * 1 + 50 * 50 + 2 * 50)  # reset_after=True: two bias rows
+    g2 = Sequential([keras.Input((3, 1)), layers.GRU(50, reset_after=False)])
+    assert g2.count_params() == 3 * (50 * 1 + 50 * 50 + 50)
+    assert m.output_shape == (None, 1)
+    text = m.summary(print_fn=lambda s: None)
+    assert "10,400" in text and "Total params: 10,451" in text and "(None, 1)" in text
+
+
+def test_weight_order_and_shapes_are_keras() -> None:
+    m = Sequential([keras.Input((7, 4)), LSTM(6, return_sequences=True), layers.GRU(5), Dense(2)])
+    shapes = [w.shape for w in m.get_weights()]
+    assert shapes == [(4, 24), (6, 24), (24,), (6, 15), (5, 15), (2, 15), (5, 2), (2,)]
+    lstm_bias = m.layers[0].bias.value
+    np.testing.assert_array_equal(lstm_bias[6:12], 1.0)  # unit_forget_bias
+    np.testing.assert_array_equal(np.delete(lstm_bias, np.s_[6:12]), 0.0)
+    rk = m.layers[0].recurrent_kernel.value  # orthogonal (H, 4H): rows orthonormal
+    np.testing.assert_allclose(rk @ rk.T, np.eye(6), atol=1e-5)
+
+
+def test_set_weights_round_trip_and_errors() -> None:
+    m = Sequential([keras.Input((5, 3)), LSTM(4), Dense(1)])
+    w = [np.full(a.shape, 0.1 * i, np.float32) for i, a in enumerate(m.get_weights())]
+    m.set_weights(w)
+    for a, b in zip(m.get_weights(), w, strict=True):
+        np.testing.assert_array_equal(a, b)
+    bad = list(w)
+    bad[1] = np.zeros((4, 15))
+    with pytest.raises(
+        ValueError, match=r"weight 1 \(lstm_?\d*/recurrent_kernel\) has shape \(4, 16\); received \(4, 15\)"
+    ):
+        m.set_weights(bad)
+    np.testing.assert_array_equal(m.get_weights()[0], w[0])  # nothing changed by the failed call
+
+
+# ----- seed 000/001: Dense on a sequence is TimeDistributed(Dense) -----------------------------------
+def test_dense_on_sequence_equals_time_distributed_dense_and_per_step_loop() -> None:
+    x, _ = data()
+    a = Sequential([keras.Input((10, 3)), LSTM(8, return_sequences=True), Dense(4)])
+    b = Sequential([keras.Input((10, 3)), LSTM(8, return_sequences=True), TimeDistributed(Dense(4))])
+    assert a.count_params() == b.count_params() == (3 * 32 + 8 * 32 + 32) + (8 * 4 + 4)
+    b.set_weights(a.get_weights())
+    np.testing.assert_allclose(a.predict(x, verbose=0), b.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    seq = a.layers[0](x)
+    k, bias = a.layers[1].get_weights()
+    per_step = np.stack([seq[:, t] @ k + bias for t in range(10)], axis=1)
+    np.testing.assert_allclose(a.layers[1](seq), per_step, rtol=1e-5, atol=1e-5)
+
+
+def test_seed_001_dense_after_lstm_has_shared_weights_either_way() -> None:
+    nf, batch, steps = 5, 8, 12
+    for rs in (True, False):
+        model = Sequential()
+        model.add(LSTM(nf, batch_input_shape=(batch, steps, nf), return_sequences=rs))
+        model.add(Dense(nf))
+        assert model.layers[1].count_params() == nf * (nf + 1)
+        assert model.output_shape == ((batch, steps, nf) if rs else (batch, nf))
+
+
+# ----- seed 003: regularizers on TimeDistributed(Dense) count once; the invalid model is refused ------
+def test_seed_003_missing_return_sequences_is_explained() -> None:
+    with pytest.raises(ValueError, match=r"return_sequences=True"):
+        Sequential(
+            [
+                LSTM(64, input_shape=(20, 3)),
+                TimeDistributed(Dense(1, kernel_regularizer=keras.regularizers.l1_l2(l1=0.01, l2=0.01))),
+            ]
+        )
+
+
+def test_seed_003_regularizer_counts_once_not_per_step() -> None:
+    reg = keras.regularizers.l1_l2(l1=0.01, l2=0.01)
+    m = Sequential(
+        [keras.Input((20, 3)), LSTM(8, return_sequences=True), TimeDistributed(Dense(1, kernel_regularizer=reg))]
+    )
+    w = m.layers[1].layer.kernel.value
+    expected = 0.01 * np.abs(w).sum() + 0.01 * np.square(w).sum()
+    assert np.isclose(sum(layer.regularization_loss() for layer in m.layers), expected, rtol=1e-6)
+    m.compile("sgd", "mse")
+    x, y = data(t=20)
+    out = m.predict(x, verbose=0)
+    loss = m.evaluate(x, y, verbose=0)
+    assert np.isclose(loss, np.mean((out - y) ** 2) + expected, rtol=1e-5)
+
+
+# ----- training --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)])
+@pytest.mark.parametrize("cell", [LSTM, layers.GRU])
+def test_fit_reduces_loss(optimizer, cell) -> None:
+    x, y = data(n=128)
+    m = Sequential([keras.Input((10, 3)), cell(16, return_sequences=True), Dense(1)])
+    m.compile(optimizer=optimizer, loss="mse", metrics=["mae"])
+    before = m.evaluate(x, y, verbose=0)[0]
+    hist = m.fit(x, y, epochs=8, batch_size=16, verbose=0, validation_split=0.25)
+    assert set(hist.history) == {"loss", "mae", "val_loss", "val_mae"}
+    assert len(hist.history["loss"]) == 8
+    assert m.evaluate(x, y, verbose=0)[0] < 0.7 * before
+
+
+def test_adam_step_matches_keras_formula() -> None:
+    m = Sequential([keras.Input((3,)), Dense(2)])
+    m.compile(keras.optimizers.Adam(0.1), "mse")
+    w0 = [a.copy() for a in m.get_weights()]
+    x = np.ones((4, 3), np.float32)
+    y = np.zeros((4, 2), np.float32)
+    out = x @ w0[0] + w0[1]
+    g_k = x.T @ (2 * out / out.size)
+    m.train_on_batch(x, y)
+    # step 1: m = 0.1 g, v = 0.001 g², alpha = lr·√(1-0.999)/(1-0.9) => Δ = -lr·g/(|g| + eps·...)
+    expect = w0[0] - 0.1 * (0.1 * g_k) * (np.sqrt(1 - 0.999) / 0.1) / (np.sqrt(0.001 * g_k**2) + 1e-7)
+    np.testing.assert_allclose(m.get_weights()[0], expect, rtol=1e-4, atol=1e-6)
+
+
+def test_non_finite_loss_stops_and_keeps_weights() -> None:
+    m = Sequential([keras.Input((3,)), Dense(1)])
+    m.compile(keras.optimizers.SGD(1e30), "mse")  # diverges within a few steps
+    x = np.full((8, 3), 1e15, np.float32)
+    before: list[np.ndarray] = []
+    with pytest.raises(FloatingPointError, match=r"weights were left as they were before this step"):
+        for _ in range(10):
+            before = m.get_weights()
+            m.train_on_batch(x, np.zeros((8, 1)))
+    assert m.optimizer.iterations >= 1  # at least one good step ran before the bad one
+    for a, b in zip(m.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_input_refused_before_training() -> None:
+    m = Sequential([keras.Input((5, 2)), LSTM(3), Dense(1)])
+    m.compile("adam", "mse")
+    x = np.zeros((4, 5, 2), np.float32)
+    x[2, 3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"x contains nan at index \(2, 3, 1\)"):
+        m.fit(x, np.zeros((4, 1)), verbose=0)
+
+
+def test_target_shape_mismatch_is_not_broadcast() -> None:
+    m = Sequential([keras.Input((5, 2)), LSTM(3), Dense(1)])
+    m.compile("adam", "mse")
+    with pytest.raises(
+        ValueError, match=r"targets of shape \(4,\) do not match the model output of shape \(4, 1\).*reshape"
+    ):
+        m.fit(np.zeros((4, 5, 2)), np.zeros(4), verbose=0)
+
+
+def test_wrong_input_shape_named() -> None:
+    m = Sequential([keras.Input((5, 2)), LSTM(3)])
+    with pytest.raises(ValueError, match=r"expects input of shape \(None, 5, 2\); received x of shape \(4, 5, 3\)"):
+        m.predict(np.zeros((4, 5, 3)), verbose=0)
+    with pytest.raises(
+        ValueError,
+        match=r"expected input of shape \(batch, timesteps, features\); received \(None, 3\).*return_sequences=True",
+    ):
+        Sequential([keras.Input((5, 2)), LSTM(3), LSTM(3)])
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    [
+        (lambda: Dense(0), r"units must be a positive integer. Received: units=0"),
+        (lambda: LSTM(4, activation="gelu"), r"unknown activation 'gelu'"),
+        (lambda: LSTM(4, recurrent_dropout=0.2), r"recurrent_dropout is not supported"),
+        (lambda: Dense(3, kernal_initializer="zeros"), r"unexpected keyword argument\(s\) \['kernal_initializer'\]"),
+        (lambda: layers.Dropout(1.5), r"rate must be in \[0, 1\)"),
+    ],
+)
+def test_constructor_errors(make, pattern) -> None:
+    with pytest.raises((ValueError, TypeError), match=pattern):
+        make()
+
+
+def test_compile_errors_list_valid_names() -> None:
+    m = Sequential([keras.Input((3,)), Dense(1)])
+    with pytest.raises(ValueError, match=r"Unknown optimizer 'adamax'.*'adam'"):
+        m.compile("adamax", "mse")
+    with pytest.raises(ValueError, match=r"Unknown loss 'msle'.*'mse'"):
+        m.compile("adam", "msle")
+    with pytest.raises(ValueError, match=r"Unknown metric 'f2'"):
+        m.compile("adam", "mse", metrics=["f2"])
+    with pytest.raises(RuntimeError, match=r"compile the model first"):
+        m.fit(np.zeros((2, 3)), np.zeros((2, 1)), verbose=0)
+
+
+# ----- masking, states, callbacks --------------------------------------------------------------------
+def test_masking_equals_lengths() -> None:
+    x, _ = data(n=4)
+    x[1, 6:] = 0.0
+    x[3, 2:] = 0.0
+    m = Sequential([keras.Input((10, 3)), layers.Masking(0.0), LSTM(5)])
+    lstm = m.layers[1]
+    res = ops.lstm_forward(
+        x, lstm.kernel.value, lstm.recurrent_kernel.value, lstm.bias.value, lengths=[10, 6, 10, 2], training=False
+    )
+    np.testing.assert_allclose(m.predict(x, verbose=0), res.outputs[:, -1], rtol=1e-6, atol=1e-6)
+    x[0, 4] = 0.0  # a hole: not post-padding
+    with pytest.raises(ValueError, match=r"post-padded"):
+        m.predict(x, verbose=0)
+
+
+def test_stateful_carries_state_until_reset() -> None:
+    x, _ = data(n=2, t=6)
+    m = Sequential([LSTM(4, batch_input_shape=(2, 3, 3), stateful=True)])
+    whole = Sequential([keras.Input((6, 3)), LSTM(4)])
+    whole.set_weights(m.get_weights())
+    m.predict(x[:, :3], batch_size=2, verbose=0)
+    np.testing.assert_allclose(
+        m.predict(x[:, 3:], batch_size=2, verbose=0), whole.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+    m.reset_states()
+    first = Sequential([keras.Input((3, 3)), LSTM(4)])
+    first.set_weights(m.get_weights())
+    np.testing.assert_allclose(
+        m.predict(x[:, 3:], batch_size=2, verbose=0), first.predict(x[:, 3:], verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_early_stopping_restores_best_weights() -> None:
+    x, y = data(n=64)
+    m = Sequential([keras.Input((10, 3)), layers.GRU(8), Dense(1)])
+    m.compile(keras.optimizers.SGD(0.5), "mse")  # a learning rate that overshoots: the loss turns up
+    es = keras.callbacks.EarlyStopping(monitor="loss", patience=2, restore_best_weights=True)
+    seen: list[float] = []
+    snapshots: list[list[np.ndarray]] = []
+
+    def record(epoch: int, logs: dict) -> None:
+        seen.append(logs["loss"])
+        snapshots.append(m.get_weights())
+
+    cb = keras.callbacks.LambdaCallback(on_epoch_end=record)
+    h = m.fit(x, y[:, -1], epochs=40, batch_size=64, verbose=0, callbacks=[cb, es], shuffle=False)
+    assert h.history["loss"] == seen
+    assert es.stopped_epoch, "the overshooting learning rate should trigger early stopping"
+    assert len(seen) == es.stopped_epoch + 1 < 40
+    best = int(np.argmin(seen))
+    # Keras semantics: the weights as they were at the end of the best epoch
+    for a, b in zip(m.get_weights(), snapshots[best], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_generators_and_sequences_feed_fit() -> None:
+    x, y = data(n=32)
+
+    class Seq:
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int):
+            return x[i * 8 : (i + 1) * 8], y[i * 8 : (i + 1) * 8, -1]
+
+        def on_epoch_end(self) -> None:
+            self.ended = getattr(self, "ended", 0) + 1
+
+    s = Seq()
+    m = Sequential([keras.Input((10, 3)), LSTM(4), Dense(1)])
+    m.compile("adam", "mse")
+    h = m.fit(s, epochs=2, verbose=0)
+    assert len(h.history["loss"]) == 2 and s.ended == 2
+
+    def gen():
+        while True:
+            for i in range(4):
+                yield x[i * 8 : (i + 1) * 8], y[i * 8 : (i + 1) * 8, -1]
+
+    h = m.fit(gen(), epochs=2, steps_per_epoch=3, verbose=0)
+    assert len(h.history["loss"]) == 2
+
+
+def test_progress_bar_verbose_modes(capsys) -> None:
+    x, y = data(n=16)
+    m = Sequential([keras.Input((10, 3)), LSTM(2), Dense(1)])
+    m.compile("adam", "mse")
+    m.fit(x, y[:, -1], epochs=2, batch_size=8, verbose=2)
+    out = capsys.readouterr().out
+    assert out.count("Epoch") == 2 and "2/2 - " in out and "loss:" in out
+    m.fit(x, y[:, -1], epochs=1, batch_size=8, verbose=0)
+    assert capsys.readouterr().out == ""
