@@ -57,8 +57,7 @@ def _weights(
     rk = as_f32(recurrent_kernel, op, "recurrent_kernel")
     if rk.shape != (h, gates * h):
         raise ValueError(
-            f"{op}: recurrent_kernel must have shape ({h}, {gates * h}) for kernel {k.shape}; "
-            f"received {rk.shape}."
+            f"{op}: recurrent_kernel must have shape ({h}, {gates * h}) for kernel {k.shape}; received {rk.shape}."
         )
     return k, rk, h
 

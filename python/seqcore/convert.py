@@ -34,9 +34,7 @@ def _torch_weights(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, int]:
     w_ih, w_hh = _array(weight_ih), _array(weight_hh)
     if w_ih.ndim != 2 or w_ih.shape[0] == 0 or w_ih.shape[0] % gates:
-        raise ValueError(
-            f"{fn}: weight_ih must have shape ({gates}*hidden_size, input_size); received {w_ih.shape}"
-        )
+        raise ValueError(f"{fn}: weight_ih must have shape ({gates}*hidden_size, input_size); received {w_ih.shape}")
     H = w_ih.shape[0] // gates
     if w_hh.shape != (gates * H, H):
         raise ValueError(
@@ -56,9 +54,7 @@ def _torch_weights(
     return w_ih, w_hh, b_ih, b_hh, H
 
 
-def _keras_weights(
-    fn: str, gates: int, kernel: Any, recurrent_kernel: Any
-) -> tuple[np.ndarray, np.ndarray, int]:
+def _keras_weights(fn: str, gates: int, kernel: Any, recurrent_kernel: Any) -> tuple[np.ndarray, np.ndarray, int]:
     k, u = _array(kernel), _array(recurrent_kernel)
     if u.ndim != 2 or u.shape[0] == 0 or u.shape[1] != gates * u.shape[0]:
         raise ValueError(f"{fn}: recurrent_kernel must have shape (units, {gates}*units); received {u.shape}")
@@ -154,14 +150,11 @@ def dense_from_torch(weight: Any, bias: Any = None) -> tuple[np.ndarray, np.ndar
     """PyTorch ``nn.Linear`` ``(weight (out, in), bias (out,))`` -> Keras ``(kernel (in, out), bias)``."""
     w = _array(weight)
     if w.ndim != 2:
-        raise ValueError(
-            f"dense_from_torch: weight must have shape (out_features, in_features); received {w.shape}"
-        )
+        raise ValueError(f"dense_from_torch: weight must have shape (out_features, in_features); received {w.shape}")
     b = None if bias is None else _array(bias)
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(
-            f"dense_from_torch: bias must have shape ({w.shape[0]},) to match weight {w.shape}; "
-            f"received {b.shape}"
+            f"dense_from_torch: bias must have shape ({w.shape[0]},) to match weight {w.shape}; received {b.shape}"
         )
     return np.ascontiguousarray(w.T), None if b is None else b.copy()
 
@@ -174,7 +167,6 @@ def dense_to_torch(kernel: Any, bias: Any = None) -> tuple[np.ndarray, np.ndarra
     b = None if bias is None else _array(bias)
     if b is not None and b.shape != (k.shape[1],):
         raise ValueError(
-            f"dense_to_torch: bias must have shape ({k.shape[1]},) to match kernel {k.shape}; "
-            f"received {b.shape}"
+            f"dense_to_torch: bias must have shape ({k.shape[1]},) to match kernel {k.shape}; received {b.shape}"
         )
     return np.ascontiguousarray(k.T), None if b is None else b.copy()

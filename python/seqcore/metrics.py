@@ -25,7 +25,10 @@ class Metric:
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         v = np.asarray(self.values(np.asarray(y_true), np.asarray(y_pred)), dtype=np.float64)
         if sample_weight is not None:
-            sw = np.broadcast_to(np.asarray(sample_weight, np.float64).reshape(-1, *([1] * (v.ndim - 1))), v.shape)
+            sw = np.asarray(sample_weight, np.float64)
+            if sw.shape != v.shape:  # per-sample weights over per-step values
+                sw = sw.reshape(-1, *([1] * (v.ndim - 1)))
+            sw = np.broadcast_to(sw, v.shape)
             self._total += float((v * sw).sum())
             self._count += float(sw.sum())
         else:

@@ -241,6 +241,8 @@ class Sequential:
         return x
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """Runs the layers; a Masking layer's mask (as per-sample lengths) flows to the recurrent
+        layers and, through the layers that keep it, to the loss (``self._out_lengths``)."""
         lengths = None
         for layer in self.layers:
             if isinstance(layer, Masking):
@@ -249,11 +251,26 @@ class Sequential:
                 lengths = mask_to_lengths(layer.compute_mask(x), layer.name)
             if isinstance(layer, _RNN):
                 x = layer.forward(x, training=training, lengths=lengths)
-                if not layer.return_sequences:
-                    lengths = None
             else:
                 x = layer.forward(x, training=training)
+            if not layer.propagates_mask:
+                lengths = None
+        self._out_lengths = lengths if x.ndim >= 3 else None
         return x
+
+    def _mask_weights(self, out: np.ndarray, sw: np.ndarray | None) -> np.ndarray | None:
+        """Keras excludes masked steps from the loss and metrics: the mask becomes a weight, scaled
+        so that the mean runs over the valid steps only."""
+        lengths = getattr(self, "_out_lengths", None)
+        if lengths is None:
+            return sw
+        mask = (np.arange(out.shape[1])[None, :] < lengths[:, None]).astype(np.float32)
+        valid = float(mask.sum())
+        mask *= np.float32(mask.size / valid) if valid else np.float32(0.0)
+        if sw is None:
+            return mask
+        sw = np.asarray(sw, np.float32)
+        return mask * (sw if sw.ndim == 2 else sw.reshape(-1, 1))
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
         return self._forward(self._check_x(_as_array(x, "x"), "__call__"), training)
@@ -303,6 +320,7 @@ class Sequential:
     def _train_step(self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> dict[str, float]:
         assert self.optimizer is not None
         out = self._forward(x, training=True)
+        sw = self._mask_weights(out, sw)
         loss, grad = self._loss_and_grad(y, out, sw)
         reg = sum(layer.regularization_loss() for layer in self.layers)
         total = loss + reg
@@ -340,6 +358,7 @@ class Sequential:
         xa = self._check_x(_as_array(x, "x"), "test_on_batch")
         ya = _as_array(y, "y")
         out = self._forward(xa, training=False)
+        sample_weight = self._mask_weights(out, sample_weight)
         loss, _ = self._loss_and_grad(ya, out, sample_weight)
         loss += sum(layer.regularization_loss() for layer in self.layers)
         logs = {"loss": loss}
@@ -378,6 +397,7 @@ class Sequential:
             m.reset_state()
         for xb, yb, swb in _batches(x, y, sample_weight, batch_size or 32, shuffle=False, steps=steps):
             out = self._forward(self._check_x(xb, "evaluate"), training=False)
+            swb = self._mask_weights(out, swb)
             loss, _ = self._loss_and_grad(yb, out, swb)
             total += loss * len(xb)
             count += len(xb)
