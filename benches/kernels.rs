@@ -95,5 +95,94 @@ fn bench_install(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_forward, bench_backward, bench_install);
+/// LSTM and GRU training steps (forward with tape + backward without dx) at the Python bench's
+/// lstm_mid / gru_mid shapes, and LSTM inference at B=1. FLOPs: forward 2·B·T·(F+H)·G·H; backward
+/// counts twice that (dG·Uᵀ per step, dW and dU after the loop).
+fn bench_recurrent(c: &mut Criterion) {
+    use seqcore::kernels::gru::{self, GruGrads, GruParams, GruSpec, GruTape};
+    use seqcore::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
+    use seqcore::kernels::rnn::{Lengths, RnnDims};
+    let mut group = c.benchmark_group("recurrent");
+    configure(&mut group);
+    let (act, rec) = (Activation::Tanh, Activation::Sigmoid);
+    for &(label, b, t, f, h) in
+        &[("lstm_mid_64x100x32x128", 64, 100, 32, 128), ("infer_b1_1x100x32x128", 1, 100, 32, 128)]
+    {
+        let dims = RnnDims { batch: b, steps: t, inputs: f, units: h };
+        let spec = LstmSpec { dims, activation: act, recurrent_activation: rec, go_backwards: false };
+        let (x, w, u, bias) = (filled(b * t * f, 1), filled(f * 4 * h, 2), filled(h * 4 * h, 3), filled(4 * h, 4));
+        let p = LstmParams {
+            x: &x,
+            kernel: &w,
+            recurrent_kernel: &u,
+            bias: Some(&bias),
+            h0: None,
+            c0: None,
+            lengths: Lengths(None),
+        };
+        let (mut out, mut hl, mut cl) = (vec![0.0; b * t * h], vec![0.0; b * h], vec![0.0; b * h]);
+        let (mut gates, mut cells) = (vec![0.0; b * t * 4 * h], vec![0.0; b * t * h]);
+        let fwd_flops = 2 * b * t * (f + h) * 4 * h;
+        if b == 1 {
+            group.throughput(Throughput::Elements(fwd_flops as u64));
+            group.bench_function(BenchmarkId::new("lstm_inference", label), |bch| {
+                bch.iter(|| seqcore::threads::run(true, || lstm::forward(&spec, &p, &mut out, &mut hl, &mut cl, None)))
+            });
+            continue;
+        }
+        let d_out = filled(b * t * h, 5);
+        let (mut dw, mut du, mut db) = (vec![0.0; f * 4 * h], vec![0.0; h * 4 * h], vec![0.0; 4 * h]);
+        let (mut dh0, mut dc0) = (vec![0.0; b * h], vec![0.0; b * h]);
+        group.throughput(Throughput::Elements(3 * fwd_flops as u64));
+        group.bench_function(BenchmarkId::new("lstm_train_step", label), |bch| {
+            bch.iter(|| {
+                seqcore::threads::install(|| {
+                    let tape = LstmTape { gates: &mut gates, cells: &mut cells };
+                    lstm::forward(&spec, &p, &mut out, &mut hl, &mut cl, Some(tape));
+                    let up = LstmUpstream { d_out: Some(&d_out), d_h_last: None, d_c_last: None };
+                    let g = LstmGrads {
+                        dx: None,
+                        dkernel: &mut dw,
+                        drecurrent_kernel: &mut du,
+                        dbias: Some(&mut db),
+                        dh0: &mut dh0,
+                        dc0: &mut dc0,
+                    };
+                    lstm::backward(&spec, &p, &out, &mut gates, &cells, up, g);
+                });
+                black_box(&dw);
+            })
+        });
+    }
+    let (b, t, f, h) = (64, 100, 32, 128);
+    let dims = RnnDims { batch: b, steps: t, inputs: f, units: h };
+    let spec = GruSpec { dims, activation: act, recurrent_activation: rec, go_backwards: false, reset_after: true };
+    let (x, w, u, bias) = (filled(b * t * f, 1), filled(f * 3 * h, 2), filled(h * 3 * h, 3), filled(6 * h, 4));
+    let p = GruParams { x: &x, kernel: &w, recurrent_kernel: &u, bias: Some(&bias), h0: None, lengths: Lengths(None) };
+    let (mut out, mut hl) = (vec![0.0; b * t * h], vec![0.0; b * h]);
+    let (mut gates, mut extra) = (vec![0.0; b * t * 3 * h], vec![0.0; b * t * h]);
+    let d_out = filled(b * t * h, 5);
+    let (mut dw, mut du, mut db, mut dh0) =
+        (vec![0.0; f * 3 * h], vec![0.0; h * 3 * h], vec![0.0; 6 * h], vec![0.0; b * h]);
+    group.throughput(Throughput::Elements(3 * 2 * (b * t * (f + h) * 3 * h) as u64));
+    group.bench_function(BenchmarkId::new("gru_train_step", "gru_mid_64x100x32x128"), |bch| {
+        bch.iter(|| {
+            seqcore::threads::install(|| {
+                gru::forward(&spec, &p, &mut out, &mut hl, Some(GruTape { gates: &mut gates, extra: &mut extra }));
+                let g = GruGrads {
+                    dx: None,
+                    dkernel: &mut dw,
+                    drecurrent_kernel: &mut du,
+                    dbias: Some(&mut db),
+                    dh0: &mut dh0,
+                };
+                gru::backward(&spec, &p, &out, &mut gates, &mut extra, Some(&d_out), None, g);
+            });
+            black_box(&dw);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_forward, bench_backward, bench_install, bench_recurrent);
 criterion_main!(benches);
