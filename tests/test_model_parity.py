@@ -36,6 +36,12 @@ def build(case: str) -> keras.Sequential:
         return keras.Sequential(
             [keras.Input((4, 3)), L.GRU(3, reset_after=False, return_sequences=True), L.Dense(2, activation="tanh")]
         )
+    if case == "bidir_lstm_concat_seq":
+        return keras.Sequential([keras.Input((5, 3)), L.Bidirectional(L.LSTM(3, return_sequences=True)), L.Dense(1)])
+    if case == "bidir_gru_sum_masked":
+        return keras.Sequential(
+            [keras.Input((6, 2)), L.Masking(0.0), L.Bidirectional(L.GRU(4), merge_mode="sum"), L.Dense(2)]
+        )
     raise KeyError(case)
 
 

@@ -20,7 +20,7 @@ from .layers import Layer
 from .layers.base import Shape, shape_str, unique_name
 from .layers.core import InputLayer, InputSpec
 from .layers.recurrent import _RNN
-from .layers.wrappers import Masking
+from .layers.wrappers import Bidirectional, Masking
 from .utils import rng
 
 
@@ -249,7 +249,7 @@ class Sequential:
                 from .layers.recurrent import mask_to_lengths
 
                 lengths = mask_to_lengths(layer.compute_mask(x), layer.name)
-            if isinstance(layer, _RNN):
+            if isinstance(layer, (_RNN, Bidirectional)):
                 x = layer.forward(x, training=training, lengths=lengths)
             else:
                 x = layer.forward(x, training=training)

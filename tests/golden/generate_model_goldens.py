@@ -66,10 +66,26 @@ def build(case: str) -> tuple[keras.Sequential, dict]:
             [keras.Input((4, 3)), L.GRU(3, reset_after=False, return_sequences=True), L.Dense(2, activation="tanh")]
         )
         return m, {"loss": "mae", "optimizer": ["sgd", {"learning_rate": 0.3}], "x": (5, 4, 3), "y": (5, 4, 2)}
+    if case == "bidir_lstm_concat_seq":
+        m = keras.Sequential([keras.Input((5, 3)), L.Bidirectional(L.LSTM(3, return_sequences=True)), L.Dense(1)])
+        return m, {"loss": "mse", "optimizer": ["sgd", {"learning_rate": 0.1}], "x": (6, 5, 3), "y": (6, 5, 1)}
+    if case == "bidir_gru_sum_masked":
+        m = keras.Sequential(
+            [keras.Input((6, 2)), L.Masking(0.0), L.Bidirectional(L.GRU(4), merge_mode="sum"), L.Dense(2)]
+        )
+        return m, {
+            "loss": "mse",
+            "optimizer": ["adam", {"learning_rate": 0.02}],
+            "x": (5, 6, 2),
+            "y": (5, 2),
+            "lengths": [6, 2, 4, 6, 1],
+        }
     raise KeyError(case)
 
 
 CASES = [
+    "bidir_lstm_concat_seq",
+    "bidir_gru_sum_masked",
     "lstm_td",
     "gru_sigmoid_bce_adam",
     "lstm_back_softmax_nesterov",

@@ -202,9 +202,7 @@ def main() -> None:
             res32 = run_keras(cell, cfg, d, "float32")
             for k, v in res.items():
                 scale = max(1.0, float(np.abs(v).max()))
-                np.testing.assert_allclose(
-                    res32[k], v, rtol=0, atol=1e-4 * scale, err_msg=f"{cell}/{case}/{k}"
-                )
+                np.testing.assert_allclose(res32[k], v, rtol=0, atol=1e-4 * scale, err_msg=f"{cell}/{case}/{k}")
                 data[f"{cell}__{case}__{k}"] = v
             data[f"{cell}__{case}__config"] = np.array(json.dumps(cfg))
     data.update(torch_goldens(seed=7))

@@ -7,12 +7,13 @@ from typing import Any
 from .base import Layer, Weight
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, Reshape
 from .recurrent import GRU, LSTM
-from .wrappers import Masking, TimeDistributed
+from .wrappers import Bidirectional, Masking, TimeDistributed
 
 __all__ = [
     "GRU",
     "LSTM",
     "Activation",
+    "Bidirectional",
     "Dense",
     "Dropout",
     "Flatten",
@@ -30,7 +31,19 @@ __all__ = [
 
 _CLASSES: dict[str, type[Layer]] = {
     c.__name__: c
-    for c in (Activation, Dense, Dropout, Flatten, GRU, InputLayer, LSTM, Masking, Reshape, TimeDistributed)
+    for c in (
+        Activation,
+        Bidirectional,
+        Dense,
+        Dropout,
+        Flatten,
+        GRU,
+        InputLayer,
+        LSTM,
+        Masking,
+        Reshape,
+        TimeDistributed,
+    )
 }
 
 

@@ -116,3 +116,128 @@ class Masking(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mask_value": self.mask_value}
+
+
+class Bidirectional(Layer):
+    """Keras's Bidirectional: runs ``layer`` forward and a copy with the opposite ``go_backwards``
+    on the same input, re-reverses the backward outputs in time (as Keras does), and merges them
+    (``concat``, ``sum``, ``mul``, ``ave``, or ``None`` for a list). Weights: forward layer's, then
+    backward layer's."""
+
+    def __init__(
+        self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None, **kwargs: Any
+    ):
+        super().__init__(**kwargs)
+        from .recurrent import _RNN
+
+        if not isinstance(layer, _RNN):
+            raise TypeError(
+                f"Bidirectional {self.name!r}: expected an LSTM or GRU layer; received {type(layer).__name__}."
+            )
+        if merge_mode not in ("concat", "sum", "mul", "ave", None):
+            raise ValueError(
+                f"Bidirectional {self.name!r}: merge_mode must be one of 'concat', 'sum', 'mul', 'ave' or None. "
+                f"Received: merge_mode={merge_mode!r}"
+            )
+        self.merge_mode = merge_mode
+        self.forward_layer = layer
+        if backward_layer is None:
+            cfg = layer.get_config()
+            cfg.update(name=f"backward_{layer.name}", go_backwards=not layer.go_backwards)
+            cfg.pop("input_shape", None)
+            backward_layer = type(layer).from_config(cfg)
+        elif not isinstance(backward_layer, type(layer)) or backward_layer.go_backwards == layer.go_backwards:
+            raise ValueError(
+                f"Bidirectional {self.name!r}: backward_layer must be the same kind of layer as `layer` with the "
+                f"opposite go_backwards."
+            )
+        self.backward_layer: Any = backward_layer
+        self.return_sequences = layer.return_sequences
+        self.propagates_mask = self.return_sequences
+
+    def build(self, input_shape: Shape) -> None:
+        self.forward_layer._maybe_build(input_shape)
+        self.backward_layer._maybe_build(input_shape)
+
+    @property
+    def weights(self) -> list[Any]:
+        return self.forward_layer.weights + self.backward_layer.weights
+
+    @property
+    def trainable_weights(self) -> list[Any]:
+        return (self.forward_layer.trainable_weights + self.backward_layer.trainable_weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Any]:
+        return [] if self.trainable else self.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.forward_layer.get_weights() + self.backward_layer.get_weights()
+
+    def set_weights(self, weights: Any) -> None:
+        n = len(self.forward_layer.weights)
+        if len(weights) != 2 * n:
+            raise ValueError(f"Bidirectional {self.name!r}: expected {2 * n} arrays; received {len(weights)}.")
+        self.forward_layer.set_weights(weights[:n])
+        self.backward_layer.set_weights(weights[n:])
+
+    def count_params(self) -> int:
+        return self.forward_layer.count_params() + self.backward_layer.count_params()
+
+    def regularization_loss(self) -> float:
+        return self.forward_layer.regularization_loss() + self.backward_layer.regularization_loss()
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        out = self.forward_layer.compute_output_shape(input_shape)
+        if self.merge_mode == "concat":
+            return (*out[:-1], 2 * out[-1])  # type: ignore[operator]
+        return out
+
+    def forward(self, x: np.ndarray, training: bool = False, lengths: Any = None) -> np.ndarray:
+        f = self.forward_layer.forward(x, training=training, lengths=lengths)
+        b = self.backward_layer.forward(x, training=training, lengths=lengths)
+        if self.return_sequences:
+            b = b[:, ::-1]
+        if self.merge_mode == "concat":
+            return np.concatenate([f, b], axis=-1)
+        if self.merge_mode == "sum":
+            return f + b
+        if self.merge_mode == "ave":
+            return (f + b) * np.float32(0.5)
+        if self.merge_mode == "mul":
+            self._fb = (f, b)
+            return f * b
+        raise ValueError(
+            f"Bidirectional {self.name!r}: merge_mode=None returns two outputs; use it outside Sequential."
+        )
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self.merge_mode == "concat":
+            h = dy.shape[-1] // 2
+            df, db = dy[..., :h], dy[..., h:]
+        elif self.merge_mode == "sum":
+            df = db = dy
+        elif self.merge_mode == "ave":
+            df = db = dy * np.float32(0.5)
+        else:
+            f, b = self._fb
+            df, db = dy * b, dy * f
+        if self.return_sequences:
+            db = db[:, ::-1]
+        dx = self.forward_layer.backward(np.ascontiguousarray(df))
+        return dx + self.backward_layer.backward(np.ascontiguousarray(db))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "merge_mode": self.merge_mode,
+            "layer": {"class_name": type(self.forward_layer).__name__, "config": self.forward_layer.get_config()},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Bidirectional:
+        from . import deserialize
+
+        cfg = dict(config)
+        cfg["layer"] = deserialize(cfg["layer"])
+        return cls(**cfg)
