@@ -46,6 +46,7 @@ __all__ = [
     "models",
     "optimizers",
     "regularizers",
+    "schedules",
     "utils",
     "__version__",
     "detected_simd_level",

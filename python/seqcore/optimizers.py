@@ -10,15 +10,17 @@ import numpy as np
 
 from . import _seqcore
 from .layers.base import Weight
+from .schedules import LearningRateSchedule
 
 
 class Optimizer:
     def __init__(
         self,
-        learning_rate: float = 0.001,
+        learning_rate: float | LearningRateSchedule = 0.001,
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
+        gradient_accumulation_steps: int | None = None,
         name: str | None = None,
     ):
         if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -27,10 +29,21 @@ class Optimizer:
                 f"(Keras allows only one). Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
                 f"global_clipnorm={global_clipnorm}"
             )
-        lr = float(learning_rate)
+        self.schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
+        lr = learning_rate(0) if self.schedule is not None else float(learning_rate)  # type: ignore[operator, arg-type]
         if not np.isfinite(lr) or lr < 0:
             raise ValueError(f"{type(self).__name__}: learning_rate must be a finite number >= 0. Received: {lr}")
         self.learning_rate = lr
+        if gradient_accumulation_steps is not None and (
+            not isinstance(gradient_accumulation_steps, int) or gradient_accumulation_steps < 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: gradient_accumulation_steps must be an int >= 1. "
+                f"Received: {gradient_accumulation_steps!r}"
+            )
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._accum: list[np.ndarray] | None = None
+        self._accum_count = 0
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0
         self.name = name or type(self).__name__.lower()
@@ -52,11 +65,28 @@ class Optimizer:
         return grads
 
     def apply(self, weights: Sequence[Weight], grads: Sequence[np.ndarray]) -> None:
-        """One step: ``weights[i].value`` updated in place from ``grads[i]``."""
+        """One step: ``weights[i].value`` updated in place from ``grads[i]``. With
+        ``gradient_accumulation_steps=n`` the weights change every n-th call, by the mean of the
+        n gradients (a larger effective batch without its memory)."""
         if not weights:
             return
+        gs: list[np.ndarray] = [np.ascontiguousarray(g, dtype=np.float32) for g in grads]
+        n = self.gradient_accumulation_steps
+        if n is not None and n > 1:
+            if self._accum is None:
+                self._accum = [g.copy() for g in gs]
+            else:
+                for a, g in zip(self._accum, gs, strict=True):
+                    a += g
+            self._accum_count += 1
+            if self._accum_count < n:
+                return
+            gs = [(a / np.float32(n)).astype(np.float32) for a in self._accum]
+            self._accum, self._accum_count = None, 0
+        if self.schedule is not None:
+            self.learning_rate = float(self.schedule(self.iterations))
         self.iterations += 1
-        self._update(list(weights), self._clip([np.ascontiguousarray(g, dtype=np.float32) for g in grads]))
+        self._update(list(weights), self._clip(gs))
 
     def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
         raise NotImplementedError
