@@ -528,21 +528,27 @@ register(recurrent_workload("lstm_infer_b1", "lstm", B=1, T=100, F=32, H=128, tr
 # --------------------------------------------------------------------------------------------------
 
 
-def _seqcore_missing(*op_names: str) -> Setup:
-    def setup(ctx: Context) -> Step | None:
-        ops = _seqcore_ops()
-        missing = [n for n in op_names if not hasattr(ops, n)]
-        if missing:
-            raise Unavailable(f"seqcore kernel not yet available (seqcore.ops has no {', '.join(missing)})")
-        # TODO(lead): seqcore step goes here once these ops land (mirror the peers' step exactly).
-        raise Unavailable(f"seqcore.ops.{'/'.join(op_names)} exist but this benchmark hook is still a TODO")
-
-    return setup
-
-
 def conv1d_workload(name: str, B: int, T: int, C: int, Co: int, K: int) -> Workload:
     """Conv1D(Co, K, padding="same", linear) as a first layer: forward 2*B*T*K*C*Co, backward dW only
     (no dx: the input needs no gradient) 2*B*T*K*C*Co."""
+
+    def seqcore_setup(ctx: Context) -> Step:
+        ops = _seqcore_ops()
+        rng = _rng(0)
+        x, target = _normal(rng, (B, T, C)), _normal(rng, (B, T, Co))
+        lim = float(np.sqrt(6.0 / (K * C + K * Co)))
+        kernel = rng.uniform(-lim, lim, (K, C, Co)).astype(np.float32)
+        bias = np.zeros(Co, np.float32)
+
+        def step() -> float:
+            y = ops.conv1d_forward(x, kernel, bias, padding="same")
+            loss, g = ops.mse(y, target)
+            grads = ops.conv1d_backward(x, kernel, y, g, padding="same", need_dx=False)
+            ops.sgd_update(kernel, grads.dkernel, LR)
+            ops.sgd_update(bias, grads.dbias, LR)
+            return loss
+
+        return Step(step, "seqcore.ops: conv1d_forward(same), mse, conv1d_backward(need_dx=False), sgd_update x2")
 
     def torch_setup(ctx: Context) -> Step:
         import torch
@@ -583,73 +589,107 @@ def conv1d_workload(name: str, B: int, T: int, C: int, Co: int, K: int) -> Workl
         shape={"B": B, "T": T, "C": C, "Co": Co, "K": K},
         flops=4 * B * T * K * C * Co,
         flops_formula="forward 2*B*T*K*C*Co + backward dW 2*B*T*K*C*Co (no dx: first layer)",
-        setups={"seqcore": _seqcore_missing("conv1d_forward"), "torch": torch_setup, "keras": keras_setup},
+        setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
         default=False,
     )
 
 
-def cnn_lstm_workload(name: str, B: int, T: int, C: int, Co: int, K: int, H: int) -> Workload:
-    """Conv1D(Co, K, same, relu) -> LSTM(H, return_sequences), MSE on every step's output."""
+def cnn_lstm_workload(name: str, B: int, n_seq: int, n_steps: int, F: int, Co: int, K: int, H: int) -> Workload:
+    """The CNN-LSTM of the seeds: TimeDistributed(Conv1D(Co, K, relu)) -> TimeDistributed(MaxPooling1D(2))
+    -> TimeDistributed(Flatten) -> LSTM(H) -> Dense(1) on (B, n_seq, n_steps, F); one train step (MSE, SGD)."""
+    L_out = n_steps - K + 1
+    P = L_out // 2
+    flat = P * Co
+
+    def data() -> tuple[np.ndarray, np.ndarray]:
+        rng = _rng(0)
+        return _normal(rng, (B, n_seq, n_steps, F)), _normal(rng, (B, 1))
+
+    def seqcore_setup(ctx: Context) -> Step:
+        import seqcore
+
+        x, y = data()
+        seqcore.utils.set_random_seed(0)
+        L = seqcore.layers
+        model = seqcore.Sequential(
+            [
+                seqcore.Input((n_seq, n_steps, F)),
+                L.TimeDistributed(L.Conv1D(Co, K, activation="relu")),
+                L.TimeDistributed(L.MaxPooling1D(2)),
+                L.TimeDistributed(L.Flatten()),
+                L.LSTM(H),
+                L.Dense(1),
+            ]
+        )
+        model.compile(seqcore.optimizers.SGD(LR), "mse")
+        return Step(
+            lambda: model.train_on_batch(x, y), "seqcore.Sequential.train_on_batch (layers on the Rust kernels)"
+        )
 
     def torch_setup(ctx: Context) -> Step:
         import torch
         import torch.nn.functional as tF
 
-        rng = _rng(0)
-        x = torch.from_numpy(_normal(rng, (B, C, T)))
-        target = torch.from_numpy(_normal(rng, (B, T, H)))
-        conv = torch.nn.Conv1d(C, Co, K, padding="same")
-        lstm = torch.nn.LSTM(Co, H, batch_first=True)
-        opt = torch.optim.SGD([*conv.parameters(), *lstm.parameters()], lr=LR)
+        xn, yn = data()
+        x = torch.from_numpy(np.ascontiguousarray(xn.reshape(B * n_seq, n_steps, F).transpose(0, 2, 1)))
+        y = torch.from_numpy(yn)
+        conv = torch.nn.Conv1d(F, Co, K)
+        lstm = torch.nn.LSTM(flat, H, batch_first=True)
+        head = torch.nn.Linear(H, 1)
+        opt = torch.optim.SGD([*conv.parameters(), *lstm.parameters(), *head.parameters()], lr=LR)
 
         def step() -> float:
             opt.zero_grad(set_to_none=True)
-            h = torch.relu(conv(x)).transpose(1, 2)  # (B, T, Co) for the LSTM
+            h = tF.max_pool1d(torch.relu(conv(x)), 2)  # (B*n_seq, Co, P)
+            h = h.transpose(1, 2).reshape(B, n_seq, flat)  # Keras's Flatten order (steps, channels)
             out, _ = lstm(h)
-            loss = tF.mse_loss(out, target)
+            loss = tF.mse_loss(head(out[:, -1]), y)
             loss.backward()
             opt.step()
             return loss.item()
 
-        return Step(step, f"nn.Conv1d + relu + transpose + nn.LSTM + MSE + SGD ({_torch_threads_note()})")
+        return Step(
+            step,
+            f"nn.Conv1d on folded (B*n_seq, F, steps) + relu + max_pool1d + nn.LSTM + Linear ({_torch_threads_note()})",
+        )
 
     def keras_setup(ctx: Context) -> Step:
         import keras
         import tensorflow as tf
 
-        rng = _rng(0)
-        x = tf.constant(_normal(rng, (B, T, C)))
-        target = tf.constant(_normal(rng, (B, T, H)))
+        xn, yn = data()
+        x, y = tf.constant(xn), tf.constant(yn)
+        L = keras.layers
 
         def build() -> Any:
             return keras.Sequential(
                 [
-                    keras.Input((T, C)),
-                    keras.layers.Conv1D(Co, K, padding="same", activation="relu"),
-                    keras.layers.LSTM(H, return_sequences=True),
+                    keras.Input((n_seq, n_steps, F)),
+                    L.TimeDistributed(L.Conv1D(Co, K, activation="relu")),
+                    L.TimeDistributed(L.MaxPooling1D(2)),
+                    L.TimeDistributed(L.Flatten()),
+                    L.LSTM(H),
+                    L.Dense(1),
                 ]
             )
 
-        return _keras_pick(ctx, "train", build, x, target)
+        return _keras_pick(ctx, "train", build, x, y)
 
-    conv = 4 * B * T * K * C * Co
+    conv = 4 * B * n_seq * L_out * K * F * Co  # forward + dW (first layer: no dx)
+    lstm = recurrent_flops("lstm", B, n_seq, flat, H, train=True)
     return Workload(
         name=name,
         description=(
-            f"Conv1D({Co}, {K}, same, relu) -> LSTM({H}, return_sequences) on a ({B}, {T}, {C}) sequence: "
-            "fwd + MSE + bwd + SGD"
+            f"TimeDistributed(Conv1D({Co},{K},relu) -> MaxPooling1D(2) -> Flatten) -> LSTM({H}) -> Dense(1) on "
+            f"({B}, {n_seq}, {n_steps}, {F}): one train step"
         ),
-        shape={"B": B, "T": T, "C": C, "Co": Co, "K": K, "H": H},
-        flops=conv + recurrent_flops("lstm", B, T, Co, H, train=True),
-        flops_formula="conv 4*B*T*K*C*Co (fwd + dW) + LSTM 3 * 2*B*T*(Co+H)*4H",
-        setups={
-            "seqcore": _seqcore_missing("conv1d_forward", "lstm_forward"),
-            "torch": torch_setup,
-            "keras": keras_setup,
-        },
+        shape={"B": B, "n_seq": n_seq, "n_steps": n_steps, "F": F, "Co": Co, "K": K, "H": H},
+        flops=conv + lstm + 6 * B * H,
+        flops_formula="conv 4*B*n_seq*L*K*F*Co (fwd + dW) + LSTM 3 * 2*B*n_seq*(flat+H)*4H + head",
+        setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
         default=False,
     )
 
 
 register(conv1d_workload("conv1d", B=64, T=1000, C=32, Co=64, K=5))
-register(cnn_lstm_workload("cnn_lstm", B=64, T=100, C=32, Co=64, K=5, H=128))
+register(cnn_lstm_workload("cnn_lstm", B=256, n_seq=4, n_steps=32, F=1, Co=64, K=3, H=100))

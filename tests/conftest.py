@@ -79,9 +79,7 @@ def run_python() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Runs `python -c code` in a fresh interpreter with SEQCORE_* variables removed from the
     environment unless given in `env`; a hang fails after `timeout` seconds instead of blocking."""
 
-    def run(
-        code: str, env: dict[str, str] | None = None, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
+    def run(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEQCORE_")}
         full_env.update(env or {})
         return subprocess.run(

@@ -192,9 +192,7 @@ SWEEP = np.concatenate(
         np.linspace(-100, 100, 200_001, dtype=np.float32),
         np.geomspace(1e-30, 10, 1001, dtype=np.float32),
         -np.geomspace(1e-30, 10, 1001, dtype=np.float32),
-        np.array(
-            [-1e30, -1000, -100, -88.5, -87.5, -50, -0.0, 0.0, 50, 87.5, 88.5, 100, 1000, 1e30], np.float32
-        ),
+        np.array([-1e30, -1000, -100, -88.5, -87.5, -50, -0.0, 0.0, 50, 87.5, 88.5, 100, 1000, 1e30], np.float32),
         np.array([np.inf, -np.inf], np.float32),
     ]
 )
@@ -293,9 +291,7 @@ def test_zero_d_float32_array(act):
     np.testing.assert_allclose(dz, reference.activation_grad(z, 2.0, act), rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "value", [0.75, 2, np.array(0.75), np.float64(0.75)], ids=["float", "int", "f64_0d", "f64"]
-)
+@pytest.mark.parametrize("value", [0.75, 2, np.array(0.75), np.float64(0.75)], ids=["float", "int", "f64_0d", "f64"])
 def test_zero_d_shape_is_kept(value):
     assert ops.activation(value, "sigmoid").shape == ()
     assert ops.activation_backward(value, value, "sigmoid").shape == ()

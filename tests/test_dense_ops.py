@@ -175,9 +175,7 @@ B_LAYOUTS = {
     "float64": lambda b: b.astype(np.float64),
     "list": lambda b: b.tolist(),
 }
-LAYOUTS = (
-    [("x", n) for n in X_LAYOUTS] + [("kernel", n) for n in K_LAYOUTS] + [("bias", n) for n in B_LAYOUTS]
-)
+LAYOUTS = [("x", n) for n in X_LAYOUTS] + [("kernel", n) for n in K_LAYOUTS] + [("bias", n) for n in B_LAYOUTS]
 INT_LAYOUTS = {("x", "int64"), ("x", "int32_fortran")}
 
 

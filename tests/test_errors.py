@@ -79,12 +79,7 @@ UNCONVERTIBLE = {
 
 @pytest.mark.parametrize(
     ("arg", "bad"),
-    [
-        (arg, bad)
-        for arg in ("x", "kernel", "bias")
-        for bad in UNCONVERTIBLE
-        if (arg, bad) != ("bias", "None")
-    ],
+    [(arg, bad) for arg in ("x", "kernel", "bias") for bad in UNCONVERTIBLE if (arg, bad) != ("bias", "None")],
 )
 def test_dense_forward_unconvertible_dtype(arg, bad):
     transform, exc = UNCONVERTIBLE[bad]
@@ -199,9 +194,7 @@ def test_activation_unconvertible():
 # --- mse and sgd_update ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("p", "t"), [((8, 1), (8,)), ((8,), (8, 1)), ((8, 3), (3,)), ((2, 4), (4, 2)), ((8,), ())]
-)
+@pytest.mark.parametrize(("p", "t"), [((8, 1), (8,)), ((8,), (8, 1)), ((8, 3), (3,)), ((2, 4), (4, 2)), ((8,), ())])
 def test_mse_no_silent_broadcast(p, t):
     with pytest.raises(ValueError) as e:
         ops.mse(arr(*p), np.zeros(t, F32))
@@ -404,9 +397,7 @@ def test_raw_float64_is_type_error(op, arg):
 fortran = np.asfortranarray
 
 
-@pytest.mark.parametrize(
-    "case", ["dense_forward x", "dense_forward out", "activation softmax", "sgd_update param"]
-)
+@pytest.mark.parametrize("case", ["dense_forward x", "dense_forward out", "activation softmax", "sgd_update param"])
 def test_raw_fortran_order_is_refused_or_correct(case):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 3)).astype(F32)

@@ -152,9 +152,7 @@ def test_zero_sizes(b: int, t: int, f: int, h: int, reset_after: bool) -> None:
     assert_close(res.h, ref_h, TOL, "h")
     dh = rng.normal(size=(b, h))
     g = ops.gru_backward(res.tape, np.ones((b, t, h)), dh)
-    ref = R.gru_backward(
-        x, k, rk, bias, h0, None, "tanh", "sigmoid", False, reset_after, np.ones((b, t, h)), dh
-    )
+    ref = R.gru_backward(x, k, rk, bias, h0, None, "tanh", "sigmoid", False, reset_after, np.ones((b, t, h)), dh)
     for name in ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0"):
         assert_close(getattr(g, name), ref[name], 2e-4, name)
 
@@ -165,17 +163,13 @@ class TestErrors:
     rk = np.zeros((4, 12), np.float32)
 
     def test_bias_shape_depends_on_reset_after(self) -> None:
-        with pytest.raises(
-            ValueError, match=r"gru_forward: bias must have shape \(2, 12\).*\(12,\).*two rows"
-        ):
+        with pytest.raises(ValueError, match=r"gru_forward: bias must have shape \(2, 12\).*\(12,\).*two rows"):
             ops.gru_forward(self.x, self.k, self.rk, np.zeros(12))
         with pytest.raises(ValueError, match=r"bias must have shape \(12,\).*\(2, 12\).*only the input bias"):
             ops.gru_forward(self.x, self.k, self.rk, np.zeros((2, 12)), reset_after=False)
 
     def test_shapes_named(self) -> None:
-        with pytest.raises(
-            ValueError, match=r"gru_forward: kernel must have shape \(3, 3\*units\).*\(3, 13\)"
-        ):
+        with pytest.raises(ValueError, match=r"gru_forward: kernel must have shape \(3, 3\*units\).*\(3, 13\)"):
             ops.gru_forward(self.x, np.zeros((3, 13)), self.rk)
         with pytest.raises(ValueError, match=r"initial_state\[0\] \(h\) must have shape \(2, 4\)"):
             ops.gru_forward(self.x, self.k, self.rk, initial_state=np.zeros((2, 5)))

@@ -26,9 +26,7 @@ def run_lstm(kw: dict, up: dict, need_dx: bool = True):
         lengths=kw["lengths"], activation=kw["activation"],
         recurrent_activation=kw["recurrent_activation"], go_backwards=kw["go_backwards"],
     )  # fmt: skip
-    grads = ops.lstm_backward(
-        res.tape, up["d_outputs"], up.get("d_h_last"), up.get("d_c_last"), need_dx=need_dx
-    )
+    grads = ops.lstm_backward(res.tape, up["d_outputs"], up.get("d_h_last"), up.get("d_c_last"), need_dx=need_dx)
     return res, grads
 
 
@@ -184,9 +182,7 @@ def test_zero_sizes(b: int, t: int, f: int, h: int) -> None:
     assert_close(res.c, ref_c, TOL, "c")
     dh = rng.normal(size=(b, h))
     g = ops.lstm_backward(res.tape, np.ones((b, t, h)), dh, None)
-    ref = R.lstm_backward(
-        x, k, rk, np.zeros(4 * h), h0, c0, None, "tanh", "sigmoid", False, np.ones((b, t, h)), dh
-    )
+    ref = R.lstm_backward(x, k, rk, np.zeros(4 * h), h0, c0, None, "tanh", "sigmoid", False, np.ones((b, t, h)), dh)
     for name in ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0", "dc0"):
         assert_close(getattr(g, name), ref[name], 2e-4, name)
 

@@ -42,6 +42,17 @@ def build(case: str) -> keras.Sequential:
         return keras.Sequential(
             [keras.Input((6, 2)), L.Masking(0.0), L.Bidirectional(L.GRU(4), merge_mode="sum"), L.Dense(2)]
         )
+    if case == "cnn_lstm":
+        return keras.Sequential(
+            [keras.Input((3, 8, 1)), L.TimeDistributed(L.Conv1D(4, 3, activation="relu")),
+             L.TimeDistributed(L.MaxPooling1D(2)), L.TimeDistributed(L.Flatten()), L.LSTM(5), L.Dense(1)]
+        )  # fmt: skip
+    if case == "conv_causal_pool_global":
+        return keras.Sequential(
+            [keras.Input((12, 3)), L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="tanh"),
+             L.AveragePooling1D(2, padding="same"), L.Conv1D(3, 2, strides=2, padding="same"),
+             L.GlobalMaxPooling1D(), L.Dense(2)]
+        )  # fmt: skip
     raise KeyError(case)
 
 

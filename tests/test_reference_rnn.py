@@ -37,9 +37,7 @@ def golden() -> dict[str, np.ndarray]:
 def _golden_cases() -> list[tuple[str, str]]:
     with np.load(GOLDEN) as z:
         keys = z.files
-    return sorted(
-        (k.split("__")[0], k.split("__")[1]) for k in keys if k.endswith("__config") and k.count("__") == 2
-    )
+    return sorted((k.split("__")[0], k.split("__")[1]) for k in keys if k.endswith("__config") and k.count("__") == 2)
 
 
 GOLDEN_CASES = _golden_cases()
@@ -404,9 +402,7 @@ def test_converters_round_trip_exactly_and_keep_dtype(dtype: type) -> None:
         assert a is not None and a.dtype == dtype and a.flags.c_contiguous
         np.testing.assert_array_equal(a, b)
     # torch -> Keras -> torch: matrices exact, the bias split moves but its sum is kept
-    w_ih, w_hh, b_ih, b_hh = (
-        rng.normal(size=s).astype(dtype) for s in ((4 * H, F), (4 * H, H), (4 * H,), (4 * H,))
-    )
+    w_ih, w_hh, b_ih, b_hh = (rng.normal(size=s).astype(dtype) for s in ((4 * H, F), (4 * H, H), (4 * H,), (4 * H,)))
     again = R.lstm_to_torch(*R.lstm_from_torch(w_ih, w_hh, b_ih, b_hh))
     np.testing.assert_array_equal(again[0], w_ih)
     np.testing.assert_array_equal(again[1], w_hh)
@@ -418,9 +414,7 @@ def test_converters_round_trip_exactly_and_keep_dtype(dtype: type) -> None:
     for a, b in zip(R.gru_from_torch(*tw), (k3, u3, b3), strict=True):
         assert a is not None and a.dtype == dtype and a.flags.c_contiguous
         np.testing.assert_array_equal(a, b)
-    g_ih, g_hh, gb_ih, gb_hh = (
-        rng.normal(size=s).astype(dtype) for s in ((3 * H, F), (3 * H, H), (3 * H,), (3 * H,))
-    )
+    g_ih, g_hh, gb_ih, gb_hh = (rng.normal(size=s).astype(dtype) for s in ((3 * H, F), (3 * H, H), (3 * H,), (3 * H,)))
     for a, b in zip(
         R.gru_to_torch(*R.gru_from_torch(g_ih, g_hh, gb_ih, gb_hh)), (g_ih, g_hh, gb_ih, gb_hh), strict=True
     ):

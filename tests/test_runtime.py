@@ -93,9 +93,7 @@ def test_dense_levels_agree(act, x_shape, simd_levels, force_simd):
     for level in simd_levels[1:]:
         for name, got, want in zip(("y", "dx", "dkernel", "dbias"), results[level], base, strict=True):
             scale = max(1.0, float(np.abs(want).max()))
-            np.testing.assert_allclose(
-                got, want, rtol=1e-6, atol=1e-6 * scale, err_msg=f"{act} {name} at {level}"
-            )
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * scale, err_msg=f"{act} {name} at {level}")
 
 
 PRINT_RUNTIME = (

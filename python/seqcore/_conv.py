@@ -48,8 +48,6 @@ __all__ = [
     "pool1d_output_length",
 ]
 
-# The extension's conv/pool functions, untyped until _seqcore.pyi declares them.
-_ext: Any = _seqcore
 
 CONV_PADDINGS = ("valid", "same", "causal")
 POOL_PADDINGS = ("valid", "same")
@@ -223,7 +221,7 @@ def conv1d_forward(
     act = activation_name(activation, op)
     xa, k, s, p, d, g, _, _ = _conv_args(op, x, kernel, strides, padding, dilation_rate, groups)
     b = _bias(bias, k.shape[2], k.shape, op)
-    y: np.ndarray = _ext.conv1d_forward(xa, k, b, s, p, d, g, act)
+    y: np.ndarray = _seqcore.conv1d_forward(xa, k, b, s, p, d, g, act)
     return y
 
 
@@ -265,7 +263,7 @@ def conv1d_backward(
     require_shape(ya, out_shape, op, "y", hint)
     dya = as_f32(dy, op, "dy")
     require_shape(dya, out_shape, op, "dy", "(the gradient of the loss by y; no broadcasting)")
-    dx, dk, db = _ext.conv1d_backward(xa, k, ya, dya, s, p, d, g, act, bool(need_dx), bool(use_bias))
+    dx, dk, db = _seqcore.conv1d_backward(xa, k, ya, dya, s, p, d, g, act, bool(need_dx), bool(use_bias))
     return Conv1DGrads(dx, dk, db)
 
 
@@ -300,7 +298,7 @@ def max_pool1d_forward(x: Any, pool_size: int = 2, *, strides: int | None = None
     xa = _sequence(x, op)
     ps, s, p = _pool_args(op, pool_size, strides, padding)
     _window_geometry(op, xa.shape[1], ps, s, p, 1, "pool_size")
-    y: np.ndarray = _ext.pool1d_forward(xa, ps, s, p, False)
+    y: np.ndarray = _seqcore.pool1d_forward(xa, ps, s, p, False)
     return y
 
 
@@ -313,7 +311,7 @@ def max_pool1d_backward(
     xa = _sequence(x, op)
     ps, s, p = _pool_args(op, pool_size, strides, padding)
     dya = _pool_dy(dy, xa.shape, ps, s, p, op)
-    dx: np.ndarray = _ext.max_pool1d_backward(xa, dya, ps, s, p)
+    dx: np.ndarray = _seqcore.max_pool1d_backward(xa, dya, ps, s, p)
     return dx
 
 
@@ -324,7 +322,7 @@ def avg_pool1d_forward(x: Any, pool_size: int = 2, *, strides: int | None = None
     xa = _sequence(x, op)
     ps, s, p = _pool_args(op, pool_size, strides, padding)
     _window_geometry(op, xa.shape[1], ps, s, p, 1, "pool_size")
-    y: np.ndarray = _ext.pool1d_forward(xa, ps, s, p, True)
+    y: np.ndarray = _seqcore.pool1d_forward(xa, ps, s, p, True)
     return y
 
 
@@ -337,7 +335,7 @@ def avg_pool1d_backward(
     shape = _shape3(x, op)
     ps, s, p = _pool_args(op, pool_size, strides, padding)
     dya = _pool_dy(dy, shape, ps, s, p, op)
-    dx: np.ndarray = _ext.avg_pool1d_backward(dya, shape[1], ps, s, p)
+    dx: np.ndarray = _seqcore.avg_pool1d_backward(dya, shape[1], ps, s, p)
     return dx
 
 
@@ -357,7 +355,7 @@ def _global_dy(dy: Any, b: int, c: int, op: str) -> np.ndarray:
 def global_max_pool1d_forward(x: Any) -> np.ndarray:
     """Keras ``GlobalMaxPooling1D``: max over steps of ``x (batch, steps, channels)`` -> ``(batch, channels)``."""
     op = "global_max_pool1d_forward"
-    y: np.ndarray = _ext.global_pool1d_forward(_global_input(x, op), False)
+    y: np.ndarray = _seqcore.global_pool1d_forward(_global_input(x, op), False)
     return y
 
 
@@ -367,14 +365,14 @@ def global_max_pool1d_backward(x: Any, dy: Any) -> np.ndarray:
     op = "global_max_pool1d_backward"
     xa = _global_input(x, op)
     dya = _global_dy(dy, xa.shape[0], xa.shape[2], op)
-    dx: np.ndarray = _ext.global_max_pool1d_backward(xa, dya)
+    dx: np.ndarray = _seqcore.global_max_pool1d_backward(xa, dya)
     return dx
 
 
 def global_avg_pool1d_forward(x: Any) -> np.ndarray:
     """Keras ``GlobalAveragePooling1D``: mean over steps -> ``(batch, channels)``."""
     op = "global_avg_pool1d_forward"
-    y: np.ndarray = _ext.global_pool1d_forward(_global_input(x, op), True)
+    y: np.ndarray = _seqcore.global_pool1d_forward(_global_input(x, op), True)
     return y
 
 
@@ -386,5 +384,5 @@ def global_avg_pool1d_backward(x: Any, dy: Any) -> np.ndarray:
     if length == 0:
         raise ValueError(f"{op}: x has 0 steps (shape {(b, length, c)}); pooling over no steps is undefined.")
     dya = _global_dy(dy, b, c, op)
-    dx: np.ndarray = _ext.global_avg_pool1d_backward(dya, length)
+    dx: np.ndarray = _seqcore.global_avg_pool1d_backward(dya, length)
     return dx

@@ -24,6 +24,14 @@ __all__ = [
     "sgd_update",
     "sgd_momentum_update",
     "adam_update",
+    "conv1d_forward",
+    "conv1d_backward",
+    "pool1d_forward",
+    "max_pool1d_backward",
+    "avg_pool1d_backward",
+    "global_pool1d_forward",
+    "global_max_pool1d_backward",
+    "global_avg_pool1d_backward",
     "simd_level",
 ]
 
@@ -128,3 +136,32 @@ def adam_update(
     t: int,
     weight_decay: float,
 ) -> None: ...
+def conv1d_forward(
+    x: _F32,
+    kernel: _F32,
+    bias: _F32 | None,
+    strides: int,
+    padding: str,
+    dilation_rate: int,
+    groups: int,
+    activation: str,
+) -> _F32: ...
+def conv1d_backward(
+    x: _F32,
+    kernel: _F32,
+    y: _F32,
+    dy: _F32,
+    strides: int,
+    padding: str,
+    dilation_rate: int,
+    groups: int,
+    activation: str,
+    need_dx: bool,
+    need_db: bool,
+) -> tuple[_F32 | None, _F32, _F32 | None]: ...
+def pool1d_forward(x: _F32, pool_size: int, strides: int, padding: str, average: bool) -> _F32: ...
+def max_pool1d_backward(x: _F32, dy: _F32, pool_size: int, strides: int, padding: str) -> _F32: ...
+def avg_pool1d_backward(dy: _F32, steps: int, pool_size: int, strides: int, padding: str) -> _F32: ...
+def global_pool1d_forward(x: _F32, average: bool) -> _F32: ...
+def global_max_pool1d_backward(x: _F32, dy: _F32) -> _F32: ...
+def global_avg_pool1d_backward(dy: _F32, steps: int) -> _F32: ...

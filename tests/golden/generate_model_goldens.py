@@ -80,10 +80,41 @@ def build(case: str) -> tuple[keras.Sequential, dict]:
             "y": (5, 2),
             "lengths": [6, 2, 4, 6, 1],
         }
+    if case == "cnn_lstm":
+        m = keras.Sequential(
+            [
+                keras.Input((3, 8, 1)),
+                L.TimeDistributed(L.Conv1D(4, 3, activation="relu")),
+                L.TimeDistributed(L.MaxPooling1D(2)),
+                L.TimeDistributed(L.Flatten()),
+                L.LSTM(5),
+                L.Dense(1),
+            ]
+        )
+        return m, {"loss": "mse", "optimizer": ["adam", {"learning_rate": 0.01}], "x": (6, 3, 8, 1), "y": (6, 1)}
+    if case == "conv_causal_pool_global":
+        m = keras.Sequential(
+            [
+                keras.Input((12, 3)),
+                L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="tanh"),
+                L.AveragePooling1D(2, padding="same"),
+                L.Conv1D(3, 2, strides=2, padding="same"),
+                L.GlobalMaxPooling1D(),
+                L.Dense(2),
+            ]
+        )
+        return m, {
+            "loss": "mse",
+            "optimizer": ["sgd", {"learning_rate": 0.1, "momentum": 0.5}],
+            "x": (5, 12, 3),
+            "y": (5, 2),
+        }
     raise KeyError(case)
 
 
 CASES = [
+    "cnn_lstm",
+    "conv_causal_pool_global",
     "bidir_lstm_concat_seq",
     "bidir_gru_sum_masked",
     "lstm_td",

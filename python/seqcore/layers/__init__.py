@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Layer, Weight
+from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, Reshape
 from .recurrent import GRU, LSTM
 from .wrappers import Bidirectional, Masking, TimeDistributed
@@ -13,6 +14,11 @@ __all__ = [
     "GRU",
     "LSTM",
     "Activation",
+    "AveragePooling1D",
+    "Conv1D",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "MaxPooling1D",
     "Bidirectional",
     "Dense",
     "Dropout",

@@ -1,0 +1,275 @@
+"""Conv1D and 1-D pooling layers (channels_last, Keras 3 arguments and defaults)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, ops, regularizers
+from .base import Layer, Shape, shape_str
+from .core import activation_name, positive_int
+
+
+def _one_int(value: Any, layer: str, arg: str) -> int:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{layer}: {arg} must be an int or a 1-tuple. Received: {arg}={value!r}")
+        value = value[0]
+    return positive_int(value, layer, arg)
+
+
+def _channels_last(data_format: Any, layer: str) -> None:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"{layer}: only data_format='channels_last' (batch, steps, channels) is supported. For channels-first "
+            f"data transpose it: x.transpose(0, 2, 1)."
+        )
+
+
+def _check_seq(layer: str, input_shape: Shape) -> None:
+    if len(input_shape) != 2:
+        hint = ""
+        if len(input_shape) == 3:
+            hint = (
+                " For CNN-LSTM input (samples, n_seq, n_steps, features) wrap the layer in TimeDistributed so it runs "
+                "on every sub-sequence."
+            )
+        elif len(input_shape) == 1:
+            hint = " For one feature per step reshape x to (samples, steps, 1)."
+        got = shape_str((None, *input_shape))
+        raise ValueError(f"{layer}: expected input of shape (batch, steps, channels); received {got}.{hint}")
+
+
+class Conv1D(Layer):
+    """Keras's Conv1D: kernel ``(kernel_size, in_channels / groups, filters)``; padding valid, same
+    (extra cell on the right) or causal; strides with dilation allowed (Keras refuses, PyTorch
+    allows)."""
+
+    propagates_mask = False
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: Any = None,
+        dilation_rate: Any = 1,
+        groups: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        who = f"Conv1D {self.name!r}"
+        self.filters = positive_int(filters, who, "filters")
+        self.kernel_size = _one_int(kernel_size, who, "kernel_size")
+        self.strides = _one_int(strides, who, "strides")
+        self.dilation_rate = _one_int(dilation_rate, who, "dilation_rate")
+        self.groups = positive_int(groups, who, "groups")
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same", "causal"):
+            raise ValueError(f"{who}: padding must be 'valid', 'same' or 'causal'. Received: padding={padding!r}")
+        self.padding = padding.lower()
+        _channels_last(data_format, who)
+        if self.filters % self.groups:
+            raise ValueError(f"{who}: filters ({self.filters}) must be divisible by groups ({self.groups}).")
+        self.activation = activation_name(activation, who)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        if activity_regularizer is not None or kernel_constraint is not None or bias_constraint is not None:
+            raise ValueError(f"{who}: activity regularizers and constraints are not supported yet.")
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _opts(self) -> dict[str, Any]:
+        return {
+            "strides": self.strides,
+            "padding": self.padding,
+            "dilation_rate": self.dilation_rate,
+            "groups": self.groups,
+        }
+
+    def build(self, input_shape: Shape) -> None:
+        who = f"Conv1D {self.name!r}"
+        _check_seq(who, input_shape)
+        c = input_shape[-1]
+        if c is None:
+            raise ValueError(f"{who}: the channel axis must be known; received {shape_str((None, *input_shape))}.")
+        if c % self.groups:
+            raise ValueError(f"{who}: input channels ({c}) must be divisible by groups ({self.groups}).")
+        if input_shape[0] is not None:
+            self.compute_output_shape(input_shape)  # a sequence too short for 'valid' fails here, clearly
+        self.kernel = self.add_weight(
+            "kernel",
+            (self.kernel_size, c // self.groups, self.filters),
+            self.kernel_initializer,
+            self.kernel_regularizer,
+        )
+        self.bias = (
+            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            if self.use_bias
+            else None
+        )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        _check_seq(f"Conv1D {self.name!r}", input_shape)
+        steps = input_shape[0]
+        if steps is None:
+            return (None, self.filters)
+        try:
+            out = ops.conv1d_output_length(steps, self.kernel_size, self.strides, self.padding, self.dilation_rate)
+        except ValueError as e:
+            raise ValueError(f"Conv1D {self.name!r}: {e}") from None
+        return (out, self.filters)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        y = ops.conv1d_forward(
+            x,
+            self.kernel.value,
+            None if self.bias is None else self.bias.value,
+            activation=self.activation,
+            **self._opts(),
+        )
+        self._cache = (x, y) if training else None
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        assert self._cache is not None, "backward without a training forward"
+        x, y = self._cache
+        g = ops.conv1d_backward(
+            x, self.kernel.value, y, dy, activation=self.activation, use_bias=self.use_bias, **self._opts()
+        )
+        self.kernel.grad = g.dkernel
+        if self.bias is not None:
+            self.bias.grad = g.dbias
+        self._cache = None
+        assert g.dx is not None
+        return g.dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **self._opts(),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Conv1D:
+        cfg = dict(config)
+        for k in ("kernel_initializer", "bias_initializer"):
+            if k in cfg:
+                cfg[k] = initializers.deserialize(cfg[k])
+        for k in ("kernel_regularizer", "bias_regularizer"):
+            if k in cfg:
+                cfg[k] = regularizers.deserialize(cfg[k])
+        return cls(**cfg)
+
+
+class _Pooling1D(Layer):
+    _average = False
+
+    def __init__(
+        self, pool_size: Any = 2, strides: Any = None, padding: str = "valid", data_format: Any = None, **kwargs: Any
+    ):
+        super().__init__(**kwargs)
+        who = f"{type(self).__name__} {self.name!r}"
+        self.pool_size = _one_int(pool_size, who, "pool_size")
+        self.strides = self.pool_size if strides is None else _one_int(strides, who, "strides")
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{who}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
+        self.padding = padding.lower()
+        _channels_last(data_format, who)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        who = f"{type(self).__name__} {self.name!r}"
+        _check_seq(who, input_shape)
+        steps = input_shape[0]
+        if steps is None:
+            return (None, input_shape[1])
+        try:
+            out = ops.pool1d_output_length(steps, self.pool_size, self.strides, self.padding)
+        except ValueError as e:
+            raise ValueError(f"{who}: {e}") from None
+        return (out, input_shape[1])
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        fwd = ops.avg_pool1d_forward if self._average else ops.max_pool1d_forward
+        self._x = x if training else None
+        return fwd(x, self.pool_size, strides=self.strides, padding=self.padding)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        assert self._x is not None, "backward without a training forward"
+        bwd = ops.avg_pool1d_backward if self._average else ops.max_pool1d_backward
+        dx = bwd(self._x, dy, self.pool_size, strides=self.strides, padding=self.padding)
+        self._x = None
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+
+
+class MaxPooling1D(_Pooling1D):
+    """Keras's MaxPooling1D (``strides`` defaults to ``pool_size``; padded cells act as -inf)."""
+
+
+class AveragePooling1D(_Pooling1D):
+    """Keras's AveragePooling1D (with ``same``, padded cells are not counted in the mean)."""
+
+    _average = True
+
+
+class _GlobalPooling1D(Layer):
+    _average = False
+
+    def __init__(self, data_format: Any = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        _channels_last(data_format, f"{type(self).__name__} {self.name!r}")
+        self.keepdims = bool(keepdims)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        _check_seq(f"{type(self).__name__} {self.name!r}", input_shape)
+        return (1, input_shape[1]) if self.keepdims else (input_shape[1],)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._x = x if training else None
+        y = (ops.global_avg_pool1d_forward if self._average else ops.global_max_pool1d_forward)(x)
+        return y[:, None, :] if self.keepdims else y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        assert self._x is not None, "backward without a training forward"
+        if self.keepdims:
+            dy = dy[:, 0, :]
+        dx = (ops.global_avg_pool1d_backward if self._average else ops.global_max_pool1d_backward)(self._x, dy)
+        self._x = None
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
+class GlobalMaxPooling1D(_GlobalPooling1D):
+    pass
+
+
+class GlobalAveragePooling1D(_GlobalPooling1D):
+    _average = True
