@@ -128,3 +128,31 @@ def test_keras_layer_names() -> None:
     assert L.Conv1D(2, 2).name.startswith("conv1d")
     assert L.MaxPooling1D().name.startswith("max_pooling1d")
     assert L.GlobalAveragePooling1D().name.startswith("global_average_pooling1d")
+
+
+def test_time_distributed_over_a_nested_sequential() -> None:
+    """seed 004's pattern: the same CNN stack (a Sequential) on every sub-sequence."""
+    cnn = keras.Sequential([L.Conv1D(8, 3, activation="relu"), L.MaxPooling1D(2), L.Flatten()])
+    m = keras.Sequential([keras.Input((4, 16, 1)), L.TimeDistributed(cnn), L.LSTM(6), L.Dense(1)])
+    flat = keras.Sequential(
+        [keras.Input((4, 16, 1)), L.TimeDistributed(L.Conv1D(8, 3, activation="relu")),
+         L.TimeDistributed(L.MaxPooling1D(2)), L.TimeDistributed(L.Flatten()), L.LSTM(6), L.Dense(1)]
+    )  # fmt: skip
+    assert m.count_params() == flat.count_params() == (3 * 8 + 8) + 4 * (56 * 6 + 36 + 6) + 7
+    flat.set_weights(m.get_weights())
+    x = np.random.default_rng(4).normal(size=(10, 4, 16, 1)).astype(np.float32)
+    np.testing.assert_allclose(m.predict(x, verbose=0), flat.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    m.compile("sgd", "mse")
+    flat.compile("sgd", "mse")
+    y = x.mean(axis=(1, 2))
+    assert np.isclose(m.train_on_batch(x, y), flat.train_on_batch(x, y), rtol=1e-6)
+    for a, b in zip(m.get_weights(), flat.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_time_distributed_lstm_over_subsequences() -> None:
+    x = np.random.default_rng(5).normal(size=(3, 4, 6, 2)).astype(np.float32)
+    td = L.TimeDistributed(L.LSTM(5))
+    y = td(x)
+    assert y.shape == (3, 4, 5)
+    np.testing.assert_allclose(y[:, 2], td.layer(x[:, 2]), rtol=1e-6, atol=1e-6)

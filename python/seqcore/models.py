@@ -56,6 +56,10 @@ class Sequential:
                 raise ValueError(f"{self.name}: an Input can only be the first entry of a Sequential model.")
             self._input_spec = layer if isinstance(layer, InputSpec) else layer.spec
             return
+        if isinstance(layer, Sequential):
+            from .layers.wrappers import SequentialLayer
+
+            layer = SequentialLayer(layer)
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"{self.name}: only seqcore layers can be added; received {type(layer).__name__}. (Keras layers "

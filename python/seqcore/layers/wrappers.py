@@ -18,9 +18,14 @@ class TimeDistributed(Layer):
 
     def __init__(self, layer: Layer, **kwargs: Any):
         super().__init__(**kwargs)
+        from ..models import Sequential
+
+        if isinstance(layer, Sequential):
+            layer = SequentialLayer(layer)
         if not isinstance(layer, Layer):
             raise TypeError(
-                f"TimeDistributed {self.name!r}: expected a seqcore layer to wrap; received {type(layer).__name__}."
+                f"TimeDistributed {self.name!r}: expected a seqcore layer (or Sequential) to wrap; received "
+                f"{type(layer).__name__}."
             )
         self.layer = layer
         self._outer: tuple[int, int] | None = None
@@ -241,3 +246,58 @@ class Bidirectional(Layer):
         cfg = dict(config)
         cfg["layer"] = deserialize(cfg["layer"])
         return cls(**cfg)
+
+
+class SequentialLayer(Layer):
+    """A ``Sequential`` used as one layer: inside ``TimeDistributed`` (a per-subsequence CNN stack) or
+    nested in another ``Sequential``. Delegates to the model's layers."""
+
+    def __init__(self, model: Any, **kwargs: Any):
+        super().__init__(name=kwargs.pop("name", None) or model.name, **kwargs)
+        self.model = model
+        self.propagates_mask = all(layer.propagates_mask for layer in model.layers)
+
+    def build(self, input_shape: Shape) -> None:
+        from .core import InputSpec
+
+        if self.model._input_spec is None:
+            self.model._input_spec = InputSpec(input_shape)
+        self.model._build_layers(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return self.model._build_layers(input_shape)
+
+    @property
+    def weights(self) -> list[Any]:
+        return self.model.weights
+
+    @property
+    def trainable_weights(self) -> list[Any]:
+        return self.model.trainable_weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Any]:
+        return self.model.non_trainable_weights if self.trainable else self.model.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.model.get_weights()
+
+    def set_weights(self, weights: Any) -> None:
+        self.model.set_weights(weights)
+
+    def count_params(self) -> int:
+        return self.model.count_params()
+
+    def regularization_loss(self) -> float:
+        return sum(layer.regularization_loss() for layer in self.model.layers)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return self.model._forward(x, training=training)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.model.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.model.get_config()}
