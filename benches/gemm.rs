@@ -83,5 +83,39 @@ fn bench_gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_gemm);
+/// The packed GEMM that recurrent and dense kernels use per block (`B` packed once), against the
+/// general GEMM on one thread, at per-thread step shapes: (rows, n, k).
+fn bench_packed(c: &mut Criterion) {
+    use seqcore::linalg::packed::{gemm_packed, PackedB};
+    use seqcore::linalg::{sgemm, Trans};
+    let mut group = c.benchmark_group("packed_vs_gemm_1thread");
+    group.sample_size(10).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
+    for &(label, m, n, k) in &[
+        ("lstm_mid_step_32x512x160", 32, 512, 160),
+        ("cnn_lstm_step_128x400x1060", 128, 400, 1060),
+        ("lstm_large_step_64x2048x768", 64, 2048, 768),
+        ("infer_b1_1x512x160", 1, 512, 160),
+    ] {
+        let a = filled(m * k, 1);
+        let b = filled(k * n, 2);
+        let mut out = vec![0.0f32; m * n];
+        let pb = PackedB::pack(&b, n, k, n, Trans::N);
+        group.throughput(Throughput::Elements((2 * m * n * k) as u64));
+        group.bench_with_input(BenchmarkId::new("packed", label), &(), |bch, _| {
+            bch.iter(|| {
+                gemm_packed(m, &a, k, &pb, &mut out, n, false);
+                black_box(&out);
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("gemm_crate", label), &(), |bch, _| {
+            bch.iter(|| {
+                sgemm(Trans::N, Trans::N, m, n, k, 1.0, &a, k, &b, n, 0.0, &mut out, n, 1);
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_packed);
 criterion_main!(benches);

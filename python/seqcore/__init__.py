@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 
 from . import (
+    _malloc,
     callbacks,
     convert,
     initializers,
@@ -32,6 +33,8 @@ from ._seqcore import (
 from ._seqcore import set_num_threads as _set_num_threads
 from .layers import Input
 from .models import Sequential
+
+_malloc.tune()  # see _malloc.py: keeps training-step arrays in the process instead of re-faulting them
 
 __all__ = [
     "BUILD_PROFILE",
@@ -74,4 +77,5 @@ def info() -> dict[str, object]:
         "detected_simd_level": detected_simd_level(),
         "num_threads": get_num_threads(),
         "build_profile": BUILD_PROFILE,
+        "malloc_tuning": _malloc.tuned,
     }

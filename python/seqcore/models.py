@@ -335,7 +335,9 @@ class Sequential:
                 f"inputs or targets, or an activation such as relu in a recurrent layer exploding."
             )
         g = grad
-        for layer in reversed(self.layers):
+        for i, layer in enumerate(reversed(self.layers)):
+            # Nothing consumes the first layer's input gradient: let it skip computing it.
+            layer.need_input_grad = i != len(self.layers) - 1
             g = layer.backward(g)
         weights = self.trainable_weights
         grads = []

@@ -96,6 +96,8 @@ class Layer:
             tuple(kwargs["batch_input_shape"])[0] if kwargs.get("batch_input_shape") is not None else None
         )
         self.built = False
+        # False when nothing consumes dL/d(input) (the first layer of a model): backward may skip it.
+        self.need_input_grad = True
         self._weights: list[Weight] = []
         self.input_shape: Shape | None = None
         self.output_shape: Shape | None = None

@@ -147,13 +147,14 @@ class Dense(Layer):
         x, y = self._cache
         if self.activity_regularizer is not None:
             dy = dy + self.activity_regularizer.grad(y) / np.float32(max(1, x.shape[0]))
-        g = ops.dense_backward(x, self.kernel.value, y, dy, self.activation, use_bias=self.use_bias)
+        g = ops.dense_backward(
+            x, self.kernel.value, y, dy, self.activation, use_bias=self.use_bias, need_dx=self.need_input_grad
+        )
         self.kernel.grad = g.dkernel
         if self.bias is not None:
             self.bias.grad = g.dbias
         self._cache = None
-        assert g.dx is not None
-        return g.dx
+        return g.dx if g.dx is not None else np.zeros_like(x)
 
     def get_config(self) -> dict[str, Any]:
         return {

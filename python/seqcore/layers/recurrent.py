@@ -203,7 +203,7 @@ class _RNN(Layer):
         self.recurrent_kernel.grad = g.drecurrent_kernel
         if self.bias is not None:
             self.bias.grad = g.dbias
-        dx = g.dx
+        dx = g.dx if g.dx is not None else np.zeros(self._x_shape, np.float32)
         return dx if self._dropout_mask is None else dx * self._dropout_mask
 
     def __call__(self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None) -> Any:
@@ -295,7 +295,7 @@ class LSTM(_RNN):
         )  # fmt: skip
 
     def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray) -> Any:
-        return ops.lstm_backward(tape, d_out)
+        return ops.lstm_backward(tape, d_out, need_dx=self.need_input_grad)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -325,7 +325,7 @@ class GRU(_RNN):
         return _GRUAsLSTM(res)
 
     def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray) -> Any:
-        return ops.gru_backward(tape, d_out)
+        return ops.gru_backward(tape, d_out, need_dx=self.need_input_grad)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -80,6 +80,7 @@ class TimeDistributed(Layer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         assert self._outer is not None, "backward without a training forward"
+        self.layer.need_input_grad = self.need_input_grad
         b, t = self._outer
         dx = self.layer.backward(np.ascontiguousarray(dy).reshape(b * t, *dy.shape[2:]))
         return dx.reshape(b, t, *dx.shape[1:])
@@ -229,6 +230,7 @@ class Bidirectional(Layer):
             df, db = dy * b, dy * f
         if self.return_sequences:
             db = db[:, ::-1]
+        self.forward_layer.need_input_grad = self.backward_layer.need_input_grad = self.need_input_grad
         dx = self.forward_layer.backward(np.ascontiguousarray(df))
         return dx + self.backward_layer.backward(np.ascontiguousarray(db))
 
@@ -295,6 +297,8 @@ class SequentialLayer(Layer):
         return self.model._forward(x, training=training)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self.model.layers:
+            self.model.layers[0].need_input_grad = self.need_input_grad
         for layer in reversed(self.model.layers):
             dy = layer.backward(dy)
         return dy
