@@ -97,7 +97,9 @@ def test_activation_and_mse_copy_no_input(big):
     (loss, grad), peak = peak_allocation(ops.mse, x, x)
     assert loss == 0.0 and peak <= grad.nbytes + SLACK
     _, peak = peak_allocation(ops.activation, x.astype(np.float64), "sigmoid")
-    assert peak >= 2 * x.nbytes  # control: converted copy + output
+    # control: the float32 copy of a float64 input is a NumPy allocation (outputs come from
+    # seqcore's buffer pool, which tracemalloc does not see)
+    assert peak >= x.nbytes
 
 
 def test_sgd_update_is_in_place(big):

@@ -1,10 +1,12 @@
-"""glibc malloc tuning for training loops (Linux only; opt out with ``SEQCORE_MALLOC_TUNING=0``).
+"""Optional glibc malloc tuning (Linux): ``seqcore.tune_malloc()`` or ``SEQCORE_MALLOC_TUNING=1``.
 
-A training step allocates and frees the same large arrays (activations, gradients) every step.
-glibc returns freed large blocks to the OS (``mmap``/trim thresholds), so each step page-faults the
-memory back in and zeroes it: measured on the CNN-LSTM workload, ~30% of the step went to page
-faults. Raising the thresholds keeps that memory in the process for reuse, as jemalloc/tcmalloc do
-for PyTorch users. The cost: the resident set stays at its peak instead of shrinking between steps.
+A training step allocates and frees the same large arrays every step. glibc returns freed large
+blocks to the OS, so each step page-faults the memory back in and zeroes it (measured: ~30% of a
+CNN-LSTM step before seqcore pooled its own buffers). seqcore's kernels now reuse their buffers
+(rust/src/pool.rs), so this is not needed for them; it remains available because it speeds up
+everything else in the process too (NumPy temporaries, and PyTorch's CPU ops, which benefit as
+much), the way jemalloc/tcmalloc are used with PyTorch. It is off by default because it changes the
+whole process's allocator behaviour: the resident set then stays at its peak.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ _THRESHOLD = 1 << 30  # 1 GiB: allocations below stay in the heap; 1 GiB of free
 tuned = False
 
 
-def tune() -> bool:
-    """Applies the tuning once; returns whether it is in effect."""
+def tune(force: bool = False) -> bool:
+    """Applies the tuning (once) when ``force`` or ``SEQCORE_MALLOC_TUNING=1``; returns whether it
+    is in effect."""
     global tuned
     if tuned:
         return True
-    if os.environ.get("SEQCORE_MALLOC_TUNING", "1").strip() in ("0", "false", "no", "off"):
+    if force:
+        os.environ["SEQCORE_MALLOC_TUNING"] = "1"
+    if os.environ.get("SEQCORE_MALLOC_TUNING", "0").strip() not in ("1", "true", "yes", "on"):
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False

@@ -1,5 +1,7 @@
 # Type stubs for the compiled extension (rust/src/py). Checked against the module by
 # `python -m mypy.stubtest seqcore._seqcore` (make stubtest).
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
 
@@ -24,6 +26,9 @@ __all__ = [
     "sgd_update",
     "sgd_momentum_update",
     "adam_update",
+    "PooledBuffer",
+    "release_memory",
+    "cached_bytes",
     "conv1d_forward",
     "conv1d_backward",
     "pool1d_forward",
@@ -165,3 +170,9 @@ def avg_pool1d_backward(dy: _F32, steps: int, pool_size: int, strides: int, padd
 def global_pool1d_forward(x: _F32, average: bool) -> _F32: ...
 def global_max_pool1d_backward(x: _F32, dy: _F32) -> _F32: ...
 def global_avg_pool1d_backward(dy: _F32, steps: int) -> _F32: ...
+
+@final
+class PooledBuffer: ...
+
+def release_memory() -> None: ...
+def cached_bytes() -> int: ...

@@ -8,6 +8,7 @@
 //! - `py` (feature `python`): thin PyO3 bindings, one file per kernel file.
 pub mod kernels;
 pub mod linalg;
+pub mod pool;
 pub mod simd;
 pub mod threads;
 pub mod workspace;

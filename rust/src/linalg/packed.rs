@@ -9,7 +9,7 @@
 use super::Trans;
 use crate::simd::{self, Level};
 
-/// `B` packed for [`gemm_packed`].
+/// `B` packed for [`gemm_packed`]. Its buffer returns to the pool when dropped.
 pub struct PackedB {
     level: Level,
     nr: usize,
@@ -50,8 +50,10 @@ impl PackedB {
             Trans::T => (width, rows.len()),
         };
         let panels = n.div_ceil(nr);
-        // Written in full below (padding columns included), so no zero-fill pass is needed.
-        let mut data = Vec::with_capacity(panels * k * nr);
+        // Written in full below (padding columns included); taken from the buffer pool, since a
+        // training loop packs the same shapes every step.
+        let mut data = crate::pool::take(panels * k * nr);
+        data.clear();
         for pi in 0..panels {
             let j0 = pi * nr;
             let w = nr.min(n - j0);
@@ -303,6 +305,12 @@ mod x86 {
                 i0 += mr;
             }
         }
+    }
+}
+
+impl Drop for PackedB {
+    fn drop(&mut self) {
+        crate::pool::give(std::mem::take(&mut self.data));
     }
 }
 

@@ -140,8 +140,7 @@ fn conv1d_backward<'py>(
     let dx = need_dx.then(|| new3(py, sp.batch, sp.steps, sp.in_channels));
     let (k, kc, f) = shape3(&kernel);
     let dk = new3(py, k, kc, f);
-    // SAFETY: float32, fully written by the kernel.
-    let db = need_db.then(|| unsafe { PyArray1::<f32>::new(py, [f], false) });
+    let db = need_db.then(|| super::buffers::pooled(py, [f]));
     {
         let (xs, ks, ys, dys) =
             (slice(&x, OP, "x")?, slice(&kernel, OP, "kernel")?, slice(&y, OP, "y")?, slice(&dy, OP, "dy")?);

@@ -12,9 +12,7 @@ pub(crate) fn parse_activation(op: &str, name: &str) -> PyResult<Activation> {
 
 /// Allocates an uninitialized C-contiguous float32 array; the kernel writes every element.
 pub(crate) fn new_array2<'py>(py: Python<'py>, rows: usize, cols: usize) -> Bound<'py, PyArray2<f32>> {
-    // SAFETY: float32 has no invalid bit patterns, and every caller fills the array before
-    // returning it to Python.
-    unsafe { PyArray2::<f32>::new(py, [rows, cols], false) }
+    super::buffers::pooled(py, [rows, cols])
 }
 
 fn dims(op: &str, x: &PyReadonlyArray2<f32>, kernel: &PyReadonlyArray2<f32>) -> PyResult<DenseDims> {
@@ -103,8 +101,7 @@ fn dense_backward<'py>(
     }
     let dx = need_dx.then(|| new_array2(py, d.rows, d.inputs));
     let dw = new_array2(py, d.inputs, d.units);
-    // SAFETY: as in new_array2; the kernel writes every element of db.
-    let db = need_db.then(|| unsafe { PyArray1::<f32>::new(py, [d.units], false) });
+    let db = need_db.then(|| super::buffers::pooled(py, [d.units]));
     {
         let (xs, ks, ys, dys) =
             (slice(&x, OP, "x")?, slice(&kernel, OP, "kernel")?, slice(&y, OP, "y")?, slice(&dy, OP, "dy")?);

@@ -3,6 +3,7 @@
 //! these wrappers re-check only what memory safety needs (so `_seqcore` can't be crashed directly).
 use pyo3::prelude::*;
 
+mod buffers;
 mod conv;
 mod dense;
 mod errors;
@@ -16,6 +17,9 @@ fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
     m.add("ACTIVATIONS", crate::simd::activation::Activation::NAMES.to_vec())?;
     runtime::register(m)?;
+    m.add_class::<buffers::PooledBuffer>()?;
+    m.add_function(wrap_pyfunction!(buffers::release_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(buffers::cached_bytes, m)?)?;
     dense::register(m)?;
     training::register(m)?;
     rnn::register(m)?;

@@ -20,8 +20,7 @@ pub(crate) fn cell_activation(op: &str, name: &str) -> PyResult<Activation> {
 }
 
 pub(crate) fn new3<'py>(py: Python<'py>, a: usize, b: usize, c: usize) -> Bound<'py, PyArray3<f32>> {
-    // SAFETY: float32, fully written by the kernel before it reaches Python.
-    unsafe { PyArray3::<f32>::new(py, [a, b, c], false) }
+    super::buffers::pooled(py, [a, b, c])
 }
 
 pub(crate) fn new2<'py>(py: Python<'py>, a: usize, b: usize) -> Bound<'py, PyArray2<f32>> {
@@ -239,8 +238,7 @@ fn lstm_backward<'py>(
     let lens = lengths_vec(OP, &lengths, b, t)?;
     let dx = need_dx.then(|| new3(py, b, t, f));
     let (dk, drk) = (new2(py, f, 4 * h), new2(py, h, 4 * h));
-    // SAFETY: float32, fully written by the kernel.
-    let db = has_bias.then(|| unsafe { PyArray1::<f32>::new(py, [4 * h], false) });
+    let db = has_bias.then(|| super::buffers::pooled(py, [4 * h]));
     let (dh0, dc0) = (new2(py, b, h), new2(py, b, h));
     {
         let p = LstmParams {
@@ -421,8 +419,7 @@ fn gru_backward<'py>(
     let lens = lengths_vec(OP, &lengths, b, t)?;
     let dx = need_dx.then(|| new3(py, b, t, f));
     let (dk, drk, dh0) = (new2(py, f, 3 * h), new2(py, h, 3 * h), new2(py, b, h));
-    // SAFETY: float32, fully written by the kernel.
-    let db = has_bias.then(|| unsafe { PyArrayDyn::<f32>::new(py, gru_bias_shape(reset_after, h), false) });
+    let db = has_bias.then(|| super::buffers::pooled(py, numpy::ndarray::IxDyn(&gru_bias_shape(reset_after, h))));
     {
         let p = GruParams {
             x: slice(&x, OP, "x")?,
