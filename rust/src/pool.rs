@@ -20,6 +20,12 @@ struct Pool {
 
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 
+/// `SEQCORE_BUFFER_POOL=0` turns caching off (every buffer is freed when dropped).
+fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("SEQCORE_BUFFER_POOL").map_or(true, |v| v.trim() != "0"))
+}
+
 fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
     f(guard.get_or_insert_with(|| Pool { free: HashMap::new(), bytes: 0 }))
@@ -46,7 +52,7 @@ pub fn take(len: usize) -> Vec<f32> {
 
 /// Hands a buffer back for reuse (or frees it when the pool is full or it is small).
 pub fn give(mut v: Vec<f32>) {
-    if v.capacity() < MIN_FLOATS {
+    if v.capacity() < MIN_FLOATS || !enabled() {
         return;
     }
     // Keyed by the length it will be asked for again: the current length if set, else capacity.

@@ -95,6 +95,12 @@ impl Activation {
     }
 }
 
+/// All ones where `o > 0`, zero elsewhere (NaN included).
+#[inline(always)]
+fn gt_zero_mask(o: f32) -> u32 {
+    ((o > 0.0) as u32).wrapping_neg()
+}
+
 multiversion! {
     pub fn relu_inplace(d: &mut [f32]) { for v in d.iter_mut() { *v = math::relu(*v); } }
 }
@@ -120,7 +126,9 @@ multiversion! {
 }
 multiversion! {
     pub fn relu_grad(y: &[f32], dy: &[f32], dz: &mut [f32]) {
-        for ((z, &g), &o) in dz.iter_mut().zip(dy).zip(y) { *z = if o > 0.0 { g } else { 0.0 }; }
+        // A bit mask, not a branch: `if o > 0 { g } else { 0 }` compiled to a scalar loop (measured
+        // 1.4 ms for 2M values, slower than tanh's gradient).
+        for ((z, &g), &o) in dz.iter_mut().zip(dy).zip(y) { *z = f32::from_bits(g.to_bits() & gt_zero_mask(o)); }
     }
 }
 multiversion! {
@@ -143,7 +151,7 @@ multiversion! {
 }
 multiversion! {
     pub fn relu_grad_inplace(y: &mut [f32], dy: &[f32]) {
-        for (o, &g) in y.iter_mut().zip(dy) { *o = if *o > 0.0 { g } else { 0.0 }; }
+        for (o, &g) in y.iter_mut().zip(dy) { *o = f32::from_bits(g.to_bits() & gt_zero_mask(*o)); }
     }
 }
 multiversion! {
