@@ -302,3 +302,27 @@ def test_progress_bar_verbose_modes(capsys) -> None:
     assert out.count("Epoch") == 2 and "2/2 - " in out and "loss:" in out
     m.fit(x, y[:, -1], epochs=1, batch_size=8, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_config_round_trip_rebuilds_the_same_model() -> None:
+    reg = keras.regularizers.l1_l2(0.01, 0.02)
+    m = Sequential(
+        [
+            keras.Input((6, 3)),
+            layers.Masking(0.0),
+            layers.Bidirectional(LSTM(4, return_sequences=True, kernel_regularizer=reg), merge_mode="sum"),
+            layers.GRU(3, reset_after=False, return_sequences=True, recurrent_initializer="he_normal"),
+            TimeDistributed(Dense(2, activation="tanh", bias_initializer="ones")),
+            layers.Conv1D(2, 2, padding="causal", dilation_rate=2),
+            layers.GlobalAveragePooling1D(),
+        ]
+    )
+    cfg = m.get_config()
+    clone = Sequential.from_config(cfg)
+    assert clone.get_config()["layers"] == cfg["layers"]
+    assert [w.shape for w in clone.get_weights()] == [w.shape for w in m.get_weights()]
+    clone.set_weights(m.get_weights())
+    x, _ = data(n=5, t=6)
+    np.testing.assert_allclose(clone.predict(x, verbose=0), m.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    bi = clone.layers[1]
+    assert bi.forward_layer.kernel_regularizer.get_config() == {"l1": 0.01, "l2": 0.02}

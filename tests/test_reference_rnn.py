@@ -14,59 +14,17 @@ run here: no Keras, TensorFlow or torch is needed by these tests.
 
 from __future__ import annotations
 
-import json
 import zlib
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from rnn_cases import GOLDEN, golden, golden_case, golden_cases
 from seqcore import reference_rnn as R
 
-GOLDEN = Path(__file__).parent / "golden" / "rnn_goldens.npz"
 CELLS = ("lstm", "gru_ra", "gru_rb")
-
-
-@cache
-def golden() -> dict[str, np.ndarray]:
-    with np.load(GOLDEN) as z:
-        return {k: z[k] for k in z.files}
-
-
-def _golden_cases() -> list[tuple[str, str]]:
-    with np.load(GOLDEN) as z:
-        keys = z.files
-    return sorted((k.split("__")[0], k.split("__")[1]) for k in keys if k.endswith("__config") and k.count("__") == 2)
-
-
-GOLDEN_CASES = _golden_cases()
-
-
-def _keras_case(cell: str, case: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
-    """(reference kwargs, upstream gradients, Keras results) for one golden case."""
-    g = golden()
-    cfg = json.loads(str(g[f"{cell}__{case}__config"]))
-    kw: dict[str, Any] = {
-        "x": g[f"{cell}__x"],
-        "kernel": g[f"{cell}__kernel"],
-        "recurrent_kernel": g[f"{cell}__recurrent_kernel"],
-        "bias": g[f"{cell}__bias"] if cfg["use_bias"] else None,
-        "h0": g[f"{cell}__h0"] if cfg["initial_state"] else None,
-        "lengths": g[f"{cell}__lengths"] if cfg["masked"] else None,
-        "activation": cfg["activation"],
-        "recurrent_activation": cfg["recurrent_activation"],
-        "go_backwards": cfg["go_backwards"],
-    }
-    up = {"d_outputs": g[f"{cell}__G"], "d_h_last": g[f"{cell}__GH"]}
-    if cell == "lstm":
-        kw["c0"] = g[f"{cell}__c0"] if cfg["initial_state"] else None
-        up["d_c_last"] = g[f"{cell}__GC"]
-    else:
-        kw["reset_after"] = cell == "gru_ra"
-    prefix = f"{cell}__{case}__"
-    res = {k[len(prefix) :]: v for k, v in g.items() if k.startswith(prefix)}
-    return kw, up, res
+GOLDEN_CASES = sorted((cell, case) for cell in CELLS for case in golden_cases(cell))
+_keras_case = golden_case
 
 
 def _close(actual: Any, desired: Any, tol: float = 1e-10, err_msg: str = "") -> None:

@@ -35,21 +35,11 @@ __all__ = [
     "serialize",
 ]
 
+# Every layer class imported above, by name (collected, so a new layer cannot be forgotten).
 _CLASSES: dict[str, type[Layer]] = {
-    c.__name__: c
-    for c in (
-        Activation,
-        Bidirectional,
-        Dense,
-        Dropout,
-        Flatten,
-        GRU,
-        InputLayer,
-        LSTM,
-        Masking,
-        Reshape,
-        TimeDistributed,
-    )
+    name: obj
+    for name, obj in globals().items()
+    if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer
 }
 
 

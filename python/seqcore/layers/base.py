@@ -199,7 +199,15 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        return cls(**config)
+        """Rebuilds a layer from ``get_config()``; ``*_initializer`` / ``*_regularizer`` entries are
+        deserialized."""
+        cfg = dict(config)
+        for k, v in cfg.items():
+            if k.endswith("_initializer"):
+                cfg[k] = initializers.deserialize(v)
+            elif k.endswith("_regularizer"):
+                cfg[k] = regularizers.deserialize(v)
+        return cls(**cfg)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -170,17 +170,6 @@ class Conv1D(Layer):
             **self._opts(),
         }
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Conv1D:
-        cfg = dict(config)
-        for k in ("kernel_initializer", "bias_initializer"):
-            if k in cfg:
-                cfg[k] = initializers.deserialize(cfg[k])
-        for k in ("kernel_regularizer", "bias_regularizer"):
-            if k in cfg:
-                cfg[k] = regularizers.deserialize(cfg[k])
-        return cls(**cfg)
-
 
 class _Pooling1D(Layer):
     _average = False

@@ -169,17 +169,6 @@ class Dense(Layer):
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
         }
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Dense:
-        cfg = dict(config)
-        for k in ("kernel_initializer", "bias_initializer"):
-            if k in cfg:
-                cfg[k] = initializers.deserialize(cfg[k])
-        for k in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
-            if k in cfg:
-                cfg[k] = regularizers.deserialize(cfg[k])
-        return cls(**cfg)
-
 
 class Activation(Layer):
     propagates_mask = True

@@ -237,17 +237,6 @@ class _RNN(Layer):
             "unroll": self.unroll,
         }
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Layer:
-        cfg = dict(config)
-        for k in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
-            if k in cfg:
-                cfg[k] = initializers.deserialize(cfg[k])
-        for k in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer"):
-            if k in cfg:
-                cfg[k] = regularizers.deserialize(cfg[k])
-        return cls(**cfg)
-
 
 def mask_to_lengths(mask: np.ndarray, who: str) -> np.ndarray:
     """Keras boolean mask (batch, timesteps) -> per-sample lengths. seqcore's kernels take
