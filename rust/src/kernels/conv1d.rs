@@ -453,9 +453,7 @@ pub fn backward(
                         }
                         None => &dy[span],
                     };
-                    for row in dzb.chunks_exact(f) {
-                        crate::kernels::optim::axpy(1.0, row, pdb);
-                    }
+                    crate::kernels::dense::column_sums_acc(dzb, f, pdb);
                     if dw_im2col {
                         let depth = sp.depth();
                         im2col(sp, x, r, nr, col);

@@ -230,8 +230,21 @@ pub fn column_sums_par(m: &[f32], width: usize, out: &mut [f32]) {
 /// `out[j] = Σ_i m[i, j]` for a row-major matrix of `width` columns.
 pub fn column_sums(m: &[f32], width: usize, out: &mut [f32]) {
     out.fill(0.0);
-    for row in m.chunks_exact(width) {
-        crate::kernels::optim::axpy(1.0, row, out);
+    column_sums_acc(m, width, out);
+}
+
+crate::simd::multiversion! {
+    /// `out[j] += Σ_i m[i, j]`: the whole matrix in one dispatched call (a call per row cost more
+    /// than the adds for short rows).
+    pub fn column_sums_acc(m: &[f32], width: usize, out: &mut [f32]) {
+        if width == 0 {
+            return;
+        }
+        for row in m.chunks_exact(width) {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
+        }
     }
 }
 
