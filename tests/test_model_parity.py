@@ -53,6 +53,10 @@ def build(case: str) -> keras.Sequential:
              L.AveragePooling1D(2, padding="same"), L.Conv1D(3, 2, strides=2, padding="same"),
              L.GlobalMaxPooling1D(), L.Dense(2)]
         )  # fmt: skip
+    if case == "rmsprop_centered_momentum":
+        return keras.Sequential([keras.Input((5, 3)), L.GRU(4, return_sequences=True), L.Dense(2)])
+    if case == "adagrad":
+        return keras.Sequential([keras.Input((5, 3)), L.LSTM(4), L.Dense(2)])
     raise KeyError(case)
 
 
@@ -68,7 +72,7 @@ def test_matches_keras(case: str) -> None:
     x, y = G[f"{case}__x"], G[f"{case}__y"]
     np.testing.assert_allclose(m.predict(x, verbose=0), G[f"{case}__pred"], rtol=1e-5, atol=2e-6)
     name, kw = cfg["optimizer"]
-    opt = keras.optimizers.SGD(**kw) if name == "sgd" else keras.optimizers.Adam(**kw)
+    opt = keras.optimizers.get(name).__class__(**kw)
     m.compile(optimizer=opt, loss=cfg["loss"])
     losses = [m.train_on_batch(x, y) for _ in range(cfg["steps"])]
     np.testing.assert_allclose(losses, G[f"{case}__losses"], rtol=2e-5, atol=1e-6)

@@ -26,6 +26,8 @@ __all__ = [
     "sgd_update",
     "sgd_momentum_update",
     "adam_update",
+    "rmsprop_update",
+    "adagrad_update",
     "PooledBuffer",
     "release_memory",
     "cached_bytes",
@@ -176,3 +178,17 @@ class PooledBuffer: ...
 
 def release_memory() -> None: ...
 def cached_bytes() -> int: ...
+def rmsprop_update(
+    params: list[_F32],
+    grads: list[_F32],
+    velocities: list[_F32],
+    averages: list[_F32] | None,
+    momentums: list[_F32] | None,
+    lr: float,
+    rho: float,
+    epsilon: float,
+    momentum: float,
+) -> None: ...
+def adagrad_update(
+    params: list[_F32], grads: list[_F32], accumulators: list[_F32], lr: float, epsilon: float
+) -> None: ...

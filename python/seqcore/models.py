@@ -289,8 +289,6 @@ class Sequential:
     ) -> None:
         if kwargs:
             raise TypeError(f"{self.name}.compile: unsupported argument(s) {sorted(kwargs)}.")
-        if optimizer == "rmsprop":
-            raise ValueError(f"{self.name}.compile: RMSprop is not available yet; use 'adam' or 'sgd'.")
         if loss is None:
             raise ValueError(f"{self.name}.compile: a loss is required, e.g. compile(optimizer='adam', loss='mse').")
         # Resolve everything first: a compile that fails leaves the model as it was.

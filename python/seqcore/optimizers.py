@@ -159,7 +159,80 @@ class AdamW(Adam):
         return {**super().get_config(), "weight_decay": self.weight_decay}
 
 
-_BY_NAME: dict[str, Callable[[], Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+class RMSprop(Optimizer):
+    """Keras 3 RMSprop (``rho=0.9``, ``momentum=0``, ``epsilon=1e-7``, ``centered=False``)."""
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-7,
+        centered: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(learning_rate, **kwargs)
+        if not 0 <= rho < 1 or not 0 <= momentum < 1:
+            raise ValueError(f"RMSprop: rho and momentum must be in [0, 1). Received: rho={rho}, momentum={momentum}")
+        self.rho, self.momentum, self.epsilon, self.centered = (
+            float(rho),
+            float(momentum),
+            float(epsilon),
+            bool(centered),
+        )
+        self._v: dict[int, np.ndarray] = {}
+        self._avg: dict[int, np.ndarray] = {}
+        self._mom: dict[int, np.ndarray] = {}
+
+    def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
+        v = [self._v.setdefault(id(w), np.zeros_like(w.value)) for w in weights]
+        avg = [self._avg.setdefault(id(w), np.zeros_like(w.value)) for w in weights] if self.centered else None
+        mom = [self._mom.setdefault(id(w), np.zeros_like(w.value)) for w in weights] if self.momentum else None
+        _seqcore.rmsprop_update(
+            [w.value for w in weights], grads, v, avg, mom, self.learning_rate, self.rho, self.epsilon, self.momentum
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
+
+
+class Adagrad(Optimizer):
+    """Keras 3 Adagrad (``initial_accumulator_value=0.1``, ``epsilon=1e-7``)."""
+
+    def __init__(
+        self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kwargs: Any
+    ):
+        super().__init__(learning_rate, **kwargs)
+        if initial_accumulator_value < 0:
+            raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0. Received: {initial_accumulator_value}")
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+        self._acc: dict[int, np.ndarray] = {}
+
+    def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
+        acc = [self._acc.setdefault(id(w), np.full_like(w.value, self.initial_accumulator_value)) for w in weights]
+        _seqcore.adagrad_update([w.value for w in weights], grads, acc, self.learning_rate, self.epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
+
+
+_BY_NAME: dict[str, Callable[[], Optimizer]] = {
+    "sgd": SGD,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+}
 
 
 def get(identifier: Any) -> Optimizer:

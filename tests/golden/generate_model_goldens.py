@@ -109,10 +109,19 @@ def build(case: str) -> tuple[keras.Sequential, dict]:
             "x": (5, 12, 3),
             "y": (5, 2),
         }
+    if case == "rmsprop_centered_momentum":
+        m = keras.Sequential([keras.Input((5, 3)), L.GRU(4, return_sequences=True), L.Dense(2)])
+        spec = {"learning_rate": 0.01, "rho": 0.8, "momentum": 0.5, "centered": True}
+        return m, {"loss": "mse", "optimizer": ["rmsprop", spec], "x": (6, 5, 3), "y": (6, 5, 2)}
+    if case == "adagrad":
+        m = keras.Sequential([keras.Input((5, 3)), L.LSTM(4), L.Dense(2)])
+        return m, {"loss": "mse", "optimizer": ["adagrad", {"learning_rate": 0.1}], "x": (6, 5, 3), "y": (6, 2)}
     raise KeyError(case)
 
 
 CASES = [
+    "rmsprop_centered_momentum",
+    "adagrad",
     "cnn_lstm",
     "conv_causal_pool_global",
     "bidir_lstm_concat_seq",
@@ -143,7 +152,12 @@ def main() -> None:
         else:
             y = rng.normal(size=spec["y"]).astype(np.float32)
         name, kw = spec["optimizer"]
-        opt = keras.optimizers.SGD(**kw) if name == "sgd" else keras.optimizers.Adam(**kw)
+        opt = {
+            "sgd": keras.optimizers.SGD,
+            "adam": keras.optimizers.Adam,
+            "rmsprop": keras.optimizers.RMSprop,
+            "adagrad": keras.optimizers.Adagrad,
+        }[name](**kw)
         m.compile(optimizer=opt, loss=spec["loss"])
         pred = m.predict(x, verbose=0)
         losses = [float(m.train_on_batch(x, y)) for _ in range(STEPS)]

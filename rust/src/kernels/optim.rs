@@ -130,3 +130,103 @@ mod update_tests {
         assert!((p[0] - (1.0 + 0.9 * 0.25 - 0.2)).abs() < 1e-6);
     }
 }
+
+multiversion! {
+    /// Keras 3 RMSprop on one chunk: `v = ρv + (1−ρ)g²`; centered: `a = ρa + (1−ρ)g`, denominator
+    /// `v − a² + ε`, else `v + ε`; `inc = lr·g/√den`; with momentum `m = μm + inc; p −= m`, else `p −= inc`.
+    /// `avg` / `mom` are empty when not centered / no momentum.
+    #[allow(clippy::too_many_arguments)]
+    fn rmsprop_chunk(p: &mut [f32], g: &[f32], v: &mut [f32], avg: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, mu: f32) {
+        let centered = !avg.is_empty();
+        let with_momentum = !mom.is_empty();
+        for i in 0..p.len() {
+            let gi = g[i];
+            let vi = rho * v[i] + (1.0 - rho) * gi * gi;
+            v[i] = vi;
+            let den = if centered {
+                let ai = rho * avg[i] + (1.0 - rho) * gi;
+                avg[i] = ai;
+                vi - ai * ai + eps
+            } else {
+                vi + eps
+            };
+            let inc = lr * gi / den.sqrt();
+            if with_momentum {
+                let mi = mu * mom[i] + inc;
+                mom[i] = mi;
+                p[i] -= mi;
+            } else {
+                p[i] -= inc;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Keras 3 Adagrad on one chunk: `acc += g²; p −= lr·g/√(acc + ε)`.
+    fn adagrad_chunk(p: &mut [f32], g: &[f32], acc: &mut [f32], lr: f32, eps: f32) {
+        for ((pp, &gg), aa) in p.iter_mut().zip(g).zip(acc.iter_mut()) {
+            let na = *aa + gg * gg;
+            *aa = na;
+            *pp -= lr * gg / (na + eps).sqrt();
+        }
+    }
+}
+
+/// One parameter array with RMSprop state: `(param, grad, velocity, average grad or empty,
+/// momentum or empty)`.
+pub type RmsSlot<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+/// RMSprop over many parameter arrays in one call.
+pub fn rmsprop(params: Vec<RmsSlot>, lr: f32, rho: f32, epsilon: f32, momentum: f32) {
+    let mut jobs = Vec::new();
+    for (p, g, v, a, m) in params {
+        let n = p.len();
+        assert!(g.len() == n && v.len() == n && (a.is_empty() || a.len() == n) && (m.is_empty() || m.len() == n));
+        let ac: Vec<&mut [f32]> = if a.is_empty() {
+            (0..n.div_ceil(CHUNK)).map(|_| &mut [][..]).collect()
+        } else {
+            a.chunks_mut(CHUNK).collect()
+        };
+        let mc: Vec<&mut [f32]> = if m.is_empty() {
+            (0..n.div_ceil(CHUNK)).map(|_| &mut [][..]).collect()
+        } else {
+            m.chunks_mut(CHUNK).collect()
+        };
+        for ((((pc, gc), vc), a1), m1) in
+            p.chunks_mut(CHUNK).zip(g.chunks(CHUNK)).zip(v.chunks_mut(CHUNK)).zip(ac).zip(mc)
+        {
+            jobs.push((pc, gc, vc, a1, m1));
+        }
+    }
+    jobs.into_par_iter().for_each(|(p, g, v, a, m)| rmsprop_chunk(p, g, v, a, m, lr, rho, epsilon, momentum));
+}
+
+/// Adagrad over many parameter arrays `(param, grad, accumulator)` in one call.
+pub fn adagrad(params: Vec<(&mut [f32], &[f32], &mut [f32])>, lr: f32, epsilon: f32) {
+    let mut jobs = Vec::new();
+    for (p, g, a) in params {
+        assert!(p.len() == g.len() && p.len() == a.len(), "adagrad: lengths");
+        for ((pc, gc), ac) in p.chunks_mut(CHUNK).zip(g.chunks(CHUNK)).zip(a.chunks_mut(CHUNK)) {
+            jobs.push((pc, gc, ac));
+        }
+    }
+    jobs.into_par_iter().for_each(|(p, g, a)| adagrad_chunk(p, g, a, lr, epsilon));
+}
+
+#[cfg(test)]
+mod rms_tests {
+    #[test]
+    fn rmsprop_and_adagrad_first_steps() {
+        // RMSprop step 1, no momentum: v = 0.1 g², p -= lr g / sqrt(0.1 g² + eps)
+        let (mut p, g, mut v) = (vec![1.0f32, -1.0], vec![0.5f32, -2.0], vec![0.0f32; 2]);
+        super::rmsprop(vec![(&mut p, &g, &mut v, &mut [][..], &mut [][..])], 0.01, 0.9, 1e-7, 0.0);
+        for i in 0..2 {
+            let want = [1.0f32, -1.0][i] - 0.01 * g[i] / (0.1 * g[i] * g[i] + 1e-7).sqrt();
+            assert!((p[i] - want).abs() < 1e-6);
+        }
+        let (mut p, g, mut a) = (vec![1.0f32], vec![2.0f32], vec![0.1f32]);
+        super::adagrad(vec![(&mut p, &g, &mut a)], 0.1, 1e-7);
+        assert!((a[0] - 4.1).abs() < 1e-6 && (p[0] - (1.0 - 0.2 / (4.1f32 + 1e-7).sqrt())).abs() < 1e-6);
+    }
+}

@@ -118,7 +118,90 @@ fn adam_update(
     run_kernel(py, OP, || optim::adam(jobs, step))
 }
 
+/// `rmsprop_update(params, grads, velocities, averages | None, momentums | None, lr, rho, epsilon,
+/// momentum)`: one Keras RMSprop step over every parameter array at once, in place.
+#[pyfunction]
+#[pyo3(signature = (params, grads, velocities, averages, momentums, lr, rho, epsilon, momentum))]
+#[allow(clippy::too_many_arguments)]
+fn rmsprop_update(
+    py: Python<'_>,
+    mut params: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    grads: Vec<PyReadonlyArrayDyn<'_, f32>>,
+    mut velocities: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    averages: Option<Vec<PyReadwriteArrayDyn<'_, f32>>>,
+    momentums: Option<Vec<PyReadwriteArrayDyn<'_, f32>>>,
+    lr: f32,
+    rho: f32,
+    epsilon: f32,
+    momentum: f32,
+) -> PyResult<()> {
+    const OP: &str = "rmsprop_update";
+    let n = params.len();
+    let (mut averages, mut momentums) = (averages.unwrap_or_default(), momentums.unwrap_or_default());
+    if grads.len() != n
+        || velocities.len() != n
+        || !(averages.is_empty() || averages.len() == n)
+        || !(momentums.is_empty() || momentums.len() == n)
+    {
+        return Err(value_error(OP, "the parameter and state lists must have the same length"));
+    }
+    for i in 0..n {
+        check_same(OP, "a gradient", params[i].shape(), grads[i].shape())?;
+        check_same(OP, "a velocity", params[i].shape(), velocities[i].shape())?;
+        if let Some(a) = averages.get(i) {
+            check_same(OP, "an average gradient", params[i].shape(), a.shape())?;
+        }
+        if let Some(m) = momentums.get(i) {
+            check_same(OP, "a momentum", params[i].shape(), m.shape())?;
+        }
+    }
+    let gs = grads.iter().map(|g| slice(g, OP, "grad")).collect::<PyResult<Vec<_>>>()?;
+    let mut a_it = averages.iter_mut();
+    let mut m_it = momentums.iter_mut();
+    let mut jobs = Vec::new();
+    for ((p, v), g) in params.iter_mut().zip(velocities.iter_mut()).zip(gs) {
+        let a: &mut [f32] = match a_it.next() {
+            Some(a) => slice_mut(a, OP, "average")?,
+            None => &mut [],
+        };
+        let m: &mut [f32] = match m_it.next() {
+            Some(m) => slice_mut(m, OP, "momentum")?,
+            None => &mut [],
+        };
+        jobs.push((slice_mut(p, OP, "param")?, g, slice_mut(v, OP, "velocity")?, a, m));
+    }
+    run_kernel(py, OP, || optim::rmsprop(jobs, lr, rho, epsilon, momentum))
+}
+
+/// `adagrad_update(params, grads, accumulators, lr, epsilon)`: one Keras Adagrad step, in place.
+#[pyfunction]
+fn adagrad_update(
+    py: Python<'_>,
+    mut params: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    grads: Vec<PyReadonlyArrayDyn<'_, f32>>,
+    mut accumulators: Vec<PyReadwriteArrayDyn<'_, f32>>,
+    lr: f32,
+    epsilon: f32,
+) -> PyResult<()> {
+    const OP: &str = "adagrad_update";
+    if params.len() != grads.len() || params.len() != accumulators.len() {
+        return Err(value_error(OP, "params, grads and accumulators must be lists of the same length"));
+    }
+    for i in 0..params.len() {
+        check_same(OP, "a gradient", params[i].shape(), grads[i].shape())?;
+        check_same(OP, "an accumulator", params[i].shape(), accumulators[i].shape())?;
+    }
+    let gs = grads.iter().map(|g| slice(g, OP, "grad")).collect::<PyResult<Vec<_>>>()?;
+    let mut jobs = Vec::new();
+    for ((p, a), g) in params.iter_mut().zip(accumulators.iter_mut()).zip(gs) {
+        jobs.push((slice_mut(p, OP, "param")?, g, slice_mut(a, OP, "accumulator")?));
+    }
+    run_kernel(py, OP, || optim::adagrad(jobs, lr, epsilon))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(rmsprop_update, m)?)?;
+    m.add_function(wrap_pyfunction!(adagrad_update, m)?)?;
     m.add_function(wrap_pyfunction!(mse, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_update, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_momentum_update, m)?)?;
