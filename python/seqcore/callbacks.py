@@ -1,14 +1,19 @@
 """Callbacks with Keras's hooks: History, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN,
-LambdaCallback, CSVLogger."""
+LambdaCallback, CSVLogger, ModelCheckpoint."""
 
 from __future__ import annotations
 
 import csv
 import math
+import numbers
+import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from . import metrics as metrics_mod
 
 
 class Callback:
@@ -207,3 +212,184 @@ class CSVLogger(Callback):
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         self._file.close()
+
+
+# Which way is better for seqcore's metrics (Keras 3 keeps this as each metric's ``_direction``).
+_METRIC_DIRECTIONS: tuple[tuple[type, str], ...] = (
+    (metrics_mod.BinaryAccuracy, "max"),
+    (metrics_mod.CategoricalAccuracy, "max"),
+    (metrics_mod.SparseCategoricalAccuracy, "max"),
+    (metrics_mod.MeanSquaredError, "min"),
+    (metrics_mod.MeanAbsoluteError, "min"),
+    (metrics_mod.RootMeanSquaredError, "min"),
+)
+
+
+def _auto_mode(monitor: str, model: Any, who: str) -> str:
+    """Keras 3's ``mode="auto"``: ``loss``/``val_loss`` is minimized; a compiled metric (with or
+    without the ``val_`` prefix) goes the way that metric improves (a ``_direction`` attribute of
+    ``"up"``/``"down"`` on a custom Metric is honoured); anything else must be told."""
+    name = monitor.removeprefix("val_")
+    if name == "loss":
+        return "min"
+    for m in getattr(model, "compiled_metrics", None) or []:
+        if getattr(m, "name", None) != name:
+            continue
+        direction = getattr(m, "_direction", None)
+        if direction in ("up", "down"):
+            return "max" if direction == "up" else "min"
+        for cls, mode in _METRIC_DIRECTIONS:
+            if isinstance(m, cls):
+                return mode
+    raise ValueError(
+        f"{who}: cannot tell whether {monitor!r} should be minimized or maximized (it is neither the loss nor a "
+        f"compiled metric whose direction is known). Pass mode='min' or mode='max'."
+    )
+
+
+class ModelCheckpoint(Callback):
+    """Keras's ModelCheckpoint: saves the model (``model.save``) or only its weights
+    (``model.save_weights``, a safetensors file) at the end of every epoch or every ``save_freq``
+    batches, optionally only when ``monitor`` improved.
+
+    ``filepath`` may hold ``str.format`` fields: ``{epoch}`` (1-based, as Keras), ``{batch}``
+    (1-based, with an integer ``save_freq``) and any key of the logs, e.g.
+    ``"ckpt/{epoch:02d}-{val_loss:.3f}.seqcore"``. Keras insists on ``.keras``/``.weights.h5``
+    suffixes; any name works here. Missing directories are created.
+
+    ``mode="auto"`` follows Keras 3: ``loss``/``val_loss`` and error metrics (mae, mse, rmse) are
+    minimized, accuracies maximized; other names need ``mode="min"`` or ``"max"``. With
+    ``save_best_only``, an epoch whose logs lack ``monitor`` is saved anyway with a warning, as in
+    Keras; ``best`` carries over to later ``fit`` calls. ``initial_value_threshold`` is the value
+    the first save must beat.
+    """
+
+    def __init__(
+        self,
+        filepath: Any,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq: Any = "epoch",
+        initial_value_threshold: float | None = None,
+    ):
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint: filepath must be a str or os.PathLike; received {filepath!r}.")
+        if not isinstance(monitor, str):
+            raise TypeError(f"ModelCheckpoint: monitor must be a str such as 'val_loss'; received {monitor!r}.")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"ModelCheckpoint: mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(
+                f"ModelCheckpoint: save_freq must be 'epoch' or a number of batches >= 1. Received: "
+                f"save_freq={save_freq!r}"
+            )
+        if initial_value_threshold is not None and (
+            isinstance(initial_value_threshold, bool) or not isinstance(initial_value_threshold, numbers.Real)
+        ):
+            raise TypeError(
+                f"ModelCheckpoint: initial_value_threshold must be a number or None; received "
+                f"{initial_value_threshold!r}."
+            )
+        self.filepath = os.fsdecode(os.fspath(filepath))
+        self.monitor, self.verbose, self.mode = monitor, verbose, mode
+        self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        self.save_freq = save_freq
+        self.best: float | None = None if initial_value_threshold is None else float(initial_value_threshold)
+        self._better: Callable[[float, float, float], bool] | None = None
+        self._epoch = 0
+        self._batches_since_save = 0
+        self._last_batch: int | None = None
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self._batches_since_save, self._last_batch = 0, None
+        if self.save_best_only:
+            # Resolved once the model (and its compiled metrics) is known, so a bad monitor fails
+            # before the first epoch rather than after it.
+            mode = self.mode if self.mode != "auto" else _auto_mode(self.monitor, self.model, "ModelCheckpoint")
+            self._better = _mode_better(self.monitor, mode)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        # Batches are numbered from 0 in each epoch; count across epochs as Keras does.
+        seen = batch + 1 if self._last_batch is None or batch <= self._last_batch else batch - self._last_batch
+        self._last_batch = batch
+        self._batches_since_save += seen
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._epoch, batch, logs or {})
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs or {})
+
+    def _path(self, epoch: int, batch: int | None, logs: dict[str, float]) -> str:
+        fields: dict[str, Any] = {**logs, "epoch": epoch + 1}
+        if batch is not None and "batch" not in logs:
+            fields["batch"] = batch + 1
+        try:
+            return self.filepath.format(**fields)
+        except (KeyError, IndexError) as e:
+            raise ValueError(
+                f"ModelCheckpoint: cannot fill in filepath {self.filepath!r}: no value for {e}. Available: "
+                f"{sorted(fields)}. (val_* values exist only at epoch ends with validation data.)"
+            ) from None
+        except ValueError as e:
+            raise ValueError(f"ModelCheckpoint: cannot fill in filepath {self.filepath!r}: {e}.") from None
+
+    def _should_save(self, epoch: int, logs: dict[str, float], path: str) -> bool:
+        if not self.save_best_only:
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: saving model to {path}")
+            return True
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"ModelCheckpoint: can save the best model only with {self.monitor!r} available; the logs have "
+                f"{sorted(logs)}. Saving anyway.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return True
+        if np.ndim(current) > 0:  # e.g. Precision(thresholds=[...]) logs one value per threshold
+            warnings.warn(
+                f"ModelCheckpoint: can save the best model only when {self.monitor!r} is a scalar; received "
+                f"{current}. Saving anyway.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return True
+        current = float(current)
+        assert self._better is not None
+        best = "None" if self.best is None else f"{self.best:.5f}"
+        # A NaN is never "best" (Keras would save it when nothing was saved yet, then never again).
+        if not math.isnan(current) and (self.best is None or self._better(current, self.best, 0.0)):
+            if self.verbose:
+                print(
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, saving model to {path}"
+                )
+            self.best = current
+            return True
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best}")
+        return False
+
+    def _save(self, epoch: int, batch: int | None, logs: dict[str, float]) -> None:
+        path = self._path(epoch, batch, logs)
+        if not self._should_save(epoch, logs, path):
+            return
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: finished saving model to {path}")

@@ -543,6 +543,27 @@ class Sequential:
             m.add(deserialize(lc))
         return m
 
+    # ----- saving (implemented in seqcore.saving) ----------------------------------------------
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Writes the whole model to one file (architecture, weights, compile config and optimizer
+        state); ``seqcore.saving.load_model(filepath)`` restores it. See ``seqcore.saving``."""
+        from .saving import save_model
+
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Writes the weights only, as a plain safetensors file named by layer and weight."""
+        from .saving import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any) -> None:
+        """Loads weights by name from ``save_weights``'s file or a full model file; on any mismatch
+        raises a ValueError listing it and changes no weight."""
+        from .saving import load_weights
+
+        load_weights(self, filepath)
+
 
 # ----- helpers ---------------------------------------------------------------------------------
 def _compatible(want: Sequence[int | None], got: Sequence[int | None]) -> bool:

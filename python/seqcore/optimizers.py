@@ -1,5 +1,10 @@
 """Optimizers with Keras 3's update formulas. The update itself runs in Rust over every parameter
-array in one call (``_seqcore.sgd_momentum_update`` / ``adam_update``)."""
+array in one call (``_seqcore.sgd_momentum_update`` / ``adam_update``).
+
+For saving (``seqcore.saving``): ``get_config``/``from_config`` (and module-level ``serialize``/
+``deserialize``) round-trip the hyper-parameters, and ``get_state``/``set_state`` export and import the
+training state (iteration count, current learning rate, slot arrays such as Adam's moments, and the
+gradient-accumulation buffers) so that training continues exactly where it stopped."""
 
 from __future__ import annotations
 
@@ -9,11 +14,19 @@ from typing import Any
 import numpy as np
 
 from . import _seqcore
+from . import schedules as schedules_mod
 from .layers.base import Weight
 from .schedules import LearningRateSchedule
 
+# Slot holding the running gradient sum between updates when gradient_accumulation_steps > 1.
+ACCUMULATOR_SLOT = "accumulated_gradient"
+
 
 class Optimizer:
+    #: The per-weight state: (slot name, attribute holding a dict keyed by ``id(weight)``). Slot names
+    #: follow Keras's optimizer variable names (``momentum``, ``velocity``, ...).
+    _SLOTS: tuple[tuple[str, str], ...] = ()
+
     def __init__(
         self,
         learning_rate: float | LearningRateSchedule = 0.001,
@@ -42,7 +55,8 @@ class Optimizer:
                 f"Received: {gradient_accumulation_steps!r}"
             )
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        self._accum: list[np.ndarray] | None = None
+        # Keyed by id(weight), like the slots, so the buffers can be saved by weight name.
+        self._accum: dict[int, np.ndarray] | None = None
         self._accum_count = 0
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0
@@ -74,14 +88,17 @@ class Optimizer:
         n = self.gradient_accumulation_steps
         if n is not None and n > 1:
             if self._accum is None:
-                self._accum = [g.copy() for g in gs]
-            else:
-                for a, g in zip(self._accum, gs, strict=True):
+                self._accum = {}
+            for w, g in zip(weights, gs, strict=True):
+                a = self._accum.get(id(w))
+                if a is None:
+                    self._accum[id(w)] = g.copy()
+                else:
                     a += g
             self._accum_count += 1
             if self._accum_count < n:
                 return
-            gs = [(a / np.float32(n)).astype(np.float32) for a in self._accum]
+            gs = [(self._accum[id(w)] / np.float32(n)).astype(np.float32) for w in weights]
             self._accum, self._accum_count = None, 0
         if self.schedule is not None:
             self.learning_rate = float(self.schedule(self.iterations))
@@ -92,15 +109,120 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-compatible): ``type(opt).from_config(opt.get_config())`` is
+        an equivalent fresh optimizer. ``learning_rate`` is the current rate, or the schedule as a
+        ``{"class_name", "config"}`` dict."""
+        lr: Any = self.learning_rate
+        if self.schedule is not None:
+            lr = {"class_name": type(self.schedule).__name__, "config": self.schedule.get_config()}
         return {
-            "learning_rate": self.learning_rate,
+            "name": self.name,
+            "learning_rate": lr,
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config: expected a dict; received {type(config).__name__}.")
+        cfg = dict(config)
+        if isinstance(cfg.get("learning_rate"), dict):
+            cfg["learning_rate"] = _deserialize_schedule(cfg["learning_rate"])
+        return cls(**cfg)
+
+    # ----- state (for saving) ----------------------------------------------------------------
+    def slot_names(self) -> list[str]:
+        """Names of the per-weight state arrays this optimizer can hold (``get_state()["slots"]``)."""
+        names = [slot for slot, _ in self._SLOTS]
+        if self.gradient_accumulation_steps is not None and self.gradient_accumulation_steps > 1:
+            names.append(ACCUMULATOR_SLOT)
+        return names
+
+    def _slot_dict(self, slot: str) -> dict[int, np.ndarray] | None:
+        if slot == ACCUMULATOR_SLOT:
+            return self._accum
+        d: dict[int, np.ndarray] = getattr(self, dict(self._SLOTS)[slot])
+        return d
+
+    def get_state(self, weights: Sequence[Weight]) -> dict[str, Any]:
+        """The training state, for saving: ``{"iterations", "learning_rate", "accumulation_count",
+        "slots": {slot name: [array or None for each of weights]}}``. A slot entry is None when the
+        optimizer never created it for that weight (e.g. before the first step). The arrays are the
+        optimizer's own, not copies: write them out, do not modify them."""
+        slots: dict[str, list[np.ndarray | None]] = {}
+        for slot in self.slot_names():
+            d = self._slot_dict(slot) or {}
+            slots[slot] = [d.get(id(w)) for w in weights]
+        return {
+            "iterations": self.iterations,
+            "learning_rate": self.learning_rate,
+            "accumulation_count": self._accum_count,
+            "slots": slots,
+        }
+
+    def set_state(self, weights: Sequence[Weight], state: dict[str, Any]) -> None:
+        """Restores what ``get_state(weights)`` returned (for the same weights, in the same order).
+        Everything is checked first; on any error nothing changes."""
+        who = f"{type(self).__name__}.set_state"
+        if not isinstance(state, dict):
+            raise TypeError(f"{who}: expected the dict returned by get_state; received {type(state).__name__}.")
+        unknown = set(state) - {"iterations", "learning_rate", "accumulation_count", "slots"}
+        if unknown:
+            raise ValueError(f"{who}: unexpected key(s) {sorted(unknown)}.")
+        it = state.get("iterations", 0)
+        if isinstance(it, bool) or not isinstance(it, (int, np.integer)) or it < 0:
+            raise ValueError(f"{who}: iterations must be an int >= 0; received {it!r}.")
+        lr = state.get("learning_rate", self.learning_rate)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr < 0:
+            raise ValueError(f"{who}: learning_rate must be a finite number >= 0; received {lr!r}.")
+        count = state.get("accumulation_count", 0)
+        steps = self.gradient_accumulation_steps or 1
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 0 <= count < steps:
+            raise ValueError(
+                f"{who}: accumulation_count must be an int in [0, {steps}) for gradient_accumulation_steps="
+                f"{self.gradient_accumulation_steps}; received {count!r}."
+            )
+        slots = state.get("slots", {})
+        if not isinstance(slots, dict):
+            raise TypeError(f"{who}: slots must be a dict of lists; received {type(slots).__name__}.")
+        known = self.slot_names()
+        bad = sorted(set(slots) - set(known))
+        if bad:
+            raise ValueError(f"{who}: unknown slot(s) {bad}; {type(self).__name__} has {known}.")
+        new: dict[str, dict[int, np.ndarray]] = {}
+        for slot, arrays in slots.items():
+            if not isinstance(arrays, (list, tuple)) or len(arrays) != len(weights):
+                n = len(arrays) if isinstance(arrays, (list, tuple)) else type(arrays).__name__
+                raise ValueError(f"{who}: slot {slot!r} needs one entry per weight ({len(weights)}); received {n}.")
+            d: dict[int, np.ndarray] = {}
+            for w, a in zip(weights, arrays, strict=True):
+                if a is None:
+                    continue
+                arr = np.asarray(a)
+                if arr.shape != w.shape or arr.dtype.kind != "f":
+                    raise ValueError(
+                        f"{who}: slot {slot!r} of weight {w.name!r} must be a float array of shape {w.shape}; "
+                        f"received {arr.dtype} {arr.shape}."
+                    )
+                # A fresh float32 C-contiguous copy: the Rust updates work in place on these.
+                d[id(w)] = np.array(arr, dtype=np.float32, order="C", copy=True)
+            new[slot] = d
+        # Everything checked: assign.
+        self.iterations, self.learning_rate, self._accum_count = int(it), float(lr), int(count)
+        for slot in known:
+            d = new.get(slot, {})
+            if slot == ACCUMULATOR_SLOT:
+                self._accum = d or None
+            else:
+                setattr(self, dict(self._SLOTS)[slot], d)
 
 
 class SGD(Optimizer):
+    _SLOTS = (("momentum", "_velocity"),)
+
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Any):
         super().__init__(learning_rate, **kwargs)
         if not 0 <= momentum <= 1:
@@ -119,6 +241,8 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    _SLOTS = (("momentum", "_m"), ("velocity", "_v"))
+
     def __init__(
         self,
         learning_rate: float = 0.001,
@@ -161,6 +285,8 @@ class AdamW(Adam):
 
 class RMSprop(Optimizer):
     """Keras 3 RMSprop (``rho=0.9``, ``momentum=0``, ``epsilon=1e-7``, ``centered=False``)."""
+
+    _SLOTS = (("velocity", "_v"), ("average_gradient", "_avg"), ("momentum", "_mom"))
 
     def __init__(
         self,
@@ -205,6 +331,8 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Keras 3 Adagrad (``initial_accumulator_value=0.1``, ``epsilon=1e-7``)."""
 
+    _SLOTS = (("accumulator", "_acc"),)
+
     def __init__(
         self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kwargs: Any
     ):
@@ -246,3 +374,38 @@ def get(identifier: Any) -> Optimizer:
             )
         return _BY_NAME[key]()
     raise TypeError(f"Could not interpret optimizer {identifier!r}: pass a name such as 'adam' or an instance.")
+
+
+# Optimizer and schedule classes by name, for deserialize: only these can be rebuilt from a config
+# (a saved file names a class; nothing is imported or executed).
+_CLASSES: dict[str, type[Optimizer]] = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad)}
+_SCHEDULES: dict[str, type[LearningRateSchedule]] = {
+    name: obj
+    for name, obj in vars(schedules_mod).items()
+    if isinstance(obj, type) and issubclass(obj, LearningRateSchedule) and obj is not LearningRateSchedule
+}
+
+
+def _deserialize_schedule(config: dict[str, Any]) -> LearningRateSchedule:
+    name = config.get("class_name")
+    if name not in _SCHEDULES:
+        raise ValueError(f"Unknown learning-rate schedule {name!r}; seqcore has {sorted(_SCHEDULES)}.")
+    cfg = config.get("config", {})
+    if not isinstance(cfg, dict):
+        raise TypeError(f"{name}: the schedule config must be a dict; received {type(cfg).__name__}.")
+    return _SCHEDULES[name](**cfg)
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    """``{"class_name": ..., "config": optimizer.get_config()}``."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict[str, Any]) -> Optimizer:
+    """The optimizer ``serialize`` described (class resolved among seqcore's own optimizers)."""
+    if not isinstance(config, dict):
+        raise TypeError(f"optimizers.deserialize: expected a dict; received {type(config).__name__}.")
+    name = config.get("class_name")
+    if name not in _CLASSES:
+        raise ValueError(f"Unknown optimizer class {name!r}; seqcore has {sorted(_CLASSES)}.")
+    return _CLASSES[name].from_config(config.get("config", {}))
