@@ -66,6 +66,12 @@ class Weight:
 _COMMON_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim")
 
 
+def unused_input_grad(shape: tuple[int, ...]) -> np.ndarray:
+    """What ``backward`` returns when ``need_input_grad`` is False (nothing consumes it): zeros of the
+    input's shape as a read-only broadcast view, so skipping the gradient costs no memory at all."""
+    return np.broadcast_to(np.zeros((), np.float32), shape)
+
+
 class Layer:
     """Base class. Subclasses implement ``build``, ``compute_output_shape``, ``forward``,
     ``backward`` and ``get_config``."""

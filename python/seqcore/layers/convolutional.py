@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import initializers, ops, regularizers
-from .base import Layer, Shape, shape_str
+from .base import Layer, Shape, shape_str, unused_input_grad
 from .core import activation_name, positive_int
 
 
@@ -147,14 +147,20 @@ class Conv1D(Layer):
         assert self._cache is not None, "backward without a training forward"
         x, y = self._cache
         g = ops.conv1d_backward(
-            x, self.kernel.value, y, dy, activation=self.activation, use_bias=self.use_bias, **self._opts()
+            x,
+            self.kernel.value,
+            y,
+            dy,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            need_dx=self.need_input_grad,
+            **self._opts(),
         )
         self.kernel.grad = g.dkernel
         if self.bias is not None:
             self.bias.grad = g.dbias
         self._cache = None
-        assert g.dx is not None
-        return g.dx
+        return g.dx if g.dx is not None else unused_input_grad(x.shape)
 
     def get_config(self) -> dict[str, Any]:
         return {

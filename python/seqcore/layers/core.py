@@ -10,7 +10,7 @@ import numpy as np
 from .. import initializers, ops, regularizers
 from .._validation import ACTIVATIONS
 from ..utils import rng
-from .base import Layer, Shape, shape_str
+from .base import Layer, Shape, shape_str, unused_input_grad
 
 
 def activation_name(activation: Any, layer: str, allowed: tuple[str, ...] = ACTIVATIONS) -> str:
@@ -154,7 +154,7 @@ class Dense(Layer):
         if self.bias is not None:
             self.bias.grad = g.dbias
         self._cache = None
-        return g.dx if g.dx is not None else np.zeros_like(x)
+        return g.dx if g.dx is not None else unused_input_grad(x.shape)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,7 @@ import numpy as np
 from .. import initializers, ops, regularizers
 from .._recurrent import CELL_ACTIVATIONS, RecurrentTape
 from ..utils import rng
-from .base import Layer, Shape, shape_str
+from .base import Layer, Shape, shape_str, unused_input_grad
 from .core import activation_name, positive_int
 
 
@@ -184,26 +184,30 @@ class _RNN(Layer):
         # Keras returns the output of the last processing step (zeros for a fully masked sample).
         return res.outputs if self.return_sequences else res.outputs[:, -1] if x.shape[1] else finals[0] * 0
 
-    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray) -> Any:
+    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         if self._tape is None or self._x_shape is None:
             raise RuntimeError(f"{self.name}: backward without a training forward.")
         b, t, _ = self._x_shape
-        if self.return_sequences:
-            d_out = dy
-        else:
-            d_out = np.zeros((b, t, self.units), np.float32)
-            if t:
-                d_out[:, -1] = dy
-        g = self._backward_kernel(self._tape, d_out)
+        d_out, d_h = (dy, None) if self.return_sequences else (None, dy)
+        if d_h is not None:
+            # The last output is the final state (the kernels take its gradient as d_h, so no
+            # (batch, time, units) buffer of zeros), except for rows with no valid step: their
+            # output is Keras's constant zero and passes no gradient back to an initial state.
+            lengths = self._tape.args.get("lengths")
+            if not t:
+                d_h = None
+            elif lengths is not None and (lengths == 0).any():
+                d_h = np.where((lengths == 0)[:, None], np.float32(0), d_h).astype(np.float32)
+        g = self._backward_kernel(self._tape, d_out, d_h)
         self._tape = None
         self.kernel.grad = g.dkernel
         self.recurrent_kernel.grad = g.drecurrent_kernel
         if self.bias is not None:
             self.bias.grad = g.dbias
-        dx = g.dx if g.dx is not None else np.zeros(self._x_shape, np.float32)
+        dx = g.dx if g.dx is not None else unused_input_grad(self._x_shape)
         return dx if self._dropout_mask is None else dx * self._dropout_mask
 
     def __call__(self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None) -> Any:
@@ -283,8 +287,8 @@ class LSTM(_RNN):
             recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards, training=training,
         )  # fmt: skip
 
-    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray) -> Any:
-        return ops.lstm_backward(tape, d_out, need_dx=self.need_input_grad)
+    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
+        return ops.lstm_backward(tape, d_out, d_h, need_dx=self.need_input_grad)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -313,8 +317,8 @@ class GRU(_RNN):
         )  # fmt: skip
         return _GRUAsLSTM(res)
 
-    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray) -> Any:
-        return ops.gru_backward(tape, d_out, need_dx=self.need_input_grad)
+    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
+        return ops.gru_backward(tape, d_out, d_h, need_dx=self.need_input_grad)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -41,6 +41,7 @@
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
+use crate::simd::multiversion;
 use rayon::prelude::*;
 
 /// Rows per task block (output rows in the forward pass and `dW`, input rows for `dx`): a 256-row
@@ -401,13 +402,24 @@ pub fn backward(
     // result, do not depend on scheduling. Two ranges per thread even out uneven progress.
     let tasks = split_ranges(rows, 2 * crate::threads::current_threads());
     let linear = act == Activation::Linear;
-    let dz_len = if linear { 0 } else { rows * f };
+    // dz is kept whole only when dx needs it afterwards; otherwise each task forms it block by
+    // block in a buffer that stays in cache (it is consumed by db and dW right away).
+    let keep_dz = dx.is_some();
+    let dz_len = match (linear, keep_dz) {
+        (true, _) => 0,
+        (false, true) => rows * f,
+        (false, false) => tasks.len() * BLOCK_ROWS * f,
+    };
     let part_len = w.len() + f;
     // dW by im2col blocks that may span samples, when per-sample blocks would be short (few
     // output steps per sample, e.g. the sub-sequences of a CNN-LSTM) or the per-tap products thin
     // (few input channels): there, thousands of tiny per-tap GEMMs cost more than the copy.
     // Measured on TimeDistributed(Conv1D(64, 3)) over (1024, 32, 1): 3.9 ms -> see the commit.
     let dw_im2col = sp.groups == 1 && (lo < BLOCK_ROWS || sp.depth() <= 32) && sp.depth() > 0;
+    // A receptive field of a few numbers (e.g. Conv1D(k=3) on one feature): a GEMM with 3 rows is
+    // all overhead, so each row of dz is folded into db and dW directly while it is in L1, in
+    // blocks small enough to keep dz there.
+    let small_depth = dw_im2col && sp.depth() <= SMALL_DEPTH;
     let col_len = if dw_im2col { BLOCK_ROWS * sp.depth() } else { 0 };
     crate::workspace::with_scratch(dz_len + tasks.len() * (part_len + col_len), |scratch| {
         let (dz_buf, rest) = scratch.split_at_mut(dz_len);
@@ -420,7 +432,8 @@ pub fn backward(
             if linear {
                 dz_slices.push(None);
             } else {
-                let (head, tail) = dz_rest.split_at_mut((r1 - r0) * f);
+                let len = if keep_dz { (r1 - r0) * f } else { BLOCK_ROWS * f };
+                let (head, tail) = dz_rest.split_at_mut(len);
                 dz_slices.push(Some(head));
                 dz_rest = tail;
             }
@@ -443,16 +456,32 @@ pub fn backward(
                 let mut r = r0;
                 while r < r1 {
                     let t0 = r % lo;
-                    let nr = if dw_im2col { BLOCK_ROWS.min(r1 - r) } else { (lo - t0).min(BLOCK_ROWS).min(r1 - r) };
+                    let nr = if small_depth {
+                        SMALL_DEPTH_BLOCK.min(r1 - r)
+                    } else if dw_im2col {
+                        BLOCK_ROWS.min(r1 - r)
+                    } else {
+                        (lo - t0).min(BLOCK_ROWS).min(r1 - r)
+                    };
                     let span = r * f..(r + nr) * f;
                     let dzb: &[f32] = match dz_task.as_deref_mut() {
                         Some(buf) => {
-                            let blk = &mut buf[(r - r0) * f..(r - r0 + nr) * f];
+                            let at = if keep_dz { (r - r0) * f } else { 0 };
+                            let blk = &mut buf[at..at + nr * f];
                             act.backward(&y[span.clone()], &dy[span], blk, f);
                             blk
                         }
                         None => &dy[span],
                     };
+                    if small_depth {
+                        let depth = sp.depth();
+                        im2col(sp, x, r, nr, col);
+                        for (dz_row, col_row) in dzb.chunks_exact(f).zip(col.chunks_exact(depth)) {
+                            accumulate_outer_row(dz_row, col_row, pdw, pdb);
+                        }
+                        r += nr;
+                        continue;
+                    }
                     crate::kernels::dense::column_sums_acc(dzb, f, pdb);
                     if dw_im2col {
                         let depth = sp.depth();
@@ -479,6 +508,22 @@ pub fn backward(
             dx_shifted(sp, w, dz_all, dx);
         }
     });
+}
+
+/// Receptive fields up to this many numbers (`K·C_in`) take the row-wise dW path.
+const SMALL_DEPTH: usize = 8;
+/// Rows per block on that path: `dz` of 32 rows × 64 filters is 8 KiB, well inside L1.
+const SMALL_DEPTH_BLOCK: usize = 32;
+
+multiversion! {
+    /// One output row's contribution: `db += dz`, `dW[j, :] += col[j]·dz` (`dW` rows of `dz.len()`).
+    fn accumulate_outer_row(dz: &[f32], col: &[f32], dw: &mut [f32], db: &mut [f32]) {
+        let f = dz.len();
+        for (d, &v) in db.iter_mut().zip(dz) { *d += v; }
+        for (&cj, row) in col.iter().zip(dw.chunks_exact_mut(f)) {
+            for (d, &v) in row.iter_mut().zip(dz) { *d += cj * v; }
+        }
+    }
 }
 
 /// `pdw[k] += x[b, rows t·s + k·d − p]ᵀ · dz[t]` for the output steps `t0 ..` of sample `b` held in

@@ -126,6 +126,13 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// `dx = g` in the channels whose window maximum is row `j` (`idx == j`), 0 elsewhere.
+    fn select_into(dx: &mut [f32], g: &[f32], idx: &[u32], j: u32) {
+        for ((d, &v), &i) in dx.iter_mut().zip(g).zip(idx) { *d = if i == j { v } else { 0.0 }; }
+    }
+}
+
 /// Per channel, the value and step (relative to `rows`' first row) of the first maximum of `rows`
 /// (`n ≥ 1` rows of `c` channels).
 fn window_argmax(rows: &[f32], c: usize, best: &mut [f32], idx: &mut [u32]) {
@@ -185,6 +192,9 @@ pub fn max_backward(sp: &Pool1dSpec, x: &[f32], dy: &[f32], dx: &mut [f32]) {
     if dx.is_empty() {
         return;
     }
+    if sp.stride >= sp.pool_size && sp.batch >= 4 * crate::threads::current_threads() {
+        return max_backward_disjoint(sp, x, dy, dx);
+    }
     for_input_blocks(dx, l, c, |b, i0, dxb| {
         dxb.fill(0.0);
         let i1 = i0 + dxb.len() / c;
@@ -200,6 +210,33 @@ pub fn max_backward(sp: &Pool1dSpec, x: &[f32], dy: &[f32], dx: &mut [f32]) {
                     dxb[(i - i0) * c + ch] += g[ch];
                 }
             }
+        }
+    });
+}
+
+/// [`max_backward`] when windows do not overlap (`stride >= pool_size`, the usual
+/// `MaxPooling1D(2)`): every input row belongs to at most one window, so each row is written once,
+/// as `dy` or 0 per channel, with no zeroing pass and no scatter. Tasks take whole samples (many of
+/// them when samples are short, as in a CNN-LSTM's sub-sequences).
+fn max_backward_disjoint(sp: &Pool1dSpec, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let (lo, pad, c, l) = (sp.out_steps(), sp.pad_left(), sp.channels, sp.steps);
+    let per_task = (BLOCK_ROWS / l.max(1)).max(1);
+    dx.par_chunks_mut(per_task * l * c).enumerate().for_each(|(k, dxs)| {
+        let (mut best, mut idx) = (vec![0.0f32; c], vec![0u32; c]);
+        for (j, dxb) in dxs.chunks_exact_mut(l * c).enumerate() {
+            let b = k * per_task + j;
+            let mut done = 0; // rows of this sample written so far
+            for t in 0..lo {
+                let (a, e) = sp.window(t, pad);
+                dxb[done * c..a * c].fill(0.0);
+                window_argmax(&x[(b * l + a) * c..(b * l + e) * c], c, &mut best, &mut idx);
+                let g = &dy[(b * lo + t) * c..(b * lo + t + 1) * c];
+                for i in a..e {
+                    select_into(&mut dxb[i * c..(i + 1) * c], g, &idx, (i - a) as u32);
+                }
+                done = e;
+            }
+            dxb[done * c..].fill(0.0);
         }
     });
 }
@@ -411,6 +448,12 @@ mod tests {
             (0, 4, 2, 2, 2, Padding::Valid),
             (2, 700, 5, 3, 1, Padding::Same), // several backward blocks, overlapping windows
             (1, 1000, 3, 5, 4, Padding::Valid),
+            // batch >= 4·threads with disjoint windows: the max backward's per-sample path
+            (9, 30, 64, 2, 2, Padding::Valid),
+            (10, 31, 3, 2, 3, Padding::Valid),
+            (12, 11, 5, 3, 3, Padding::Same),
+            (40, 1, 2, 2, 2, Padding::Same),
+            (300, 3, 2, 2, 2, Padding::Valid),
         ];
         for (batch, steps, channels, pool_size, stride, padding) in shapes {
             let sp = Pool1dSpec { batch, steps, channels, pool_size, stride, padding };
