@@ -119,7 +119,9 @@ pub fn backward(
         }
         return;
     }
-    let rb = super::block_rows(rows, threads, BLOCK_ROWS);
+    // The bias gradient sums per-block partials: blocks independent of the thread count keep it
+    // bit-identical across thread counts.
+    let rb = super::block_rows(rows, super::REDUCTION_PARTS, BLOCK_ROWS);
     let nblocks = rows.div_ceil(rb);
     let want_db = db.is_some();
     let want_dx = dx.is_some();
@@ -204,15 +206,16 @@ pub fn backward(
     });
 }
 
-/// [`column_sums`] split over threads by row blocks, partial sums added at the end.
+/// [`column_sums`] split into row blocks summed in parallel, partial sums added in order at the
+/// end. The blocks depend on the size only (not on the thread count), so the result is the same
+/// with any number of threads.
 pub fn column_sums_par(m: &[f32], width: usize, out: &mut [f32]) {
     let rows = m.len().checked_div(width).unwrap_or(0);
-    let threads = crate::threads::current_threads();
-    if rows < 4096 || threads < 2 {
+    if rows < 4096 {
         column_sums(m, width, out);
         return;
     }
-    let rb = rows.div_ceil(threads);
+    let rb = rows.div_ceil(super::REDUCTION_PARTS);
     let parts: Vec<Vec<f32>> = m
         .par_chunks(rb * width)
         .map(|blk| {

@@ -17,3 +17,9 @@ pub(crate) fn block_rows(rows: usize, threads: usize, target: usize) -> usize {
     let nblocks = rows.div_ceil(target).max(threads.min(rows)).max(1);
     rows.div_ceil(nblocks)
 }
+
+/// How many parts a backward reduction over rows (a bias gradient, a convolution's `dW`) is split
+/// into: a constant, not the thread count, so that gradients are bit-identical whatever the number
+/// of threads (the parts are summed in a fixed order). 8 parts keep up to 8 threads busy and even
+/// out uneven progress on 2.
+pub(crate) const REDUCTION_PARTS: usize = 8;
