@@ -13,6 +13,7 @@ from . import (
     _seqcore,
     callbacks,
     convert,
+    datasets,
     initializers,
     layers,
     losses,
@@ -22,6 +23,7 @@ from . import (
     optimizers,
     reference,
     regularizers,
+    saving,
     utils,
 )
 from ._seqcore import (
@@ -34,6 +36,7 @@ from ._seqcore import (
 from ._seqcore import set_num_threads as _set_num_threads
 from .layers import Input
 from .models import Sequential
+from .saving import load_model, save_model
 
 _malloc.tune()  # only with SEQCORE_MALLOC_TUNING=1; see _malloc.py
 
@@ -43,6 +46,7 @@ __all__ = [
     "Sequential",
     "callbacks",
     "convert",
+    "datasets",
     "initializers",
     "layers",
     "losses",
@@ -50,6 +54,9 @@ __all__ = [
     "models",
     "optimizers",
     "regularizers",
+    "saving",
+    "load_model",
+    "save_model",
     "schedules",
     "utils",
     "__version__",
