@@ -1,7 +1,8 @@
 """Weight-layout converters between PyTorch and Keras/seqcore.
 
 seqcore's canonical layout is Keras's: ``kernel (in, units*gates)``, LSTM gate blocks i, f, c, o, GRU
-z, r, h. PyTorch stores weights transposed, orders the GRU blocks r, z, n and keeps two biases.
+z, r, h, Conv1D ``kernel (kernel_size, in_channels/groups, filters)``. PyTorch stores weights transposed,
+orders the GRU blocks r, z, n, keeps two biases and stores conv kernels as ``(out, in/groups, K)``.
 All converters are exact, preserve dtype, accept NumPy arrays or (CPU) torch tensors without
 importing torch, and name the function, the expected and the received shape when a shape is wrong.
 """
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "conv1d_from_torch",
+    "conv1d_to_torch",
     "dense_from_torch",
     "dense_to_torch",
     "gru_from_torch",
@@ -170,3 +173,43 @@ def dense_to_torch(kernel: Any, bias: Any = None) -> tuple[np.ndarray, np.ndarra
             f"dense_to_torch: bias must have shape ({k.shape[1]},) to match kernel {k.shape}; received {b.shape}"
         )
     return np.ascontiguousarray(k.T), None if b is None else b.copy()
+
+
+def conv1d_from_torch(weight: Any, bias: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """PyTorch ``nn.Conv1d`` ``(weight (filters, C_in/groups, K), bias (filters,))`` -> Keras ``Conv1D``
+    ``(kernel (K, C_in/groups, filters), bias)``.
+
+    Both frameworks compute a cross-correlation (no kernel flip) and split grouped channels into
+    contiguous blocks, so the conversion is a pure axis reversal; exact, dtype preserved. Padding,
+    stride and dilation are layer options, not weights: see ``seqcore.interop.from_torch``.
+    """
+    w = _array(weight)
+    if w.ndim != 3:
+        raise ValueError(
+            f"conv1d_from_torch: weight must have shape (out_channels, in_channels/groups, kernel_size); "
+            f"received {w.shape}"
+        )
+    b = None if bias is None else _array(bias)
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(
+            f"conv1d_from_torch: bias must have shape ({w.shape[0]},) = (out_channels,) to match weight {w.shape}; "
+            f"received {b.shape}"
+        )
+    return np.ascontiguousarray(w.transpose(2, 1, 0)), None if b is None else b.copy()
+
+
+def conv1d_to_torch(kernel: Any, bias: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Keras ``Conv1D`` ``(kernel (K, C_in/groups, filters), bias)`` -> PyTorch ``nn.Conv1d``
+    ``(weight (filters, C_in/groups, K), bias)``. Inverse of :func:`conv1d_from_torch` (exact)."""
+    k = _array(kernel)
+    if k.ndim != 3:
+        raise ValueError(
+            f"conv1d_to_torch: kernel must have shape (kernel_size, in_channels/groups, filters); received {k.shape}"
+        )
+    b = None if bias is None else _array(bias)
+    if b is not None and b.shape != (k.shape[2],):
+        raise ValueError(
+            f"conv1d_to_torch: bias must have shape ({k.shape[2]},) = (filters,) to match kernel {k.shape}; "
+            f"received {b.shape}"
+        )
+    return np.ascontiguousarray(k.transpose(2, 1, 0)), None if b is None else b.copy()

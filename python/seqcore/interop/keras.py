@@ -1,0 +1,1099 @@
+"""Keras 3 interop: a seqcore ``Sequential`` from a Keras model object or a ``.keras`` file, and back.
+
+Reading a ``.keras`` file needs neither Keras nor TensorFlow. The file is a zip archive holding
+``config.json`` (the model's serialized config), ``metadata.json`` and ``model.weights.h5``; the
+config is parsed as plain JSON (no object in it is ever instantiated or executed: only the layer
+classes listed in ``SUPPORTED_LAYERS`` are mapped, by name, to seqcore's) and the weights are read
+with h5py. Keras 3 stores the weights of an object at a path built from attribute names and
+snake-cased class names, not from layer names:
+
+* a Sequential model's layers (its InputLayer excluded) at ``layers/<snake class name>``, with
+  ``_1``, ``_2``, ... for repeated classes (``layers/dense``, ``layers/dense_1``); a Functional
+  model counts its InputLayers too;
+* a layer's own variables at ``<path>/vars/0``, ``1``, ... in creation order (Dense and Conv1D:
+  kernel, bias); an LSTM/GRU keeps them in its cell: ``<path>/cell/vars``;
+* wrappers nest: ``<path>/forward_layer`` and ``<path>/backward_layer`` (Bidirectional),
+  ``<path>/layer`` (TimeDistributed), ``<path>/layers/...`` (a nested Sequential).
+
+Every layout and config detail here was read off files written by Keras 3.15 (see
+tests/golden/generate_interop_goldens.py); the layouts are those of Keras's saving_lib since 3.0.
+
+Every converter checks itself when it can (``verify=True``): the source and the converted model run
+a fixed probe batch and the largest difference is attached as ``.conversion_report`` (see
+:class:`~seqcore.interop.ConversionReport`); above the tolerance it raises, naming the first layer
+whose output diverges.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import re
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, regularizers
+from ..layers import (
+    GRU,
+    LSTM,
+    Activation,
+    AveragePooling1D,
+    Bidirectional,
+    Conv1D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    Input,
+    Layer,
+    Masking,
+    MaxPooling1D,
+    Reshape,
+    TimeDistributed,
+)
+from ..layers.recurrent import _RNN
+from ..layers.wrappers import SequentialLayer
+from ..models import Sequential
+from ._common import (
+    DEFAULT_TOLERANCE,
+    PROBE_STEPS,
+    ConversionReport,
+    attach,
+    check_close,
+    fresh_states,
+    optional_import,
+    probe_batch,
+    tolerance_for,
+    unverified,
+)
+
+__all__ = ["SUPPORTED_LAYERS", "from_keras", "keras_config", "save_keras", "to_keras"]
+
+#: Keras layer classes seqcore maps (InputLayer, Sequential and Functional only as containers).
+SUPPORTED_LAYERS = (
+    "InputLayer",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "Flatten",
+    "Reshape",
+    "Masking",
+    "LSTM",
+    "GRU",
+    "Conv1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "GlobalMaxPooling1D",
+    "GlobalAveragePooling1D",
+    "TimeDistributed",
+    "Bidirectional",
+    "Sequential",
+)
+# Keras serializes its aliases under the canonical class name, but hand-written configs may not.
+_ALIASES = {
+    "MaxPool1D": "MaxPooling1D",
+    "AvgPool1D": "AveragePooling1D",
+    "GlobalMaxPool1D": "GlobalMaxPooling1D",
+    "GlobalAvgPool1D": "GlobalAveragePooling1D",
+}
+# Keras activations with a seqcore kernel of the same formula (Keras 3's hard_sigmoid is
+# relu6(x + 3) / 6, which is seqcore's).
+_ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh", "softmax")
+_RNN_ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh")
+_INITIALIZERS = {
+    "Zeros",
+    "Ones",
+    "Constant",
+    "RandomNormal",
+    "RandomUniform",
+    "TruncatedNormal",
+    "GlorotUniform",
+    "GlorotNormal",
+    "HeUniform",
+    "HeNormal",
+    "LecunUniform",
+    "LecunNormal",
+    "Orthogonal",
+    "VarianceScaling",
+}
+_REGULARIZERS = {"L1": ("l1",), "L2": ("l2",), "L1L2": ("l1", "l2")}
+_MAX_JSON_BYTES = 64 << 20  # a config is a few KB; refuse to inflate anything absurd from a zip
+
+
+# ================================================================================================
+# Reading Keras configs
+# ================================================================================================
+def _snake(name: str) -> str:
+    """Keras's ``to_snake_case`` (used for the weight paths): Conv1D -> conv1d, MaxPooling1D ->
+    max_pooling1d, LSTM -> lstm."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _unique(name: str, used: dict[str, int]) -> str:
+    """Keras's ``_get_unique_name``: name, name_1, name_2, ..."""
+    if name in used:
+        used[name] += 1
+        return f"{name}_{used[name]}"
+    used[name] = 0
+    return name
+
+
+def _class(entry: dict[str, Any]) -> str:
+    name = str(entry.get("class_name"))
+    return _ALIASES.get(name, name)
+
+
+def _cfg(entry: dict[str, Any]) -> dict[str, Any]:
+    c = entry.get("config", {})
+    return c if isinstance(c, dict) else {}
+
+
+def _who(entry: dict[str, Any]) -> str:
+    return f"layer {_cfg(entry).get('name')!r} ({entry.get('class_name')})"
+
+
+def _dtype_name(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):  # {"class_name": "DTypePolicy", "config": {"name": "float32"}}
+        return _dtype_name(value.get("config", {}).get("name"))
+    return str(value)
+
+
+class _Options:
+    """The options of one Keras layer config. Each is read at most once; ``finish`` then refuses any
+    option nobody read unless it holds a default-like value, so an option seqcore does not know is
+    an error rather than silently dropped."""
+
+    _ALWAYS_OK = ("name", "trainable", "dtype")
+
+    def __init__(self, entry: dict[str, Any], fn: str):
+        self.entry, self.fn = entry, fn
+        self.c = _cfg(entry)
+        self.who = f"{fn}: {_who(entry)}"
+        self.used: set[str] = set(self._ALWAYS_OK)
+        dtype = _dtype_name(self.c.get("dtype"))
+        if dtype not in (None, "float32"):
+            raise ValueError(
+                f"{self.who}: dtype policy {dtype!r}; seqcore computes in float32. Rebuild the Keras model with "
+                f"dtype='float32' (or keras.config.set_dtype_policy('float32')) and copy the weights over."
+            )
+        module = entry.get("module")
+        if module is not None and not str(module).startswith("keras"):
+            raise ValueError(
+                f"{self.who}: a custom layer (module {module!r}); seqcore can convert only Keras's built-in "
+                f"layers {list(SUPPORTED_LAYERS)}."
+            )
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.used.add(key)
+        return self.c.get(key, default)
+
+    def require(self, key: str, allowed: Sequence[Any], fix: str = "") -> Any:
+        value = self.get(key, allowed[0])
+        if value not in allowed:
+            ok = " or ".join(repr(a) for a in allowed)
+            fix = f" {fix}" if fix else ""
+            raise ValueError(f"{self.who}: {key}={value!r} is not supported by seqcore (it needs {key}={ok}).{fix}")
+        return value
+
+    def activation(self, key: str, allowed: tuple[str, ...] = _ACTIVATIONS) -> str:
+        value = self.get(key, "linear")
+        if isinstance(value, dict):  # {"module": "keras.activations", "class_name": "function", "config": "relu"}
+            value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
+        value = "linear" if value is None else value
+        if value not in allowed:
+            raise ValueError(f"{self.who}: {key}={value!r} is not supported; seqcore has {list(allowed)}.")
+        return str(value)
+
+    def initializer(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None or isinstance(value, str):
+            try:
+                return initializers.get(value) if value is not None else None
+            except ValueError:
+                raise ValueError(
+                    f"{self.who}: {key}={value!r} is not an initializer seqcore has ({sorted(_INITIALIZERS)})."
+                ) from None
+        name = value.get("class_name")
+        if name not in _INITIALIZERS:
+            raise ValueError(f"{self.who}: {key} {name!r} is not an initializer seqcore has ({sorted(_INITIALIZERS)}).")
+        cfg = dict(value.get("config") or {})
+        cfg.pop("seed", None)  # seeds only matter for a fresh initialization, which a converted model skips
+        for axes in ("input_axes", "output_axes"):  # Keras 3.15's VarianceScaling fan axes
+            if cfg.pop(axes, None) is not None:
+                raise ValueError(f"{self.who}: {key} {name} with {axes} is not supported by seqcore.")
+        return initializers.deserialize({"class_name": name, "config": cfg})
+
+    def regularizer(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None or isinstance(value, str):
+            return regularizers.get(value)
+        name = value.get("class_name")
+        if name not in _REGULARIZERS:
+            raise ValueError(f"{self.who}: {key} {name!r} is not supported; seqcore has L1, L2 and L1L2.")
+        cfg = value.get("config") or {}
+        return regularizers.deserialize({"class_name": name, "config": {k: cfg[k] for k in _REGULARIZERS[name]}})
+
+    def none(self, *keys: str) -> None:
+        """Options seqcore supports only in their default ``None`` (constraints, quantization)."""
+        for key in keys:
+            value = self.get(key)
+            if value is not None:
+                shown = value.get("class_name", value) if isinstance(value, dict) else value
+                raise ValueError(f"{self.who}: {key}={shown!r} is not supported by seqcore (only None).")
+
+    def finish(self) -> None:
+        for key, value in self.c.items():
+            if key not in self.used and value not in (None, False, 0, 0.0, "", [], {}, ()):
+                raise ValueError(f"{self.who}: option {key}={value!r} is not supported by seqcore's converter.")
+
+
+def _one(value: Any) -> Any:
+    """Keras stores 1-D sizes as 1-lists: [3] -> 3."""
+    return value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
+
+
+def _dense(o: _Options) -> Layer:
+    o.none("kernel_constraint", "bias_constraint", "quantization_config")
+    o.require("lora_rank", [None, 0])
+    o.get("lora_alpha")
+    return Dense(
+        int(o.get("units")),
+        activation=o.activation("activation"),
+        use_bias=bool(o.get("use_bias", True)),
+        kernel_initializer=o.initializer("kernel_initializer") or "glorot_uniform",
+        bias_initializer=o.initializer("bias_initializer") or "zeros",
+        kernel_regularizer=o.regularizer("kernel_regularizer"),
+        bias_regularizer=o.regularizer("bias_regularizer"),
+        activity_regularizer=o.regularizer("activity_regularizer"),
+        name=o.get("name"),
+        trainable=o.get("trainable", True),
+    )
+
+
+def _rnn(o: _Options) -> Layer:
+    cls = _class(o.entry)
+    o.none("kernel_constraint", "recurrent_constraint", "bias_constraint", "activity_regularizer")
+    o.require("return_state", [False], "A Sequential model has one output per layer; use a Functional model in Keras.")
+    o.require(
+        "recurrent_dropout", [0, 0.0], "seqcore's fused kernels have no recurrent dropout; it acts only in training."
+    )
+    o.get("zero_output_for_mask")  # checked over the whole model by _check_masks
+    o.get("use_cudnn")
+    kw: dict[str, Any] = {
+        "activation": o.activation("activation", _RNN_ACTIVATIONS),
+        "recurrent_activation": o.activation("recurrent_activation", _RNN_ACTIVATIONS),
+        "use_bias": bool(o.get("use_bias", True)),
+        "kernel_initializer": o.initializer("kernel_initializer") or "glorot_uniform",
+        "recurrent_initializer": o.initializer("recurrent_initializer") or "orthogonal",
+        "bias_initializer": o.initializer("bias_initializer") or "zeros",
+        "kernel_regularizer": o.regularizer("kernel_regularizer"),
+        "recurrent_regularizer": o.regularizer("recurrent_regularizer"),
+        "bias_regularizer": o.regularizer("bias_regularizer"),
+        "dropout": float(o.get("dropout", 0.0)),
+        "seed": o.get("seed"),
+        "return_sequences": bool(o.get("return_sequences", False)),
+        "go_backwards": bool(o.get("go_backwards", False)),
+        "stateful": bool(o.get("stateful", False)),
+        "unroll": bool(o.get("unroll", False)),
+        "name": o.get("name"),
+        "trainable": o.get("trainable", True),
+    }
+    if cls == "LSTM":
+        return LSTM(int(o.get("units")), unit_forget_bias=bool(o.get("unit_forget_bias", True)), **kw)
+    return GRU(int(o.get("units")), reset_after=bool(o.get("reset_after", True)), **kw)
+
+
+def _conv1d(o: _Options) -> Layer:
+    o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
+    o.none("kernel_constraint", "bias_constraint")
+    return Conv1D(
+        int(o.get("filters")),
+        _one(o.get("kernel_size")),
+        strides=_one(o.get("strides", 1)),
+        padding=o.get("padding", "valid"),
+        dilation_rate=_one(o.get("dilation_rate", 1)),
+        groups=int(o.get("groups", 1)),
+        activation=o.activation("activation"),
+        use_bias=bool(o.get("use_bias", True)),
+        kernel_initializer=o.initializer("kernel_initializer") or "glorot_uniform",
+        bias_initializer=o.initializer("bias_initializer") or "zeros",
+        kernel_regularizer=o.regularizer("kernel_regularizer"),
+        bias_regularizer=o.regularizer("bias_regularizer"),
+        activity_regularizer=o.regularizer("activity_regularizer"),
+        name=o.get("name"),
+        trainable=o.get("trainable", True),
+    )
+
+
+def _pool(o: _Options) -> Layer:
+    o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
+    cls = MaxPooling1D if _class(o.entry) == "MaxPooling1D" else AveragePooling1D
+    strides = o.get("strides")
+    return cls(
+        _one(o.get("pool_size", 2)),
+        strides=None if strides is None else _one(strides),
+        padding=o.get("padding", "valid"),
+        name=o.get("name"),
+    )
+
+
+def _global_pool(o: _Options) -> Layer:
+    o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
+    cls = GlobalMaxPooling1D if _class(o.entry) == "GlobalMaxPooling1D" else GlobalAveragePooling1D
+    return cls(keepdims=bool(o.get("keepdims", False)), name=o.get("name"))
+
+
+def _simple(o: _Options) -> Layer:
+    cls = _class(o.entry)
+    name = o.get("name")
+    if cls == "Activation":
+        return Activation(o.activation("activation"), name=name)
+    if cls == "Dropout":
+        shape = o.get("noise_shape")
+        return Dropout(float(o.get("rate")), noise_shape=shape, seed=o.get("seed"), name=name)
+    if cls == "Flatten":
+        o.require("data_format", ["channels_last", None], "Flatten(data_format='channels_first') reorders features.")
+        return Flatten(name=name)
+    if cls == "Reshape":
+        return Reshape(tuple(o.get("target_shape")), name=name)
+    if cls == "Masking":
+        return Masking(float(o.get("mask_value", 0.0)), name=name)
+    raise AssertionError(cls)
+
+
+def _time_distributed(o: _Options) -> Layer:
+    inner = _layer_from_entry(o.get("layer"), o.fn)
+    return TimeDistributed(inner, name=o.get("name"), trainable=o.get("trainable", True))  # type: ignore[arg-type]
+
+
+def _bidirectional(o: _Options) -> Layer:
+    fwd = _layer_from_entry(o.get("layer"), o.fn)
+    back_entry = o.get("backward_layer")
+    bwd = _layer_from_entry(back_entry, o.fn) if back_entry else None
+    merge = o.get("merge_mode", "concat")
+    if merge is None:
+        raise ValueError(f"{o.who}: merge_mode=None returns two outputs, which a Sequential model cannot hold.")
+    return Bidirectional(
+        fwd,  # type: ignore[arg-type]
+        merge_mode=merge,
+        backward_layer=bwd,  # type: ignore[arg-type]
+        name=o.get("name"),
+        trainable=o.get("trainable", True),
+    )
+
+
+_IMPORTERS: dict[str, Callable[[_Options], Any]] = {
+    "Dense": _dense,
+    "LSTM": _rnn,
+    "GRU": _rnn,
+    "Conv1D": _conv1d,
+    "MaxPooling1D": _pool,
+    "AveragePooling1D": _pool,
+    "GlobalMaxPooling1D": _global_pool,
+    "GlobalAveragePooling1D": _global_pool,
+    "Activation": _simple,
+    "Dropout": _simple,
+    "Flatten": _simple,
+    "Reshape": _simple,
+    "Masking": _simple,
+    "TimeDistributed": _time_distributed,
+    "Bidirectional": _bidirectional,
+}
+
+
+def _layer_from_entry(entry: Any, fn: str) -> Layer | Sequential:
+    if not isinstance(entry, dict) or "class_name" not in entry:
+        raise ValueError(
+            f"{fn}: expected a serialized Keras layer (a dict with 'class_name'); received {entry!r:.200}."
+        )
+    cls = _class(entry)
+    if cls in ("Sequential", "Functional"):
+        return _model_from_entry(entry, fn)
+    if cls not in _IMPORTERS:
+        raise ValueError(
+            f"{fn}: {_who(entry)} is not supported: seqcore has no {cls} layer. Supported Keras layers: "
+            f"{', '.join(SUPPORTED_LAYERS)}."
+        )
+    o = _Options(entry, fn)
+    try:
+        layer = _IMPORTERS[cls](o)
+    except (ValueError, TypeError) as e:
+        if str(e).startswith(fn):
+            raise
+        raise type(e)(f"{o.who}: {e}") from None
+    o.finish()
+    return layer  # type: ignore[no-any-return]
+
+
+class _Chain:
+    """A Keras Sequential, or a Functional model that is a linear chain, as an ordered layer list."""
+
+    def __init__(self, entry: dict[str, Any], fn: str):
+        self.cls = _class(entry)
+        c = _cfg(entry)
+        self.name = c.get("name")
+        self.functional = self.cls != "Sequential"
+        all_layers = list(c.get("layers") or [])
+        self.batch_shape: tuple[Any, ...] | None = None
+        inputs = [e for e in all_layers if _class(e) == "InputLayer"]
+        if inputs:
+            ic = _cfg(inputs[0])
+            bs = ic.get("batch_shape", ic.get("batch_input_shape"))
+            if bs is None and ic.get("shape") is not None:
+                bs = [ic.get("batch_size"), *ic["shape"]]
+            self.batch_shape = None if bs is None else tuple(bs)
+        else:
+            bs = c.get("build_input_shape") or (entry.get("build_config") or {}).get("input_shape")
+            self.batch_shape = None if bs is None else tuple(bs)
+        if self.functional:
+            self._check_chain(all_layers, c, fn)
+        self.entries = [e for e in all_layers if _class(e) != "InputLayer"]
+        # Weight paths: Keras names children by class within the container's `layers` list, which
+        # for Sequential omits the InputLayer and for Functional keeps it.
+        used: dict[str, int] = {}
+        names = {}
+        for e in all_layers:
+            if self.functional or _class(e) != "InputLayer":
+                names[id(e)] = _unique(_snake(str(e.get("class_name"))), used)
+        self.paths = [names[id(e)] for e in self.entries]
+
+    def _check_chain(self, layers: list[dict[str, Any]], c: dict[str, Any], fn: str) -> None:
+        if self.cls != "Functional":
+            raise ValueError(
+                f"{fn}: model {self.name!r} is a {self.cls}; seqcore converts Sequential models and Functional models "
+                f"that are a linear chain of supported layers (a subclassed model has no config to read)."
+            )
+
+        def refuse(why: str) -> None:
+            raise ValueError(
+                f"{fn}: Functional model {self.name!r} is not a linear chain ({why}); seqcore.Sequential can only hold "
+                f"one input flowing through one layer after another."
+            )
+
+        ins, outs = c.get("input_layers"), c.get("output_layers")
+        ins = ins if ins and isinstance(ins[0], list) else [ins]
+        outs = outs if outs and isinstance(outs[0], list) else [outs]
+        if len(ins) != 1 or len(outs) != 1:
+            refuse(f"{len(ins)} inputs and {len(outs)} outputs")
+        if not layers or _class(layers[0]) != "InputLayer" or _cfg(layers[0]).get("name") != ins[0][0]:
+            refuse("the first layer is not its input")
+        prev = ins[0][0]
+        for e in layers[1:]:
+            name = _cfg(e).get("name")
+            nodes = e.get("inbound_nodes") or []
+            args = nodes[0].get("args", []) if len(nodes) == 1 and isinstance(nodes[0], dict) else None
+            ok = (
+                args is not None
+                and len(args) == 1
+                and isinstance(args[0], dict)
+                and (args[0].get("config") or {}).get("keras_history", [None])[0] == prev
+                and all(v is None or k == "training" for k, v in (nodes[0].get("kwargs") or {}).items())
+            )
+            if not ok:
+                refuse(f"layer {name!r} is not called once on the output of {prev!r} alone")
+            prev = name
+        if outs[0][0] != prev:
+            refuse(f"its output is {outs[0][0]!r}, not the last layer {prev!r}")
+
+
+def _model_from_entry(entry: dict[str, Any], fn: str) -> Sequential:
+    chain = _Chain(entry, fn)
+    layers: list[Any] = []
+    if chain.batch_shape is not None:
+        layers.append(Input(shape=chain.batch_shape[1:], batch_size=chain.batch_shape[0]))
+    layers += [_layer_from_entry(e, fn) for e in chain.entries]
+    try:
+        return Sequential(layers, name=chain.name)
+    except ValueError as e:
+        raise ValueError(f"{fn}: model {chain.name!r}: {e}") from None
+
+
+# ----- masks -----------------------------------------------------------------------------------
+_PER_STEP = ("Dense", "Activation", "Dropout", "TimeDistributed")
+
+
+def _check_masks(entries: Sequence[dict[str, Any]], fn: str) -> None:
+    """Refuses the few mask flows where seqcore and Keras compute different numbers.
+
+    seqcore turns a Masking layer into per-sample lengths for the recurrent layers that follow; at
+    masked steps a recurrent layer returning sequences repeats its last valid output, as a Keras
+    LSTM/GRU does by default. Keras however writes zeros there when ``zero_output_for_mask=True``,
+    which Bidirectional forces on its layers; and GlobalAveragePooling1D averages over unmasked
+    steps only. Those values only matter if they reach the output or a layer that mixes steps: a
+    following recurrent layer skips masked steps, so it makes them harmless."""
+    live, masking, zeroing = False, "", ""
+    for e in entries:
+        cls, c = _class(e), _cfg(e)
+        if cls == "Masking":
+            live, masking, zeroing = True, c.get("name", ""), ""
+            continue
+        if not live:
+            continue
+        if cls in ("LSTM", "GRU", "Bidirectional"):
+            rs = bool((_cfg(c["layer"]) if cls == "Bidirectional" else c).get("return_sequences"))
+            zeroes = rs and (cls == "Bidirectional" or bool(c.get("zero_output_for_mask")))
+            live, zeroing = rs, (str(c.get("name")) if zeroes else "")
+            continue
+        if cls in _PER_STEP:
+            continue
+        if cls == "GlobalAveragePooling1D":
+            raise ValueError(
+                f"{fn}: {_who(e)} receives the mask made by {masking!r} (Masking): Keras averages over the unmasked "
+                f"steps only, seqcore's GlobalAveragePooling1D over all steps, so the numbers would differ. Put a "
+                f"recurrent layer (which uses the mask) before it, or drop the Masking layer."
+            )
+        if zeroing:
+            _refuse_zeroing(entries, fn, zeroing, masking, f"{_who(e)} mixes them into unmasked values")
+        live = False
+    if live and zeroing:
+        _refuse_zeroing(entries, fn, zeroing, masking, "they reach the model's output")
+
+
+def _refuse_zeroing(entries: Sequence[dict[str, Any]], fn: str, name: str, masking: str, why: str) -> None:
+    e = next(e for e in entries if _cfg(e).get("name") == name)
+    forced = ", which Bidirectional forces when returning sequences" if _class(e) == "Bidirectional" else ""
+    raise ValueError(
+        f"{fn}: {_who(e)} returns sequences under the mask made by {masking!r} (Masking); Keras sets its outputs at "
+        f"masked steps to zero (zero_output_for_mask=True{forced}) where seqcore repeats the last valid output, and "
+        f"{why}, so predictions would differ at padded steps. Follow it with a recurrent layer (which skips masked "
+        f"steps) or remove the Masking layer."
+    )
+
+
+# ----- weights ---------------------------------------------------------------------------------
+def _weight_groups(entry: dict[str, Any], path: str) -> Iterator[tuple[str, int]]:
+    """(h5 group path, number of variables) of every object Keras saves for this layer, in the order
+    of ``layer.get_weights()``. The count is what the config implies; containers hold none."""
+    cls, c = _class(entry), _cfg(entry)
+    yield path, 0 if cls in ("LSTM", "GRU") else _n_vars(cls, c)
+    if cls in ("LSTM", "GRU"):
+        yield f"{path}/cell", 2 + bool(c.get("use_bias", True))
+    elif cls == "Bidirectional":
+        yield from _weight_groups(c["layer"], f"{path}/forward_layer")
+        yield from _weight_groups(c.get("backward_layer") or c["layer"], f"{path}/backward_layer")
+    elif cls == "TimeDistributed":
+        yield from _weight_groups(c["layer"], f"{path}/layer")
+    elif cls in ("Sequential", "Functional"):
+        chain = _Chain(entry, "from_keras")
+        for sub, name in zip(chain.entries, chain.paths, strict=True):
+            yield from _weight_groups(sub, f"{path}/layers/{name}")
+
+
+def _n_vars(cls: str, c: dict[str, Any]) -> int:
+    return 1 + bool(c.get("use_bias", True)) if cls in ("Dense", "Conv1D") else 0
+
+
+def _h5py() -> Any:
+    h5py = optional_import("h5py")
+    if h5py is None:
+        raise ImportError(
+            "seqcore.interop reads and writes the weights of .keras files with h5py, which is not installed: "
+            "pip install h5py (or pip install 'seqcore[interop]')."
+        )
+    return h5py
+
+
+def _read_vars(h5: Any, group_path: str, fn: str, who: str) -> list[np.ndarray]:
+    h5py = _h5py()
+    path = f"{group_path}/vars" if group_path else "vars"
+    if path not in h5:
+        return []
+    group = h5[path]
+    names = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+    out = []
+    for i, key in enumerate(names):
+        # Only plain datasets stored inside this file: an external link, external raw storage or a
+        # virtual dataset would make h5py read another file on disk.
+        if key != str(i):
+            raise ValueError(f"{fn}: {who}: unexpected entry {path}/{key} in model.weights.h5 (expected 0, 1, ...).")
+        if not isinstance(group.get(key, getlink=True), h5py.HardLink):
+            raise ValueError(
+                f"{fn}: {who}: {path}/{key} in model.weights.h5 is a link (possibly to another file); only arrays "
+                f"stored in the file itself are read."
+            )
+        ds = group[key]
+        if not isinstance(ds, h5py.Dataset) or ds.is_virtual or ds.external:
+            raise ValueError(f"{fn}: {who}: {path}/{key} in model.weights.h5 is not a plain stored array.")
+        if ds.dtype.kind != "f":
+            raise ValueError(f"{fn}: {who}: {path}/{key} has dtype {ds.dtype}; expected floating point weights.")
+        out.append(np.asarray(ds[()], dtype=np.float32))
+    return out
+
+
+class _KerasFile:
+    """The parts of a ``.keras`` archive, read without Keras."""
+
+    def __init__(self, path: str, fn: str):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{fn}: no such file {path!r}.")
+        if not zipfile.is_zipfile(path):
+            hint = (
+                " Legacy Keras 2 HDF5 files (.h5) are not supported: load them with keras and pass the model object, "
+                "or re-save them as .keras with Keras 3."
+                if path.endswith((".h5", ".hdf5"))
+                else ""
+            )
+            raise ValueError(f"{fn}: {path!r} is not a .keras file (a zip archive written by Keras 3).{hint}")
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            if "config.json" not in names:
+                raise ValueError(f"{fn}: {path!r} has no config.json; it is not a Keras 3 .keras file.")
+            if "model.weights.h5" not in names:
+                sharded = (
+                    " (its weights are sharded, which seqcore does not read)" if "model.weights.json" in names else ""
+                )
+                raise ValueError(f"{fn}: {path!r} has no model.weights.h5{sharded}.")
+            if z.getinfo("config.json").file_size > _MAX_JSON_BYTES:
+                raise ValueError(f"{fn}: config.json in {path!r} is larger than {_MAX_JSON_BYTES >> 20} MiB.")
+            self.config = json.loads(z.read("config.json"))
+            self.weights_bytes = z.read("model.weights.h5")
+
+
+# ================================================================================================
+# from_keras
+# ================================================================================================
+def from_keras(source: Any, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE) -> Sequential:
+    """A seqcore ``Sequential`` with the architecture and weights of a Keras 3 model.
+
+    ``source`` is a ``keras.Sequential`` (or a Functional ``keras.Model`` that is a linear chain), or
+    the path of a ``.keras`` file; reading the file needs h5py but not Keras. Supported layers:
+    ``SUPPORTED_LAYERS``, with their initializers, L1/L2 regularizers and activations. A layer or
+    option seqcore lacks (``recurrent_dropout``, ``data_format='channels_first'``, constraints, a
+    custom layer, ...) raises a ValueError naming the layer, its class and the option.
+
+    With ``verify=True`` and Keras importable, both models run a probe batch and the returned
+    model's ``conversion_report.max_abs_diff`` holds the largest difference; above ``tolerance``
+    (times the largest output magnitude, at least 1) a ValueError names the first diverging layer.
+    Without Keras the report's ``max_abs_diff`` is None."""
+    fn = "from_keras"
+    keras_model = None
+    h5: Any = None
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        kfile = _KerasFile(path, fn)
+        entry = kfile.config
+    elif hasattr(source, "get_config") and hasattr(source, "layers") and hasattr(source, "get_weights"):
+        keras_model, path = source, ""
+        try:
+            entry = {"class_name": type(source).__name__, "config": source.get_config()}
+        except NotImplementedError:
+            raise ValueError(
+                f"{fn}: {type(source).__name__} has no config (a subclassed model); convert a Sequential or Functional "
+                f"model."
+            ) from None
+        if type(source).__name__ == "Model":  # keras.Model(inputs, outputs) is a Functional
+            entry["class_name"] = "Functional"
+    else:
+        raise TypeError(
+            f"{fn}: expected a keras.Sequential / Functional model or the path of a .keras file; received "
+            f"{type(source).__name__}."
+        )
+    try:
+        if not isinstance(entry, dict) or _class(entry) not in ("Sequential", "Functional"):
+            got = entry.get("class_name") if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(
+                f"{fn}: the model is a {got}; seqcore converts Sequential models and Functional models that are a "
+                f"linear chain."
+            )
+        chain = _Chain(entry, fn)
+        if chain.batch_shape is None:
+            raise ValueError(
+                f"{fn}: model {chain.name!r} has no input shape (it was never built), so it has no weights to convert. "
+                f"Give it a keras.Input(shape=...) or call it on data first."
+            )
+        _check_masks(chain.entries, fn)
+        model = _model_from_entry(entry, fn)
+        if keras_model is not None:
+            klayers = [kl for kl in keras_model.layers if type(kl).__name__ != "InputLayer"]
+            arrays = [[np.asarray(w, np.float32) for w in kl.get_weights()] for kl in klayers]
+        else:
+            try:
+                h5 = _h5py().File(io.BytesIO(kfile.weights_bytes), "r")
+            except OSError as err:
+                raise ValueError(f"{fn}: model.weights.h5 in {path!r} is not a readable HDF5 file ({err}).") from None
+            arrays = []
+            for e, p in zip(chain.entries, chain.paths, strict=True):
+                found: list[np.ndarray] = []
+                for group, _ in _weight_groups(e, f"layers/{p}"):
+                    found += _read_vars(h5, group, fn, _who(e))
+                arrays.append(found)
+        for layer, e, ws in zip(model.layers, chain.entries, arrays, strict=True):
+            want = len(layer.weights)
+            if len(ws) != want:
+                where = "the Keras model" if keras_model is not None else f"{path!r}"
+                raise ValueError(
+                    f"{fn}: {_who(e)} has {want} weight arrays in seqcore but {len(ws)} in {where}; the file does not "
+                    f"follow Keras 3's weight layout for this layer."
+                )
+            try:
+                layer.set_weights(ws)
+            except ValueError as err:
+                raise ValueError(f"{fn}: {_who(e)}: {err}") from None
+    finally:
+        if h5 is not None:
+            h5.close()
+    if not verify:
+        return attach(model, unverified("keras", "seqcore", "verify=False"))
+    keras = optional_import("keras")
+    if keras is None:
+        return attach(model, unverified("keras", "seqcore", "keras is not installed, so nothing to compare with"))
+    if keras_model is None:
+        # safe_mode=True (the default) refuses configs that would deserialize code (Lambda layers).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            keras_model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    return attach(model, _verify_pair(fn, keras, keras_model, model, chain.entries, tolerance, "keras", "seqcore"))
+
+
+def _probe_for(model: Sequential, entries: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """(probe, probe with post-padding): the padded variant, used when the model starts with Masking,
+    makes the check cover mask handling; the plain one is for the layer-by-layer search."""
+    shape = tuple(PROBE_STEPS if d is None else int(d) for d in model.input_shape[1:])
+    x = probe_batch((model.input_shape[0] or 2, *shape))  # a stateful model fixes its batch size
+    masked = x.copy()
+    if entries and _class(entries[0]) == "Masking" and len(shape) == 2 and shape[0] >= 2:
+        masked[1, shape[0] // 2 :] = np.float32(_cfg(entries[0]).get("mask_value", 0.0))
+    return x, masked
+
+
+def _keras_run(keras: Any, layer_or_model: Any, x: np.ndarray) -> np.ndarray:
+    # Keras warns about its own model here (e.g. "Flatten destroys the mask"); that concerns the
+    # user's model, not the conversion, and must not turn the check into an error under -W error.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(keras.ops.convert_to_numpy(layer_or_model(x, training=False)))
+
+
+def _verify_pair(
+    fn: str,
+    keras: Any,
+    keras_model: Any,
+    model: Sequential,
+    entries: Sequence[dict[str, Any]],
+    tolerance: float,
+    source: str,
+    target: str,
+) -> ConversionReport:
+    x, masked = _probe_for(model, entries)
+    with fresh_states(model), _fresh_keras_states(keras, keras_model):
+        return _compare(fn, keras, keras_model, model, x, masked, tolerance, source, target)
+
+
+@contextmanager
+def _fresh_keras_states(keras: Any, keras_model: Any) -> Iterator[None]:
+    """Keras's counterpart of ``fresh_states``: stateful RNNs keep their state in ``layer.states``
+    variables; they are zeroed for the check and restored after it."""
+    flatten = getattr(keras_model, "_flatten_layers", None)
+    layers = list(flatten()) if callable(flatten) else list(keras_model.layers)
+    variables = [
+        v
+        for layer in layers
+        if getattr(layer, "stateful", False) and getattr(layer, "states", None) is not None
+        for v in (layer.states if isinstance(layer.states, (list, tuple)) else [layer.states])
+    ]
+    saved = [np.array(v.numpy()) for v in variables]
+    for v, value in zip(variables, saved, strict=True):
+        v.assign(np.zeros_like(value))
+    try:
+        yield
+    finally:
+        for v, value in zip(variables, saved, strict=True):
+            v.assign(value)
+
+
+def _compare(
+    fn: str,
+    keras: Any,
+    keras_model: Any,
+    model: Sequential,
+    x: np.ndarray,
+    masked: np.ndarray,
+    tolerance: float,
+    source: str,
+    target: str,
+) -> ConversionReport:
+    k_out = _keras_run(keras, keras_model, masked)
+    s_out = model(masked)
+    klayers = [kl for kl in keras_model.layers if type(kl).__name__ != "InputLayer"]
+
+    def locate(tol: float) -> str:
+        h = x
+        for kl, sl in zip(klayers, model.layers, strict=True):
+            ref = _keras_run(keras, kl, h)
+            got = sl(h)
+            d = float(np.max(np.abs(ref - got))) if ref.shape == got.shape else float("inf")
+            if not d <= tolerance_for(ref, tolerance):
+                return (
+                    f"Fed the same input, layer {sl.name!r} ({type(sl).__name__}) is the first to differ (by {d:.3g}, "
+                    f"shapes {ref.shape} and {got.shape})."
+                )
+            h = ref
+        return "Fed the same input, every layer agrees on its own: the difference comes from masking."
+
+    ref, out = (k_out, s_out) if source == "keras" else (s_out, k_out)
+    return check_close(fn, ref, out, tolerance, source=source, target=target, probe_shape=masked.shape, locate=locate)
+
+
+# ================================================================================================
+# seqcore -> Keras
+# ================================================================================================
+def _init_entry(init: Any, who: str, key: str) -> dict[str, Any]:
+    name = type(init).__name__
+    if name not in _INITIALIZERS:
+        raise ValueError(
+            f"{who}: {key} is a custom initializer ({name}), which Keras cannot rebuild from a config; use one of "
+            f"{sorted(_INITIALIZERS)} (the weights themselves are exported either way)."
+        )
+    return {"module": "keras.initializers", "class_name": name, "config": init.get_config(), "registered_name": None}
+
+
+def _reg_entry(reg: Any) -> dict[str, Any] | None:
+    if reg is None:
+        return None
+    return {
+        "module": "keras.regularizers",
+        "class_name": type(reg).__name__,
+        "config": reg.get_config(),
+        "registered_name": None,
+    }
+
+
+def _entry(cls: str, config: dict[str, Any], module: str = "keras.layers") -> dict[str, Any]:
+    return {"module": module, "class_name": cls, "config": config, "registered_name": None}
+
+
+def _base(layer: Layer) -> dict[str, Any]:
+    return {"name": layer.name, "trainable": layer.trainable, "dtype": "float32"}
+
+
+def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
+    who = f"{fn}: layer {getattr(layer, 'name', '?')!r} ({type(layer).__name__})"
+    if isinstance(layer, SequentialLayer):
+        return _export_model(layer.model, fn, layer.input_shape)
+    if isinstance(layer, Sequential):
+        return _export_model(layer, fn, None)
+    c = _base(layer)
+    if isinstance(layer, Dense):
+        c.update(
+            units=layer.units,
+            activation=layer.activation,
+            use_bias=layer.use_bias,
+            kernel_initializer=_init_entry(layer.kernel_initializer, who, "kernel_initializer"),
+            bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
+            kernel_regularizer=_reg_entry(layer.kernel_regularizer),
+            bias_regularizer=_reg_entry(layer.bias_regularizer),
+            kernel_constraint=None,
+            bias_constraint=None,
+        )
+        if layer.activity_regularizer is not None:
+            c["activity_regularizer"] = _reg_entry(layer.activity_regularizer)
+        return _entry("Dense", c)
+    if isinstance(layer, _RNN):
+        c.update(
+            units=layer.units,
+            activation=layer.activation,
+            recurrent_activation=layer.recurrent_activation,
+            use_bias=layer.use_bias,
+            return_sequences=layer.return_sequences,
+            return_state=False,
+            go_backwards=layer.go_backwards,
+            stateful=layer.stateful,
+            unroll=layer.unroll,
+            zero_output_for_mask=False,
+            kernel_initializer=_init_entry(layer.kernel_initializer, who, "kernel_initializer"),
+            recurrent_initializer=_init_entry(layer.recurrent_initializer, who, "recurrent_initializer"),
+            bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
+            kernel_regularizer=_reg_entry(layer.kernel_regularizer),
+            recurrent_regularizer=_reg_entry(layer.recurrent_regularizer),
+            bias_regularizer=_reg_entry(layer.bias_regularizer),
+            dropout=layer.dropout,
+            recurrent_dropout=0.0,
+            seed=layer.seed,
+        )
+        if layer.return_state:
+            raise ValueError(f"{who}: return_state=True has no place in a Keras Sequential model.")
+        if isinstance(layer, LSTM):
+            c["unit_forget_bias"] = layer.unit_forget_bias
+            return _entry("LSTM", c)
+        assert isinstance(layer, GRU)
+        c["reset_after"] = layer.reset_after
+        return _entry("GRU", c)
+    if isinstance(layer, Conv1D):
+        if layer.strides > 1 and layer.dilation_rate > 1:
+            raise ValueError(
+                f"{who}: strides={layer.strides} with dilation_rate={layer.dilation_rate}; Keras's Conv1D refuses "
+                f"strides > 1 together with dilation_rate > 1 (seqcore and PyTorch allow it)."
+            )
+        c.update(
+            filters=layer.filters,
+            kernel_size=[layer.kernel_size],
+            strides=[layer.strides],
+            padding=layer.padding,
+            data_format="channels_last",
+            dilation_rate=[layer.dilation_rate],
+            groups=layer.groups,
+            activation=layer.activation,
+            use_bias=layer.use_bias,
+            kernel_initializer=_init_entry(layer.kernel_initializer, who, "kernel_initializer"),
+            bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
+            kernel_regularizer=_reg_entry(layer.kernel_regularizer),
+            bias_regularizer=_reg_entry(layer.bias_regularizer),
+            activity_regularizer=None,
+            kernel_constraint=None,
+            bias_constraint=None,
+        )
+        return _entry("Conv1D", c)
+    if isinstance(layer, (MaxPooling1D, AveragePooling1D)):
+        c.update(
+            pool_size=[layer.pool_size], strides=[layer.strides], padding=layer.padding, data_format="channels_last"
+        )
+        return _entry(type(layer).__name__, c)
+    if isinstance(layer, (GlobalMaxPooling1D, GlobalAveragePooling1D)):
+        c.update(data_format="channels_last", keepdims=layer.keepdims)
+        return _entry(type(layer).__name__, c)
+    if isinstance(layer, Activation):
+        return _entry("Activation", {**c, "activation": layer.activation})
+    if isinstance(layer, Dropout):
+        shape = None if layer.noise_shape is None else list(layer.noise_shape)
+        return _entry("Dropout", {**c, "rate": layer.rate, "noise_shape": shape, "seed": layer.seed})
+    if isinstance(layer, Flatten):
+        return _entry("Flatten", {**c, "data_format": "channels_last"})
+    if isinstance(layer, Reshape):
+        return _entry("Reshape", {**c, "target_shape": list(layer.target_shape)})
+    if isinstance(layer, Masking):
+        return _entry("Masking", {**c, "mask_value": layer.mask_value})
+    if isinstance(layer, TimeDistributed):
+        return _entry("TimeDistributed", {**c, "layer": _export_layer(layer.layer, fn)})
+    if isinstance(layer, Bidirectional):
+        if layer.merge_mode is None:
+            raise ValueError(f"{who}: merge_mode=None returns two outputs, which a Keras Sequential cannot hold.")
+        c.update(
+            merge_mode=layer.merge_mode,
+            layer=_export_layer(layer.forward_layer, fn),
+            backward_layer=_export_layer(layer.backward_layer, fn),
+        )
+        return _entry("Bidirectional", c)
+    raise ValueError(
+        f"{who}: no Keras equivalent is known to seqcore's converter (supported: {', '.join(SUPPORTED_LAYERS)})."
+    )
+
+
+def _export_model(model: Sequential, fn: str, input_shape: Any) -> dict[str, Any]:
+    spec = model._input_spec
+    shape = spec.shape if spec is not None else input_shape
+    if shape is None or not model.built:
+        raise ValueError(
+            f"{fn}: model {model.name!r} is not built; give it seqcore.Input(shape=...) (or call it on data) first, "
+            f"so the weights exist."
+        )
+    batch = spec.batch_size if spec is not None else None
+    inp = _entry(
+        "InputLayer",
+        {"batch_shape": [batch, *shape], "dtype": "float32", "sparse": False, "name": f"{model.name}_input"},
+    )
+    entries = [_export_layer(layer, fn) for layer in model.layers]
+    config = {"name": model.name, "trainable": model.trainable, "dtype": "float32", "layers": [inp, *entries]}
+    return {**_entry("Sequential", config, module="keras"), "build_config": {"input_shape": [batch, *shape]}}
+
+
+def keras_config(model: Sequential) -> dict[str, Any]:
+    """The Keras 3 serialized config of a built seqcore ``Sequential`` (what ``config.json`` of a
+    ``.keras`` file holds; ``keras.Sequential.from_config(cfg["config"])`` rebuilds it). Needs no
+    Keras. Raises a ValueError naming the layer for what Keras cannot express."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"keras_config: expected a seqcore.Sequential; received {type(model).__name__}.")
+    cfg = _export_model(model, "keras_config", None)
+    _check_masks(cfg["config"]["layers"][1:], "keras_config")
+    return cfg
+
+
+def to_keras(model: Sequential, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE) -> Any:
+    """A ``keras.Sequential`` with the architecture and weights of a built seqcore ``Sequential``
+    (needs keras). With ``verify=True`` both run a probe batch; the Keras model gets a
+    ``conversion_report`` attribute, and a difference above ``tolerance`` raises a ValueError."""
+    fn = "to_keras"
+    keras = optional_import("keras")
+    if keras is None:
+        raise ImportError(
+            f"{fn} needs keras (pip install keras tensorflow-cpu); seqcore.interop.save_keras writes a .keras file "
+            f"without it."
+        )
+    if not isinstance(model, Sequential):
+        raise TypeError(f"{fn}: expected a seqcore.Sequential; received {type(model).__name__}.")
+    cfg = _export_model(model, fn, None)
+    entries = cfg["config"]["layers"][1:]
+    _check_masks(entries, fn)
+    kmodel = keras.Sequential.from_config(cfg["config"])
+    for kl, sl in zip(kmodel.layers, model.layers, strict=True):
+        kl.set_weights(sl.get_weights())
+    if not verify:
+        return attach(kmodel, unverified("seqcore", "keras", "verify=False"))
+    return attach(kmodel, _verify_pair(fn, keras, kmodel, model, entries, tolerance, "seqcore", "keras"))
+
+
+def save_keras(
+    model: Sequential, path: Any, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE
+) -> ConversionReport:
+    """Writes a built seqcore ``Sequential`` as a Keras 3 ``.keras`` file, without Keras (needs h5py):
+    ``keras.saving.load_model(path)`` then rebuilds the same model. With ``verify=True`` and Keras
+    importable, Keras loads the file and both models run a probe batch; returns the report."""
+    fn = "save_keras"
+    if not isinstance(model, Sequential):
+        raise TypeError(f"{fn}: expected a seqcore.Sequential; received {type(model).__name__}.")
+    path = os.fspath(path)
+    cfg = _export_model(model, fn, None)
+    entries = cfg["config"]["layers"][1:]
+    _check_masks(entries, fn)
+    h5py = _h5py()
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h5:
+        h5.create_group("vars").attrs["name"] = model.name
+        used: dict[str, int] = {}
+        for layer, e in zip(model.layers, entries, strict=True):
+            weights = layer.get_weights()
+            groups = list(_weight_groups(e, f"layers/{_unique(_snake(e['class_name']), used)}"))
+            if sum(n for _, n in groups) != len(weights):
+                raise AssertionError(f"{fn}: layout of {_who(e)} does not match its {len(weights)} weights")
+            for group, n in groups:
+                g = h5.require_group(group).create_group("vars")
+                for i in range(n):
+                    g.create_dataset(str(i), data=weights.pop(0))
+    from .. import __version__
+
+    metadata = {
+        "keras_version": "3.0.0",  # the format: Keras 3's saving_lib layout (readable by every Keras 3)
+        "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d@%H:%M:%S"),
+        "saved_by": f"seqcore {__version__}",
+    }
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        # Stored, not deflated, as Keras writes it: h5py then reads model.weights.h5 with cheap seeks.
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+            z.writestr("metadata.json", json.dumps(metadata))
+            z.writestr("config.json", json.dumps(cfg))
+            z.writestr("model.weights.h5", buf.getvalue())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    if not verify:
+        return unverified("seqcore", "keras", "verify=False")
+    keras = optional_import("keras")
+    if keras is None:
+        return unverified("seqcore", "keras", "keras is not installed, so nothing to compare with")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kmodel = keras.saving.load_model(path, compile=False, safe_mode=True)
+    return _verify_pair(fn, keras, kmodel, model, entries, tolerance, "seqcore", "keras")
