@@ -98,10 +98,7 @@ CASES = [
                  id="bidirectional-over-dense"),
     pytest.param(lambda: keras.Input((10, -3)), ValueError, ["Input", "(10, -3)"], id="input-negative-dim"),
     pytest.param(lambda: keras.losses.BinaryCrossentropy(from_logit=True), TypeError,
-                 ["BinaryCrossentropy", "'from_logit'"], id="loss-misspelled-argument",
-                 marks=xfail("losses.py:119: Python's own 'Loss.__init__() got an unexpected keyword argument' names "
-                             "the base class. Propose (Loss.__init__): \"BinaryCrossentropy: unexpected keyword "
-                             "argument(s) ['from_logit']; did you mean 'from_logits'?\" as the layers do.")),
+                 ["BinaryCrossentropy", "'from_logit'"], id="loss-misspelled-argument"),
     # --- shapes through the model ----------------------------------------------------------------
     pytest.param(lambda: model(keras.Input((10,)), L.LSTM(4, name="enc")), ValueError,
                  ["'enc'", "(None, 10)", "(batch, timesteps, features)", "(batch, timesteps, 1)"],
@@ -161,42 +158,20 @@ CASES = [
     pytest.param(lambda: compiled().fit(X, Y, validation_data=[X, Y], verbose=0), ValueError,
                  ["validation_data", "(x, y)"], id="validation-data-as-list"),
     pytest.param(lambda: lstm_model().predict(np.ones((2, 10, 3), dtype=object), verbose=0), TypeError,
-                 ["predict", "object", "astype"], id="predict-object-array",
-                 marks=xfail("models.py:576 (_as_array): a rectangular object array is called 'ragged lists?' "
-                             "and the message names neither the method nor the dtype. Propose: TypeError "
-                             "\"m.predict: x has dtype object; convert it with x.astype('float32') (ragged "
-                             "sequences: seqcore.utils.pad_sequences)\" (Keras refuses object arrays too).")),
+                 ["predict", "object", "astype"], id="predict-object-array"),
     pytest.param(lambda: lstm_model().predict([np.ones((4, 3)), np.ones((5, 3))], verbose=0), ValueError,
-                 ["x", "pad_sequences"], id="predict-ragged-list",
-                 marks=xfail("models.py:574 (_as_array): np.asarray's raw 'setting an array element with a "
-                             "sequence ... inhomogeneous shape' leaks before the friendly check. Propose: catch it "
-                             "and raise \"x is ragged (sequences of different lengths, e.g. 4 and 5 steps); pad them "
-                             "with seqcore.utils.pad_sequences and pass the lengths or a Masking layer\".")),
-    pytest.param(lambda: compiled().fit({"x": X}, Y, verbose=0), TypeError, ["fit", "dict"], id="fit-dict-x",
-                 marks=xfail("models.py:640 (_batches): a dict x is taken for a Sequence and x[0] leaks KeyError: 0. "
-                             "Propose: TypeError \"m.fit: x must be an array, a Sequence or a generator; received "
-                             "dict (named inputs are not supported by Sequential)\".")),
+                 ["x", "pad_sequences"], id="predict-ragged-list"),
+    pytest.param(lambda: compiled().fit({"x": X}, Y, verbose=0), TypeError, ["fit", "dict"], id="fit-dict-x"),
     pytest.param(lambda: compiled().fit(X, Y, sample_weight=np.ones(5), verbose=0), ValueError,
-                 ["sample_weight", "5", "8"], id="sample-weight-wrong-length",
-                 marks=xfail("models.py:631 (_batches): a short sample_weight leaks IndexError 'index 7 is out of "
-                             "bounds for axis 0 with size 5'. Propose, in fit/evaluate next to the x/y check: "
-                             "\"m.fit: x has 8 samples but sample_weight has 5\".")),
+                 ["sample_weight", "5", "8"], id="sample-weight-wrong-length"),
     pytest.param(lambda: compiled().fit(X, Y, batch_size=-4, verbose=0), ValueError, ["batch_size", "-4"],
-                 id="negative-batch-size",
-                 marks=xfail("models.py:446 (fit; also evaluate 402, predict 382): batch_size=-4 is accepted and "
-                             "range(0, n, -4) yields no batch, so fit trains nothing and reports loss 0. Propose: "
-                             "\"m.fit: batch_size must be an int >= 1 or None. Received: batch_size=-4\".")),
+                 id="negative-batch-size"),
     pytest.param(lambda: compiled().fit(X, Y, batch_size=4.0, verbose=0), (ValueError, TypeError),
-                 ["batch_size", "4.0"], id="float-batch-size",
-                 marks=xfail("models.py:624 (_batches): a float batch_size leaks \"'float' object cannot be "
-                             "interpreted as an integer\". Propose the same check as for negative batch sizes.")),
+                 ["batch_size", "4.0"], id="float-batch-size"),
     pytest.param(
         lambda: compiled(model(keras.Input((10, 3)), L.LSTM(4), L.Dense(3, activation="softmax")),
                          "categorical_crossentropy").fit(X, np.zeros((8, 1), F32), verbose=0),
-        ValueError, ["(8, 1)", "(8, 3)", "sparse_categorical_crossentropy"], id="categorical-loss-with-int-labels",
-        marks=xfail("losses.py:41 (Loss.check): shapes are named but not the usual cause. Propose for "
-                    "categorical_crossentropy when y has one column (or one axis fewer) and the output several: "
-                    "\"... integer class labels need loss='sparse_categorical_crossentropy' (or one-hot y)\".")),
+        ValueError, ["(8, 1)", "(8, 3)", "sparse_categorical_crossentropy"], id="categorical-loss-with-int-labels"),
     # --- compile -------------------------------------------------------------------------------------
     pytest.param(lambda: lstm_model().compile("adam", "mean_squared_eror"), ValueError,
                  ["'mean_squared_eror'", "'mean_squared_error'", "'mae'"], id="unknown-loss-lists-names"),
@@ -211,17 +186,10 @@ CASES = [
     pytest.param(lambda: lstm_model().compile(5, "mse"), TypeError, ["optimizer", "5", "'adam'"],
                  id="optimizer-not-a-name"),
     pytest.param(lambda: lstm_model().compile("adam", "mse", metrics="mae"), (ValueError, TypeError),
-                 ["metrics", "['mae']"], id="metrics-as-a-string",
-                 marks=xfail("models.py:297 (compile): a string is iterated character by character, so the error "
-                             "is \"Unknown metric 'm'\". Keras raises ValueError. Propose: \"m.compile: metrics must "
-                             "be a list, e.g. metrics=['mae']; received the str 'mae'\" (or wrap it in a list).")),
-    pytest.param(lambda: lstm_model().fit(X, Y, verbose=0), ValueError, ["fit", "compile"], id="fit-before-compile",
-                 marks=xfail("models.py:303 (_require_compiled) raises RuntimeError; Keras raises ValueError, so "
-                             "`except ValueError` written for Keras misses it. Propose a NotCompiledError(ValueError, "
-                             "RuntimeError) with the same text, which keeps existing RuntimeError handlers working.")),
+                 ["metrics", "['mae']"], id="metrics-as-a-string"),
+    pytest.param(lambda: lstm_model().fit(X, Y, verbose=0), ValueError, ["fit", "compile"], id="fit-before-compile"),
     pytest.param(lambda: lstm_model().evaluate(X, Y, verbose=0), ValueError, ["evaluate", "compile"],
-                 id="evaluate-before-compile",
-                 marks=xfail("models.py:303: RuntimeError, as for fit (see fit-before-compile).")),
+                 id="evaluate-before-compile"),
     # --- weights -------------------------------------------------------------------------------------
     pytest.param(
         lambda: lstm_model().set_weights(
@@ -235,16 +203,9 @@ CASES = [
     pytest.param(lambda: L.Dense(3, name="d").set_weights([np.ones((2, 3)), np.ones(3)]), ValueError,
                  ["d", "built", "input shape"], id="set-weights-before-build"),
     pytest.param(lambda: built_layer(L.Dense(2, name="d"), np.ones((4, 3), F32))(np.ones((4, 5), F32)), ValueError,
-                 ["'d'", "3", "(4, 5)"], id="built-dense-called-with-other-features",
-                 marks=xfail("layers/base.py:193 (Layer.__call__) skips the input-shape check that Sequential "
-                             "does, so the op's message ('dense_forward: kernel of shape (3, 2) ... a PyTorch weight, "
-                             "pass its transpose') surfaces without the layer's name. Propose, when built: \"Dense "
-                             "'d': built for input shape (None, 3); received (4, 5)\".")),
+                 ["'d'", "3", "(4, 5)"], id="built-dense-called-with-other-features"),
     pytest.param(lambda: built_layer(L.LSTM(2, name="l"), np.ones((4, 6, 3), F32))(np.ones((4, 6, 5), F32)),
-                 ValueError, ["'l'", "3", "(4, 6, 5)"], id="built-lstm-called-with-other-features",
-                 marks=xfail("layers/base.py:193: as for Dense; today 'lstm_forward: kernel must have shape (5, "
-                             "4*units) ...', which points at the kernel instead of the input. Propose \"LSTM 'l': "
-                             "built for input shape (None, None, 3); received (4, 6, 5)\".")),
+                 ValueError, ["'l'", "3", "(4, 6, 5)"], id="built-lstm-called-with-other-features"),
     # --- utilities -----------------------------------------------------------------------------------
     pytest.param(lambda: utils.split_sequences(np.ones((8, 24, 1)), 5, 5), ValueError,
                  ["split_sequences", "5 * 5 = 25", "24"], id="split-sequences-wrong-factors"),
@@ -253,6 +214,45 @@ CASES = [
     pytest.param(lambda: keras.set_num_threads(0), ValueError, ["set_num_threads", "0"], id="zero-threads"),
     pytest.param(lambda: keras.optimizers.Adam(learning_rate=-0.1), ValueError, ["Adam", "learning_rate", "-0.1"],
                  id="negative-learning-rate"),
+    # --- more data/argument checks (the fixes of the audit above, on the other entry points) -------
+    pytest.param(lambda: compiled().evaluate(X, Y, sample_weight=np.ones(9), verbose=0), ValueError,
+                 ["m.evaluate", "x has 8 samples but sample_weight has 9"], id="evaluate-sample-weight-wrong-length"),
+    pytest.param(lambda: compiled().evaluate(X, Y[:5], verbose=0), ValueError,
+                 ["m.evaluate", "x has 8 samples but y has 5"], id="evaluate-y-wrong-length"),
+    pytest.param(lambda: compiled().fit(X, Y, sample_weight=3.0, verbose=0), ValueError,
+                 ["m.fit", "sample_weight", "one weight per sample", "(8,)"], id="scalar-sample-weight"),
+    pytest.param(lambda: lstm_model().predict(X, batch_size=0, verbose=0), ValueError,
+                 ["m.predict", "batch_size must be an int >= 1 or None", "batch_size=0"], id="predict-batch-size-zero"),
+    pytest.param(lambda: compiled().evaluate(X, Y, batch_size=True, verbose=0), ValueError,
+                 ["m.evaluate", "batch_size=True"], id="evaluate-bool-batch-size"),
+    pytest.param(lambda: compiled().fit(X, Y, steps_per_epoch=0, verbose=0), ValueError,
+                 ["m.fit", "steps_per_epoch", "steps_per_epoch=0"], id="zero-steps-per-epoch"),
+    pytest.param(lambda: compiled().fit(X, Y, epochs=2.5, verbose=0), ValueError, ["m.fit", "epochs=2.5"],
+                 id="float-epochs"),
+    pytest.param(lambda: compiled().fit(X, Y, validation_split="0.2", verbose=0), ValueError,
+                 ["m.fit", "validation_split", "'0.2'"], id="string-validation-split"),
+    pytest.param(lambda: compiled().fit(iter([(X, Y)]), Y, verbose=0), ValueError,
+                 ["m.fit", "y must not be given", "generator", "(x, y)"], id="generator-with-y"),
+    pytest.param(lambda: compiled().fit("data.csv", Y, verbose=0), TypeError, ["m.fit", "received str"],
+                 id="fit-string-x"),
+    pytest.param(lambda: compiled().fit(X, [[1.0], [2.0, 3.0]] * 4, verbose=0), ValueError,
+                 ["m.fit", "y is ragged", "1 and 2"], id="ragged-y"),
+    pytest.param(lambda: compiled().fit(iter([X]), verbose=0), ValueError,
+                 ["m.fit", "(x, y)", "received ndarray"], id="generator-yields-bare-arrays"),
+    pytest.param(lambda: keras.losses.MeanSquaredError(from_logits=True), TypeError,
+                 ["MeanSquaredError", "'from_logits'", "'reduction'"], id="loss-argument-it-does-not-take"),
+    pytest.param(lambda: lstm_model().compile("adam", "mse", metrics=(lambda m: [m, m])(keras.metrics.AUC())),
+                 ValueError, ["metrics[0] and metrics[1]", "same AUC object"], id="same-metric-object-twice"),
+    pytest.param(lambda: lstm_model().compile("adam", "mse", metrics={"out": "mae"}), ValueError,
+                 ["m.compile", "metrics must be a list", "a dict"], id="metrics-as-a-dict"),
+    pytest.param(lambda: lstm_model().train_on_batch(X, Y), ValueError, ["train_on_batch", "compile"],
+                 id="train-on-batch-before-compile"),
+    pytest.param(lambda: built_layer(L.Conv1D(2, 3, name="c"), np.ones((4, 6, 3), F32))(np.ones((4, 6, 2), F32)),
+                 ValueError, ["Conv1D 'c'", "(None, None, 3)", "(4, 6, 2)"], id="built-conv-other-channels"),
+    pytest.param(lambda: built_layer(L.LSTM(2, name="l"), np.ones((4, 6, 3), F32))(np.ones((4, 3), F32)),
+                 ValueError, ["LSTM 'l'", "(None, None, 3)", "(4, 3)"], id="built-lstm-called-with-rank-2"),
+    pytest.param(lambda: L.GRU(2, dropout=0.1, seed=1.5, name="g"), ValueError, ["'g'", "seed", "seed=1.5"],
+                 id="rnn-float-seed"),
 ]  # fmt: skip
 
 
@@ -288,3 +288,18 @@ def test_refused_fit_does_not_train() -> None:
     with pytest.raises(ValueError, match="nan"):
         m.fit(nan_at((7, 9, 2)), Y, verbose=0)  # the last element: the whole array is checked first
     assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights(), strict=True))
+
+
+def test_not_compiled_error_is_a_value_error_and_a_runtime_error() -> None:
+    # Keras 3 raises ValueError; earlier seqcore raised RuntimeError: handlers for either must work.
+    for exc in (ValueError, RuntimeError, keras.models.NotCompiledError):
+        with pytest.raises(exc, match=r"m\.fit: compile the model first"):
+            lstm_model().fit(X, Y, verbose=0)
+
+
+def test_built_dense_accepts_other_ranks_with_the_same_features() -> None:
+    # Dense works on the last axis of any rank (Keras: min_ndim=2), so only the feature count is fixed.
+    d = built_layer(L.Dense(2, name="d"), np.ones((4, 3), F32))
+    assert d(np.ones((4, 5, 3), F32)).shape == (4, 5, 2)
+    lstm = built_layer(L.LSTM(2, name="l"), np.ones((4, 6, 3), F32))
+    assert lstm(np.ones((2, 9, 3), F32)).shape == (2, 2)  # another batch and length: fine

@@ -552,12 +552,6 @@ def test_early_stopping_on_val_auc():
 # ----- known gaps outside metrics.py (see the lead's report) --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="callbacks.py EarlyStopping uses _mode_better's name heuristic: mode='auto' maximizes only 'acc' and "
-    "'*auc', so val_precision/val_recall/val_f1_score are minimized. Keras (and ModelCheckpoint's _auto_mode) read "
-    "the compiled metric's _direction ('up').",
-)
 def test_early_stopping_auto_mode_maximizes_precision():
     model = small_classifier()
     model.compile("sgd", "binary_crossentropy", metrics=["precision"])
@@ -569,11 +563,6 @@ def test_early_stopping_auto_mode_maximizes_precision():
     assert stop.best == 0.9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models.py _mask_weights: metrics receive the loss's rescaled mask (total/valid per batch), so counts "
-    "are inflated and batches are weighted unequally; Keras gives metrics the 0/1 mask.",
-)
 def test_masked_steps_are_excluded_from_counts_unscaled():
     keras.utils.set_random_seed(4)
     r = np.random.default_rng(0)
@@ -591,14 +580,99 @@ def test_masked_steps_are_excluded_from_counts_unscaled():
     assert logs["true_positives"] == y[mask].sum()  # every valid positive step, counted once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models.py _Progress._fmt formats every log with :.4f, which fails for the per-class array of "
-    "F1Score(average=None) (the metric 'f1_score' gives) and multi-threshold metrics; Keras shows the mean.",
-)
 def test_vector_metric_in_fit_with_progress_output(capsys):
     x, y = binary_data(32)
     model = small_classifier()
     model.compile("sgd", "binary_crossentropy", metrics=["f1_score"])
     model.fit(x, y, epochs=1, batch_size=16, verbose=2)
     assert "f1_score" in capsys.readouterr().out
+
+
+def test_vector_metric_with_progress_bar_and_csv_logger(capsys, tmp_path):
+    x, y = binary_data(32)
+    model = small_classifier()
+    model.compile("sgd", "binary_crossentropy", metrics=["f1_score", metrics.Precision(thresholds=[0.3, 0.7])])
+    path = tmp_path / "log.csv"
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=1, callbacks=[keras.callbacks.CSVLogger(str(path))])
+    out = capsys.readouterr().out
+    f1 = history.history["f1_score"][0]
+    assert np.ndim(f1) == 1  # the logs keep the array; the bar shows its mean, as Keras
+    assert f"f1_score: {float(np.mean(f1)):.4f}" in out
+    import csv
+
+    with open(path, newline="") as f:
+        row = next(csv.DictReader(f))
+    precision = history.history["precision"][0]
+    assert row["precision"] == "[" + ", ".join(str(float(v)) for v in precision) + "]"
+    assert float(row["loss"]) == pytest.approx(history.history["loss"][0])
+
+
+def test_masked_mean_metric_weights_every_valid_step_equally_across_batches():
+    # With the loss's rescaled mask, a batch with more padding would weigh more in the epoch's mean.
+    r = np.random.default_rng(1)
+    x = r.normal(size=(4, 6, 2)).astype(np.float32)
+    lengths = np.array([6, 1, 2, 5])
+    mask = np.arange(6)[None, :] < lengths[:, None]
+    x[~mask] = 0.0
+    y = r.normal(size=(4, 6, 1)).astype(np.float32)
+    L = keras.layers
+    model = keras.Sequential([keras.Input((6, 2)), L.Masking(0.0), L.LSTM(3, return_sequences=True), L.Dense(1)])
+    model.compile("sgd", "mse", metrics=["mae"])
+    logs = model.evaluate(x, y, batch_size=2, return_dict=True, verbose=0)
+    pred = model.predict(x, verbose=0)
+    assert logs["mae"] == pytest.approx(float(np.abs(pred - y)[mask].mean()), rel=1e-6)
+
+
+def test_metrics_with_the_same_name_are_numbered_as_in_keras():
+    keras.utils.set_random_seed(5)
+    x, y = binary_data(48)
+    model = small_classifier()
+    model.compile("sgd", "binary_crossentropy", metrics=["auc", metrics.AUC(curve="PR"), "mae", "mae"])
+    assert model.metrics_names == ["loss", "auc", "auc_1", "mae", "mae_1"]
+    history = model.fit(x, y, epochs=1, batch_size=16, validation_split=0.25, verbose=0)
+    assert {"auc", "auc_1", "val_auc", "val_auc_1", "mae_1"} <= set(history.history)
+    assert history.history["auc"] != history.history["auc_1"]  # ROC and PR both kept
+    logs = model.evaluate(x, y, return_dict=True, verbose=0)
+    pred = model.predict(x, verbose=0)
+    assert logs["auc_1"] == pytest.approx(metrics.AUC(curve="PR")(y, pred), abs=1e-12)
+    # A monitor on the renamed key knows its direction (AUC: up).
+    stop = keras.callbacks.EarlyStopping(monitor="val_auc_1")
+    stop.set_model(model)
+    stop.on_train_begin()
+    stop.on_epoch_end(0, {"val_auc_1": 0.5})
+    stop.on_epoch_end(1, {"val_auc_1": 0.6})
+    assert stop.best == 0.6 and stop.wait == 0
+    model.compile("sgd", "binary_crossentropy", metrics=[metrics.MeanMetricWrapper(lambda t, p: p, name="loss")])
+    assert model.metrics_names == ["loss", "loss_1"]  # never replaces the loss in the logs
+
+
+@pytest.mark.parametrize("cls", [keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau])
+def test_monitor_callbacks_take_the_direction_from_the_metric(cls):
+    model = small_classifier()
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy", metrics=["f1_score", "mae", "recall"])
+    for monitor, improving in (("val_f1_score", [0.2, 0.4]), ("val_mae", [0.4, 0.2]), ("recall", [0.1, 0.9])):
+        cb = cls(monitor=monitor, patience=1)
+        cb.set_model(model)
+        cb.on_train_begin()
+        cb.on_epoch_end(0, {monitor: improving[0]})
+        cb.on_epoch_end(1, {monitor: improving[1]})
+        assert cb.best == improving[1] and cb.wait == 0, monitor
+    with pytest.raises(ValueError, match=r"cannot tell whether 'val_custom' should be minimized or maximized"):
+        cb = cls(monitor="val_custom")
+        cb.set_model(model)
+        cb.on_train_begin()  # refused before the first epoch, not after it
+    with pytest.raises(ValueError, match=r"mode must be 'auto', 'min' or 'max'. Received: mode='maximum'"):
+        cls(monitor="val_auc", mode="maximum")
+
+
+def test_reduce_lr_on_plateau_reduces_and_resets_between_fits():
+    model = small_classifier()
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy", metrics=["auc"])
+    cb = keras.callbacks.ReduceLROnPlateau(monitor="val_auc", patience=1, factor=0.5, min_lr=0.03)
+    cb.set_model(model)
+    cb.on_train_begin()
+    for epoch, value in enumerate([0.8, 0.7, 0.6, 0.5]):
+        cb.on_epoch_end(epoch, {"val_auc": value})
+    assert model.optimizer.learning_rate == pytest.approx(0.03)  # 0.1 -> 0.05 -> 0.03 (min_lr), no lower
+    cb.on_train_begin()
+    assert cb.best is None and cb.wait == 0

@@ -329,3 +329,110 @@ def test_config_round_trip_rebuilds_the_same_model() -> None:
     np.testing.assert_allclose(clone.predict(x, verbose=0), m.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
     bi = clone.layers[1]
     assert bi.forward_layer.kernel_regularizer.get_config() == {"l1": 0.01, "l2": 0.02}
+
+
+def test_config_round_trip_of_nested_models_custom_backward_layers_and_frozen_parts() -> None:
+    inner = Sequential([Dense(4, activation="relu"), layers.Dropout(0.1)], name="inner", trainable=False)
+    per_step = Sequential([layers.Conv1D(2, 2), layers.Flatten()], name="per_step")
+    backward = layers.GRU(3, go_backwards=True, return_sequences=True, kernel_initializer="ones", name="bw")
+    m = Sequential(
+        [
+            keras.Input((4, 5, 3)),
+            TimeDistributed(per_step),
+            inner,
+            layers.Bidirectional(layers.GRU(3, return_sequences=True), backward_layer=backward),
+            layers.GRU(2),
+        ]
+    )
+    cfg = m.get_config()
+    assert [lc["class_name"] for lc in cfg["layers"]] == ["TimeDistributed", "SequentialLayer", "Bidirectional", "GRU"]
+    clone = Sequential.from_config(cfg)  # no workaround needed: the registry knows nested models
+    assert clone.get_config() == cfg
+    bi = clone.layers[2]
+    assert bi.backward_layer.name == "bw" and type(bi.backward_layer.kernel_initializer).__name__ == "Ones"
+    assert clone.layers[1].trainable is False and clone.layers[1].trainable_weights == []
+    clone.set_weights(m.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 4, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(clone.predict(x, verbose=0), m.predict(x, verbose=0))
+    # Keras writes a nested model as class "Sequential": read that too.
+    keras_style = {"class_name": "Sequential", "config": inner.get_config()}
+    nested = layers.deserialize(keras_style)
+    assert isinstance(nested, layers.SequentialLayer) and not nested.trainable
+    with pytest.raises(ValueError, match=r"a layer entry must be \{'class_name': str, 'config': dict\}"):
+        layers.deserialize(["Dense"])  # type: ignore[arg-type]
+
+
+def test_binary_accuracy_threshold_survives_config() -> None:
+    acc = keras.metrics.BinaryAccuracy(threshold=0.8)
+    again = keras.metrics.BinaryAccuracy.from_config(acc.get_config())
+    assert again.threshold == 0.8
+    assert again([[1.0]], [[0.7]]) == 0.0
+
+
+def test_early_stopping_restores_the_best_weights_when_training_ran_to_the_end() -> None:
+    # Keras 3 restores in on_train_end whether or not training stopped early.
+    x, y = data(n=32)
+    m = Sequential([keras.Input((10, 3)), layers.GRU(4), Dense(1)])
+    m.compile(keras.optimizers.SGD(0.01), "mse")
+    losses = iter([3.0, 1.0, 2.0, 2.5])  # best at epoch 1, patience never runs out
+    snapshots: list[list[np.ndarray]] = []
+
+    def fake(epoch: int, logs: dict) -> None:
+        logs["loss"] = next(losses)  # the monitor value EarlyStopping sees (it runs after this callback)
+        snapshots.append(m.get_weights())
+
+    es = keras.callbacks.EarlyStopping(monitor="loss", patience=10, restore_best_weights=True, verbose=1)
+    m.fit(x, y[:, -1], epochs=4, batch_size=8, verbose=0, shuffle=False,
+          callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=fake), es])  # fmt: skip
+    assert es.stopped_epoch == 0 and es.best_epoch == 1
+    for a, b in zip(m.get_weights(), snapshots[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_baseline_follows_keras() -> None:
+    # The first epoch is the best so far, but patience restarts only when the baseline is beaten.
+    m = Sequential([keras.Input((3,)), Dense(1)])
+    m.compile("sgd", "mse")
+    es = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, baseline=0.5)
+    es.set_model(m)
+    es.on_train_begin()
+    es.on_epoch_end(0, {"val_loss": 1.0})
+    assert es.best == 1.0 and es.wait == 1
+    es.on_epoch_end(1, {"val_loss": 0.9})
+    assert es.best == 0.9 and es.wait == 2 and m.stop_training is False  # improved: no stop this epoch
+    es.on_epoch_end(2, {"val_loss": 0.95})
+    assert m.stop_training is True and es.stopped_epoch == 2
+    es.on_train_begin()  # reusable across fit calls
+    assert es.best is None and es.wait == 0 and es.stopped_epoch == 0
+
+
+def test_train_on_batch_returns_loss_and_metrics_like_keras() -> None:
+    x, y = data(n=8)
+    m = Sequential([keras.Input((10, 3)), LSTM(3), Dense(1)])
+    m.compile("sgd", "mse", metrics=["mae"])
+    first = m.train_on_batch(x, y[:, -1])
+    assert isinstance(first, list) and len(first) == 2
+    logs = m.train_on_batch(x[:4], y[:4, -1], return_dict=True)
+    assert set(logs) == {"loss", "mae"}
+    # metrics are reset per call (Keras 3): the mae is this batch's, before the update
+    m2 = Sequential.from_config(m.get_config())
+    m2.set_weights(m.get_weights())
+    m2.compile("sgd", "mse", metrics=["mae"])
+    assert m2.evaluate(x[4:], y[4:, -1], return_dict=True, verbose=0)["mae"] == pytest.approx(
+        m.train_on_batch(x[4:], y[4:, -1], return_dict=True)["mae"], rel=1e-6
+    )
+
+
+def test_class_weight_applies_to_generator_batches_too() -> None:
+    x, _ = data(n=16)
+    y = (np.arange(16) % 2).astype(np.float32)[:, None]
+    m = Sequential([keras.Input((10, 3)), layers.GRU(2), Dense(1, activation="sigmoid")])
+    m.compile("sgd", "binary_crossentropy")
+    w0 = m.get_weights()
+    m.fit(iter([(x, y)]), steps_per_epoch=1, class_weight={0: 0.0, 1: 2.0}, verbose=0)
+    via_gen = m.get_weights()
+    m.set_weights(w0)
+    m.compile("sgd", "binary_crossentropy")
+    m.fit(x, y, batch_size=16, shuffle=False, sample_weight=np.where(y[:, 0] == 1, 2.0, 0.0), verbose=0)
+    for a, b in zip(via_gen, m.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -183,12 +183,6 @@ def test_one_step_differences_are_last_bit_only():
             np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7, err_msg=layer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layers/recurrent.py:172 builds np.random.default_rng(self.seed) on every forward, so an LSTM/GRU "
-    "with seed= and dropout>0 applies the same dropout mask at every training step (Keras's SeedGenerator "
-    "advances; seqcore's Dropout(seed=) keeps one generator and does too).",
-)
 @pytest.mark.parametrize("cls", [L.LSTM, L.GRU])
 def test_seeded_rnn_dropout_draws_a_new_mask_each_step(cls):
     x = np.ones((4, 5, 3), np.float32)

@@ -105,3 +105,13 @@ def test_sequence_base_class_feeds_fit() -> None:
     m.compile("adam", "mse")
     h = m.fit(Batches(), epochs=3, verbose=0)
     assert len(h.history["loss"]) == 3
+
+
+def test_make_windows_keeps_float64_and_makes_float32_otherwise() -> None:
+    big = np.arange(2**24, 2**24 + 12, dtype=np.float64)  # not exact in float32
+    x, y = utils.make_windows(big, n_steps=4)
+    assert x.dtype == np.float64 and y.dtype == np.float64
+    np.testing.assert_array_equal(x[0, :, 0], big[:4])
+    for series in (np.arange(12), np.arange(12, dtype=np.float32), list(range(12)), np.arange(12, dtype=np.float16)):
+        x, y = utils.make_windows(series, n_steps=4)
+        assert x.dtype == np.float32 and y.dtype == np.float32

@@ -74,17 +74,35 @@ class History(Callback):
         return path
 
 
-def _mode_better(monitor: str, mode: str) -> Callable[[float, float, float], bool]:
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
-    if mode == "auto":
-        mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+def _mode_better(mode: str) -> Callable[[float, float, float], bool]:
+    """``better(current, reference, min_delta)`` for a resolved mode: Keras's ``_is_improvement``
+    (an improvement must beat the reference by more than ``min_delta``; NaN never does)."""
     if mode == "min":
         return lambda cur, best, delta: cur < best - delta
-    return lambda cur, best, delta: cur > best + delta
+    if mode == "max":
+        return lambda cur, best, delta: cur > best + delta
+    raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+
+
+def _check_mode(mode: Any, who: str) -> str:
+    # Keras warns and falls back to "auto" on an unknown mode; a typo such as "maximum" would then
+    # silently pick a direction, so it is refused here.
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+    return str(mode)
 
 
 class EarlyStopping(Callback):
+    """Keras 3's EarlyStopping: stops when ``monitor`` has not improved (by more than
+    ``min_delta``) for ``patience`` epochs. ``mode="auto"`` minimizes the loss and goes the way
+    each compiled metric improves (``val_precision``, ``val_auc``, ``val_f1_score`` ... are
+    maximized), and refuses a monitor whose direction it cannot tell.
+
+    With ``restore_best_weights=True`` the weights of the best epoch are restored when training
+    ends, whether it stopped early or ran to the last epoch (Keras 3 semantics; the first
+    monitored epoch counts as best until another beats it). ``baseline``: training stops unless
+    the monitor beats it within ``patience`` epochs."""
+
     def __init__(
         self,
         monitor: str = "val_loss",
@@ -99,14 +117,29 @@ class EarlyStopping(Callback):
         self.monitor, self.min_delta, self.patience = monitor, abs(min_delta), int(patience)
         self.verbose, self.baseline, self.restore_best_weights = verbose, baseline, restore_best_weights
         self.start_from_epoch = start_from_epoch
-        self._better = _mode_better(monitor, mode)
+        self.mode = _check_mode(mode, "EarlyStopping")
+        self._better: Callable[[float, float, float], bool] | None = None
         self.stopped_epoch = 0
-
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.wait, self.best_epoch = 0, 0
         self.best: float | None = None
         self.best_weights: list[np.ndarray] | None = None
-        self.stopped_epoch = 0
+
+    def _resolve_mode(self) -> Callable[[float, float, float], bool]:
+        if self._better is None:
+            mode = self.mode if self.mode != "auto" else _auto_mode(self.monitor, self.model, "EarlyStopping")
+            self._better = _mode_better(mode)
+        return self._better
+
+    def _is_improvement(self, current: float, reference: float | None) -> bool:
+        return reference is None or self._resolve_mode()(current, reference, self.min_delta)
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        # Reset, so the instance can be reused across fit calls (as Keras).
+        self.wait, self.best_epoch, self.stopped_epoch = 0, 0, 0
+        self.best = None
+        self.best_weights = None
+        if self.model is not None:
+            self._resolve_mode()  # a monitor of unknown direction fails before the first epoch
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
@@ -117,26 +150,37 @@ class EarlyStopping(Callback):
             )
         if epoch < self.start_from_epoch:
             return
-        cur = logs[self.monitor]
-        ref = self.best if self.best is not None else self.baseline
-        if ref is None or self._better(cur, ref, self.min_delta):
-            self.best, self.best_epoch, self.wait = cur, epoch, 0
+        current = logs[self.monitor]
+        if self.restore_best_weights and self.best_weights is None:
+            # Until something beats it, the first monitored epoch is the best one.
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            # Patience restarts only when the baseline is beaten too.
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        if self.stopped_epoch and self.verbose:
+        if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
 
 
 class ReduceLROnPlateau(Callback):
+    """Keras 3's ReduceLROnPlateau: multiplies the learning rate by ``factor`` (not below
+    ``min_lr``) after ``patience`` epochs without improvement of ``monitor``, then waits
+    ``cooldown`` epochs. ``mode="auto"`` as for :class:`EarlyStopping`."""
+
     def __init__(
         self,
         monitor: str = "val_loss",
@@ -151,30 +195,44 @@ class ReduceLROnPlateau(Callback):
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be < 1. Received: factor={factor}")
         self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
-        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
-        self._better = _mode_better(monitor, mode)
+        self.min_delta, self.cooldown, self.min_lr = abs(min_delta), cooldown, min_lr
+        self.mode = _check_mode(mode, "ReduceLROnPlateau")
+        self._better: Callable[[float, float, float], bool] | None = None
         self.wait, self.cooldown_counter = 0, 0
         self.best: float | None = None
 
+    def _resolve_mode(self) -> Callable[[float, float, float], bool]:
+        if self._better is None:
+            mode = self.mode if self.mode != "auto" else _auto_mode(self.monitor, self.model, "ReduceLROnPlateau")
+            self._better = _mode_better(mode)
+        return self._better
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+        if self.model is not None:
+            self._resolve_mode()
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        better = self._resolve_mode()
         cur = (logs or {}).get(self.monitor)
         if cur is None:
             return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        if self.best is None or self._better(cur, self.best, self.min_delta):
+        if self.best is None or better(cur, self.best, self.min_delta):
             self.best, self.wait = cur, 0
         elif self.cooldown_counter <= 0:
             self.wait += 1
             if self.wait >= self.patience:
                 opt = self.model.optimizer
-                new = max(opt.learning_rate * self.factor, self.min_lr)
-                if new < opt.learning_rate:
+                old = float(opt.learning_rate)
+                if old > np.float32(self.min_lr):  # Keras: a cooldown only follows an actual reduction
+                    new = max(old * self.factor, self.min_lr)
                     opt.learning_rate = new
                     if self.verbose:
                         print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
-                self.cooldown_counter, self.wait = self.cooldown, 0
+                    self.cooldown_counter, self.wait = self.cooldown, 0
 
 
 class TerminateOnNaN(Callback):
@@ -193,7 +251,19 @@ class LambdaCallback(Callback):
             setattr(self, k, fn)
 
 
+def _csv_value(v: Any) -> Any:
+    """A log value for a CSV cell: numbers as floats; array results (F1Score(average=None),
+    Precision(thresholds=[...])) as "[a, b]", the text Keras's CSVLogger writes for them."""
+    a = np.asarray(v)
+    if a.ndim == 0:
+        return float(a)
+    return "[" + ", ".join(str(float(e)) for e in a.ravel()) + "]"
+
+
 class CSVLogger(Callback):
+    """Keras's CSVLogger: one row per epoch (``epoch`` and every log). Array-valued results are
+    written as ``[a, b]`` (a quoted cell, since it holds the separator)."""
+
     def __init__(self, filename: str, separator: str = ",", append: bool = False):
         self.filename, self.separator, self.append = filename, separator, append
 
@@ -207,7 +277,7 @@ class CSVLogger(Callback):
             self._writer = csv.DictWriter(self._file, ["epoch", *logs], delimiter=self.separator)
             if not self.append or self._file.tell() == 0:
                 self._writer.writeheader()
-        self._writer.writerow({"epoch": epoch, **{k: float(np.asarray(v)) for k, v in logs.items()}})
+        self._writer.writerow({"epoch": epoch, **{k: _csv_value(v) for k, v in logs.items()}})
         self._file.flush()
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
@@ -232,8 +302,12 @@ def _auto_mode(monitor: str, model: Any, who: str) -> str:
     name = monitor.removeprefix("val_")
     if name == "loss":
         return "min"
-    for m in getattr(model, "compiled_metrics", None) or []:
-        if getattr(m, "name", None) != name:
+    metrics = list(getattr(model, "compiled_metrics", None) or [])
+    # The names the logs use (a repeated metric name is logged as name_1, name_2, ... as in Keras).
+    names = getattr(model, "metrics_names", None)
+    names = list(names[1:]) if isinstance(names, list) and len(names) == len(metrics) + 1 else None
+    for i, m in enumerate(metrics):
+        if (names[i] if names is not None else getattr(m, "name", None)) != name:
             continue
         direction = getattr(m, "_direction", None)
         if direction in ("up", "down"):
@@ -309,7 +383,7 @@ class ModelCheckpoint(Callback):
             # Resolved once the model (and its compiled metrics) is known, so a bad monitor fails
             # before the first epoch rather than after it.
             mode = self.mode if self.mode != "auto" else _auto_mode(self.monitor, self.model, "ModelCheckpoint")
-            self._better = _mode_better(self.monitor, mode)
+            self._better = _mode_better(mode)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self._epoch = epoch

@@ -9,6 +9,8 @@ an error naming both shapes, never a silent broadcast.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -19,10 +21,29 @@ from . import ops
 _EPS = 1e-7  # Keras's backend epsilon, used to clip probabilities
 
 
+def _accepted_arguments(cls: type) -> list[str]:
+    """The keyword arguments ``cls(...)`` takes, along its constructors up to :class:`Loss`."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in names:
+                names.append(p.name)
+    return names
+
+
 class Loss:
     name = "loss"
 
-    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None):
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, **kwargs: Any):
+        if kwargs:
+            # Python's own message would name Loss.__init__, not the class the user wrote.
+            accepted = _accepted_arguments(type(self))
+            close = [m for k in sorted(kwargs) for m in difflib.get_close_matches(k, accepted, n=1, cutoff=0.6)]
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else f"; it accepts {accepted}."
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}{hint}")
         if reduction not in ("sum_over_batch_size", "sum", "mean"):
             raise ValueError(f"{type(self).__name__}: unsupported reduction {reduction!r}.")
         self.reduction = reduction
@@ -38,6 +59,16 @@ class Loss:
             hint = ""
             if y_true.shape == y_pred.shape[:-1] and y_pred.shape[-1] == 1:
                 hint = " Add the trailing axis to the targets: y.reshape(-1, 1) (or y[..., None])."
+            elif (
+                isinstance(self, CategoricalCrossentropy)
+                and y_pred.ndim
+                and y_pred.shape[-1] > 1
+                and y_true.shape in (y_pred.shape[:-1], y_pred.shape[:-1] + (1,))
+            ):
+                hint = (
+                    f" These look like integer class labels: integer class labels need "
+                    f"loss='sparse_categorical_crossentropy' (or one-hot y with {y_pred.shape[-1]} columns)."
+                )
             raise ValueError(
                 f"{self.name}: targets of shape {y_true.shape} do not match the model output of shape "
                 f"{y_pred.shape}; seqcore does not broadcast them.{hint}"

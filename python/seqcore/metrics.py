@@ -22,7 +22,8 @@ Keras conventions kept on purpose, because a Keras user's numbers and monitors d
 - Names: ``Precision()`` logs as ``precision`` (``val_precision`` on validation data); a string in
   ``compile(metrics=[...])`` logs under that string, as Keras does (``"AUC"`` logs as ``AUC``).
   Unlike Keras, a second ``Precision()`` in the same process is not renamed ``precision_1``, so a
-  monitor such as ``EarlyStopping("val_auc")`` keeps working when a notebook cell is re-run.
+  monitor such as ``EarlyStopping("val_auc")`` keeps working when a notebook cell is re-run. Two
+  metrics with the same name in one ``compile`` log as ``auc`` and ``auc_1``, as in Keras.
 
 One deliberate difference: seqcore passes a ``Masking`` mask to every metric as a weight, so masked
 steps never count. Keras 3 applies the mask to mean metrics only and counts padded steps in
@@ -159,6 +160,9 @@ class BinaryAccuracy(Metric):
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         return np.mean((y_pred > self.threshold) == (y_true > 0.5), axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "threshold": self.threshold}
 
 
 class CategoricalAccuracy(Metric):

@@ -5,9 +5,10 @@ and the fix."""
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,12 @@ from .layers.core import InputLayer, InputSpec
 from .layers.recurrent import _RNN
 from .layers.wrappers import Bidirectional, Masking
 from .utils import rng
+
+
+class NotCompiledError(ValueError, RuntimeError):
+    """``fit``/``evaluate``/``train_on_batch``/``test_on_batch`` before ``compile``. Keras 3 raises a
+    ValueError here and seqcore used to raise a RuntimeError: deriving from both keeps either
+    ``except`` clause working."""
 
 
 def _rnn_hint(prev: Layer | None) -> str:
@@ -262,22 +269,27 @@ class Sequential:
         self._out_lengths = lengths if x.ndim >= 3 else None
         return x
 
-    def _mask_weights(self, out: np.ndarray, sw: np.ndarray | None) -> np.ndarray | None:
-        """Keras excludes masked steps from the loss and metrics: the mask becomes a weight, scaled
-        so that the mean runs over the valid steps only."""
+    def _mask_weights(self, out: np.ndarray, sw: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Keras excludes masked steps from the loss and metrics: the mask becomes a weight.
+
+        Returns (loss weights, metric weights). For the loss the mask is scaled by total/valid steps
+        of the batch, so that its mean (sum over batch size) runs over the valid steps only, as
+        Keras's masked loss does. Metrics get the plain 0/1 mask (times ``sw``): they accumulate
+        weighted counts and sums over the epoch themselves, and a rescaled mask would inflate
+        counts (TruePositives) and weight batches with more padding more heavily."""
         lengths = getattr(self, "_out_lengths", None)
         if lengths is None:
-            return sw
+            return sw, sw
         mask = (np.arange(out.shape[1])[None, :] < lengths[:, None]).astype(np.float32)
-        valid = float(mask.sum())
-        mask *= np.float32(mask.size / valid) if valid else np.float32(0.0)
-        if sw is None:
-            return mask
-        sw = np.asarray(sw, np.float32)
-        return mask * (sw if sw.ndim == 2 else sw.reshape(-1, 1))
+        if sw is not None:
+            sw = np.asarray(sw, np.float32)
+            mask = mask * (sw if sw.ndim == 2 else sw.reshape(-1, 1))
+        valid = float((np.arange(out.shape[1])[None, :] < lengths[:, None]).sum())
+        scale = np.float32(mask.size / valid) if valid else np.float32(0.0)
+        return mask * scale, mask
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
-        return self._forward(self._check_x(_as_array(x, "x"), "__call__"), training)
+        return self._forward(self._check_x(_as_array(x, "x", f"{self.name}.__call__"), "__call__"), training)
 
     def compile(
         self,
@@ -287,20 +299,48 @@ class Sequential:
         loss_weights: Any = None,
         **kwargs: Any,
     ) -> None:
+        who = f"{self.name}.compile"
         if kwargs:
-            raise TypeError(f"{self.name}.compile: unsupported argument(s) {sorted(kwargs)}.")
+            raise TypeError(f"{who}: unsupported argument(s) {sorted(kwargs)}.")
         if loss is None:
-            raise ValueError(f"{self.name}.compile: a loss is required, e.g. compile(optimizer='adam', loss='mse').")
+            raise ValueError(f"{who}: a loss is required, e.g. compile(optimizer='adam', loss='mse').")
+        # Keras 3 refuses anything but a list/tuple (or a dict for multi-output models): a string
+        # would otherwise be read character by character ("Unknown metric 'm'").
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            got = f"the str {metrics!r}" if isinstance(metrics, str) else f"a {type(metrics).__name__}"
+            example = repr([metrics]) if isinstance(metrics, str) else "['mae']"
+            raise ValueError(f"{who}: metrics must be a list, e.g. metrics={example}; received {got}.")
         # Resolve everything first: a compile that fails leaves the model as it was.
         opt = optimizers_mod.get(optimizer)
         loss_fn = losses_mod.get(loss)
         mets = [metrics_mod.get(m, loss_fn.name) for m in (metrics or [])]
+        seen: dict[int, int] = {}
+        for i, m in enumerate(mets):
+            if id(m) in seen:
+                raise ValueError(
+                    f"{who}: metrics[{seen[id(m)]}] and metrics[{i}] are the same {type(m).__name__} object, which "
+                    f"would count every batch twice; pass two instances (e.g. {type(m).__name__}() twice)."
+                )
+            seen[id(m)] = i
         self.optimizer, self.loss, self.compiled_metrics = opt, loss_fn, mets
+        self._metric_log_names = _unique_log_names(mets)
         self.loss_weight = float(loss_weights) if isinstance(loss_weights, (int, float)) else 1.0
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The keys of the logs: ``"loss"``, then each compiled metric's name (a repeated name gets
+        ``_1``, ``_2``, ... as in Keras)."""
+        return ["loss", *getattr(self, "_metric_log_names", [m.name for m in self.compiled_metrics])]
+
+    def _metric_results(self) -> dict[str, Any]:
+        names = getattr(self, "_metric_log_names", None)
+        if names is None or len(names) != len(self.compiled_metrics):
+            names = _unique_log_names(self.compiled_metrics)
+        return {n: m.result() for n, m in zip(names, self.compiled_metrics, strict=True)}
 
     def _require_compiled(self, where: str) -> None:
         if self.optimizer is None or self.loss is None:
-            raise RuntimeError(f"{self.name}.{where}: compile the model first, e.g. model.compile('adam', 'mse').")
+            raise NotCompiledError(f"{self.name}.{where}: compile the model first, e.g. model.compile('adam', 'mse').")
 
     def _loss_and_grad(self, y: np.ndarray, out: np.ndarray, sw: np.ndarray | None) -> tuple[float, np.ndarray]:
         assert self.loss is not None
@@ -312,18 +352,36 @@ class Sequential:
             value, grad = value * self.loss_weight, grad * np.float32(self.loss_weight)
         return value, grad
 
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> Any:
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any = None,
+        class_weight: dict[int, float] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One training step on one batch; like Keras 3 it resets the metrics first and returns the
+        loss (or ``[loss, *metrics]`` when metrics are compiled, or a dict with ``return_dict``)."""
         self._require_compiled("train_on_batch")
-        xa = self._check_x(_as_array(x, "x"), "train_on_batch")
-        ya = _as_array(y, "y")
-        logs = self._train_step(xa, ya, None if sample_weight is None else np.asarray(sample_weight, np.float32))
-        return logs if return_dict else logs["loss"]
+        who = f"{self.name}.train_on_batch"
+        xa = self._check_x(_as_array(x, "x", who), "train_on_batch")
+        ya = _as_array(y, "y", who)
+        sw = _sample_weight(sample_weight, len(xa), who)
+        if class_weight is not None:
+            if sw is not None:
+                raise ValueError(f"{who}: pass sample_weight or class_weight, not both (as Keras).")
+            sw = _class_weights(ya, class_weight, self.name)
+        for m in self.compiled_metrics:
+            m.reset_state()
+        logs = self._train_step(xa, ya, sw)
+        logs = {"loss": logs["loss"], **self._metric_results()}
+        return logs if return_dict else (logs["loss"] if not self.compiled_metrics else list(logs.values()))
 
     def _train_step(self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> dict[str, float]:
         assert self.optimizer is not None
         out = self._forward(x, training=True)
-        sw = self._mask_weights(out, sw)
-        loss, grad = self._loss_and_grad(y, out, sw)
+        loss_sw, metric_sw = self._mask_weights(out, sw)
+        loss, grad = self._loss_and_grad(y, out, loss_sw)
         reg = sum(layer.regularization_loss() for layer in self.layers)
         total = loss + reg
         if not math.isfinite(total):
@@ -354,22 +412,23 @@ class Sequential:
         self.optimizer.apply(weights, grads)
         logs = {"loss": total}
         for m in self.compiled_metrics:
-            m.update_state(y, out, sw)
+            m.update_state(y, out, metric_sw)
         return logs
 
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> Any:
         self._require_compiled("test_on_batch")
-        xa = self._check_x(_as_array(x, "x"), "test_on_batch")
-        ya = _as_array(y, "y")
+        who = f"{self.name}.test_on_batch"
+        xa = self._check_x(_as_array(x, "x", who), "test_on_batch")
+        ya = _as_array(y, "y", who)
+        sw = _sample_weight(sample_weight, len(xa), who)
         out = self._forward(xa, training=False)
-        sample_weight = self._mask_weights(out, sample_weight)
-        loss, _ = self._loss_and_grad(ya, out, sample_weight)
+        loss_sw, metric_sw = self._mask_weights(out, sw)
+        loss, _ = self._loss_and_grad(ya, out, loss_sw)
         loss += sum(layer.regularization_loss() for layer in self.layers)
-        logs = {"loss": loss}
         for m in self.compiled_metrics:
             m.reset_state()
-            m.update_state(ya, out, sample_weight)
-            logs[m.name] = m.result()
+            m.update_state(ya, out, metric_sw)
+        logs = {"loss": loss, **self._metric_results()}
         return logs if return_dict else (loss if not self.compiled_metrics else list(logs.values()))
 
     def predict_on_batch(self, x: Any) -> np.ndarray:
@@ -378,11 +437,15 @@ class Sequential:
     def predict(
         self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None
     ) -> np.ndarray:
+        who = f"{self.name}.predict"
+        bs = _positive_int_or_none(batch_size, "batch_size", who) or 32
+        steps = _positive_int_or_none(steps, "steps", who)
+        _check_input_kind(x, who)
         outs = []
-        for xb, _, _ in _batches(x, None, None, batch_size or 32, shuffle=False, steps=steps):
+        for xb, _, _ in _batches(x, None, None, bs, shuffle=False, steps=steps, who=who):
             outs.append(self._forward(self._check_x(xb, "predict"), training=False))
         if not outs:
-            raise ValueError(f"{self.name}.predict: no input data.")
+            raise ValueError(f"{who}: no input data.")
         return np.concatenate(outs, axis=0)
 
     def evaluate(
@@ -396,21 +459,25 @@ class Sequential:
         return_dict: bool = False,
     ) -> Any:
         self._require_compiled("evaluate")
+        who = f"{self.name}.evaluate"
+        bs = _positive_int_or_none(batch_size, "batch_size", who) or 32
+        steps = _positive_int_or_none(steps, "steps", who)
+        x, y, sample_weight = _check_data(x, y, sample_weight, who)
         total, count = 0.0, 0
         for m in self.compiled_metrics:
             m.reset_state()
-        for xb, yb, swb in _batches(x, y, sample_weight, batch_size or 32, shuffle=False, steps=steps):
+        for xb, yb, swb in _batches(x, y, sample_weight, bs, shuffle=False, steps=steps, who=who):
             out = self._forward(self._check_x(xb, "evaluate"), training=False)
-            swb = self._mask_weights(out, swb)
-            loss, _ = self._loss_and_grad(yb, out, swb)
+            loss_sw, metric_sw = self._mask_weights(out, swb)
+            loss, _ = self._loss_and_grad(yb, out, loss_sw)
             total += loss * len(xb)
             count += len(xb)
             for m in self.compiled_metrics:
-                m.update_state(yb, out, swb)
+                m.update_state(yb, out, metric_sw)
         reg = sum(layer.regularization_loss() for layer in self.layers)
-        logs = {"loss": total / max(1, count) + reg, **{m.name: m.result() for m in self.compiled_metrics}}
+        logs = {"loss": total / max(1, count) + reg, **self._metric_results()}
         if verbose not in (0, "0", False) and verbose != "auto":
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+            print(_Progress._fmt(logs))
         if return_dict:
             return logs
         return logs["loss"] if not self.compiled_metrics else list(logs.values())
@@ -439,33 +506,37 @@ class Sequential:
         (with ``steps_per_epoch``)."""
         self._require_compiled("fit")
         assert self.optimizer is not None and self.loss is not None
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"{self.name}.fit: epochs must be an int >= 0. Received: epochs={epochs!r}")
-        if not 0 <= validation_split < 1:
-            raise ValueError(f"{self.name}.fit: validation_split must be in [0, 1). Received: {validation_split}")
-        bs = batch_size or 32
+        who = f"{self.name}.fit"
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"{who}: epochs must be an int >= 0. Received: epochs={epochs!r}")
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+            raise ValueError(f"{who}: initial_epoch must be an int >= 0. Received: initial_epoch={initial_epoch!r}")
+        if (
+            isinstance(validation_split, bool)
+            or not isinstance(validation_split, numbers.Real)
+            or not 0 <= validation_split < 1
+        ):
+            raise ValueError(
+                f"{who}: validation_split must be a number in [0, 1). Received: validation_split={validation_split!r}"
+            )
+        bs = _positive_int_or_none(batch_size, "batch_size", who) or 32
+        steps_per_epoch = _positive_int_or_none(steps_per_epoch, "steps_per_epoch", who)
+        validation_steps = _positive_int_or_none(validation_steps, "validation_steps", who)
+        validation_batch_size = _positive_int_or_none(validation_batch_size, "validation_batch_size", who)
+        validation_freq = _positive_int_or_none(validation_freq, "validation_freq", who) or 1
         arrays = isinstance(x, (np.ndarray, list, tuple))
+        x, y, sample_weight = _check_data(x, y, sample_weight, who)
         if arrays:
-            x = _as_array(x, "x")
             self._check_x(x, "fit")
-            if y is None:
-                raise ValueError(f"{self.name}.fit: y is required when x is an array.")
-            y = _as_array(y, "y")
-            if len(y) != len(x):
-                raise ValueError(f"{self.name}.fit: x has {len(x)} samples but y has {len(y)}.")
             _check_finite(x, "x", self.name)
             _check_finite(y, "y", self.name)
-            if sample_weight is not None:
-                sample_weight = np.asarray(sample_weight, np.float32)
             if class_weight is not None:
                 cw = _class_weights(y, class_weight, self.name)
                 sample_weight = cw if sample_weight is None else sample_weight * cw
             if validation_split and validation_data is None:
                 n_val = int(len(x) * validation_split)
                 if n_val == 0:
-                    raise ValueError(
-                        f"{self.name}.fit: validation_split={validation_split} leaves no validation sample."
-                    )
+                    raise ValueError(f"{who}: validation_split={validation_split} leaves no validation sample.")
                 split = len(x) - n_val
                 validation_data = (x[split:], y[split:]) + (
                     (sample_weight[split:],) if sample_weight is not None else ()
@@ -473,7 +544,7 @@ class Sequential:
                 x, y = x[:split], y[:split]
                 sample_weight = None if sample_weight is None else sample_weight[:split]
         elif validation_split:
-            raise ValueError(f"{self.name}.fit: validation_split needs array inputs; pass validation_data instead.")
+            raise ValueError(f"{who}: validation_split needs array inputs; pass validation_data instead.")
         history = callbacks_mod.History()
         cbs = [*(callbacks or []), history]
         steps = steps_per_epoch or (math.ceil(len(x) / bs) if arrays else _len_or_none(x))
@@ -492,21 +563,24 @@ class Sequential:
                 m.reset_state()
             bar = _Progress(epoch, epochs, steps, verbose_level)
             total, count = 0.0, 0
-            batches = _batches(x, y, sample_weight, bs, shuffle=shuffle, steps=steps_per_epoch, epoch=epoch)
+            batches = _batches(x, y, sample_weight, bs, shuffle=shuffle, steps=steps_per_epoch, epoch=epoch, who=who)
             for step, (xb, yb, swb) in enumerate(batches):
                 for cb in cbs:
                     cb.on_train_batch_begin(step)
                 self._check_x(xb, "fit")
+                if class_weight is not None and not arrays:  # arrays got theirs above, once
+                    cw = _class_weights(yb, class_weight, self.name)
+                    swb = cw if swb is None else swb * cw
                 logs = self._train_step(xb, yb, swb)
                 total += logs["loss"] * len(xb)
                 count += len(xb)
-                shown = {"loss": total / max(1, count), **{m.name: m.result() for m in self.compiled_metrics}}
+                shown = {"loss": total / max(1, count), **self._metric_results()}
                 for cb in cbs:
                     cb.on_train_batch_end(step, {**shown, "loss": logs["loss"]})
                 bar.update(step + 1, shown)
                 if self.stop_training:
                     break
-            epoch_logs = {"loss": total / max(1, count), **{m.name: m.result() for m in self.compiled_metrics}}
+            epoch_logs = {"loss": total / max(1, count), **self._metric_results()}
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
                 vx, vy, vsw = _split_validation(validation_data, self.name)
                 val = self.evaluate(vx, vy, batch_size=validation_batch_size or bs, verbose=0, sample_weight=vsw,
@@ -527,7 +601,11 @@ class Sequential:
     def get_config(self) -> dict[str, Any]:
         from .layers import serialize
 
-        cfg: dict[str, Any] = {"name": self.name, "layers": [serialize(layer) for layer in self.layers]}
+        cfg: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": [serialize(layer) for layer in self.layers],
+        }
         if self._input_spec is not None:
             cfg["input_shape"] = self._input_spec.shape
         return cfg
@@ -536,7 +614,9 @@ class Sequential:
     def from_config(cls, config: dict[str, Any]) -> Sequential:
         from .layers import deserialize
 
-        m = cls(name=config.get("name"))
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"a Sequential config must be a dict with a 'layers' list; received {str(config)[:200]}")
+        m = cls(name=config.get("name"), trainable=bool(config.get("trainable", True)))
         if config.get("input_shape") is not None:
             m._input_spec = InputSpec(config["input_shape"])
         for lc in config["layers"]:
@@ -570,11 +650,139 @@ def _compatible(want: Sequence[int | None], got: Sequence[int | None]) -> bool:
     return len(want) == len(got) and all(a is None or b is None or a == b for a, b in zip(want, got, strict=True))
 
 
-def _as_array(a: Any, name: str) -> np.ndarray:
-    arr = a if isinstance(a, np.ndarray) else np.asarray(a)
+def _ragged_detail(a: Any) -> str:
+    """What makes ``a`` ragged, for the message: two different lengths (or shapes) of its items."""
+    shapes: list[Any] = []
+    try:
+        for item in a:
+            try:
+                shapes.append(np.shape(item))
+            except ValueError:  # the item is itself ragged
+                shapes.append(None)
+    except TypeError:
+        return "its items have different shapes"
+    lengths = list(dict.fromkeys(s[0] if s else None for s in shapes if s is not None))
+    if len(lengths) >= 2 and None not in lengths[:2]:
+        return f"sequences of different lengths, e.g. {lengths[0]} and {lengths[1]} steps"
+    distinct = list(dict.fromkeys(s for s in shapes if s is not None))
+    if len(distinct) >= 2:
+        return f"items of different shapes, e.g. {distinct[0]} and {distinct[1]}"
+    return "its items have different shapes"
+
+
+def _as_array(a: Any, name: str, who: str) -> np.ndarray:
+    """``a`` as an array (no copy for arrays), or an error naming ``who`` and the fix for ragged
+    lists and object arrays (NumPy's own messages name neither the method nor the cure)."""
+
+    def ragged(items: Any) -> str:
+        detail = _ragged_detail(items)
+        return f"{who}: {name} is ragged ({detail}); pad them with seqcore.utils.pad_sequences and use a Masking layer."
+
+    if isinstance(a, np.ndarray):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except ValueError:  # NumPy >= 1.24: "setting an array element with a sequence ... inhomogeneous"
+            raise ValueError(ragged(a)) from None
     if arr.dtype == object:
-        raise ValueError(f"{name} could not be read as a rectangular array (ragged lists?); pad the sequences first.")
+        if arr.ndim == 1 and _is_ragged(arr):
+            raise ValueError(ragged(arr))
+        raise TypeError(
+            f"{who}: {name} has dtype object; convert it with {name}.astype('float32') (ragged sequences: pad "
+            f"them with seqcore.utils.pad_sequences)."
+        )
     return arr
+
+
+def _is_ragged(a: Any) -> bool:
+    try:
+        shapes = {np.shape(item) for item in a}
+    except (TypeError, ValueError):
+        return True
+    return len(shapes) > 1
+
+
+def _check_input_kind(x: Any, who: str) -> None:
+    """Refuses what is neither arrays, a Sequence nor an iterable of batches, before anything
+    indexes it (a dict would be taken for a Sequence and leak ``KeyError: 0``)."""
+    if x is None:
+        raise ValueError(f"{who}: x is required: arrays, a seqcore.utils.Sequence or a generator of (x, y) batches.")
+    extra = ""
+    if isinstance(x, Mapping):
+        extra = " (named inputs are not supported by Sequential: pass the array itself)"
+    elif isinstance(x, (str, bytes)):
+        extra = " (a file name? load the data into an array first)"
+    elif isinstance(x, (np.ndarray, list, tuple)) or hasattr(x, "__getitem__") or isinstance(x, Iterable):
+        return
+    raise TypeError(f"{who}: x must be an array, a Sequence or a generator; received {type(x).__name__}{extra}.")
+
+
+def _sample_weight(sw: Any, n: int, who: str) -> np.ndarray | None:
+    """``sample_weight`` as float32, with one entry per sample (or per step) of the ``n`` in x."""
+    if sw is None:
+        return None
+    try:
+        a = np.asarray(sw, np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{who}: sample_weight must be an array of numbers, one per sample; received {type(sw).__name__}."
+        ) from None
+    if a.ndim == 0:
+        raise ValueError(
+            f"{who}: sample_weight must hold one weight per sample (shape ({n},)) or per step (shape ({n}, steps)); "
+            f"received the scalar {sw!r}."
+        )
+    if len(a) != n:
+        raise ValueError(f"{who}: x has {n} samples but sample_weight has {len(a)}.")
+    return a
+
+
+def _check_data(x: Any, y: Any, sw: Any, who: str) -> tuple[Any, Any, np.ndarray | None]:
+    """fit/evaluate input: arrays are converted and their lengths checked against each other; a
+    Sequence or generator carries its own targets and weights, as in Keras."""
+    _check_input_kind(x, who)
+    if not isinstance(x, (np.ndarray, list, tuple)):
+        for arg, v in (("y", y), ("sample_weight", sw)):
+            if v is not None:
+                raise ValueError(
+                    f"{who}: {arg} must not be given when x is a Sequence or generator ({type(x).__name__}); let it "
+                    f"yield (x, y) or (x, y, sample_weight) batches instead."
+                )
+        return x, None, None
+    xa = _as_array(x, "x", who)
+    if y is None:
+        raise ValueError(f"{who}: y is required when x is an array.")
+    ya = _as_array(y, "y", who)
+    if ya.ndim == 0 or len(ya) != len(xa):
+        raise ValueError(f"{who}: x has {len(xa)} samples but y has {len(ya) if ya.ndim else 'none (a scalar)'}.")
+    return xa, ya, _sample_weight(sw, len(xa), who)
+
+
+def _positive_int_or_none(value: Any, arg: str, who: str) -> int | None:
+    # bool is an int in Python; batch_size=True is a mistake, not 1.
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{who}: {arg} must be an int >= 1 or None. Received: {arg}={value!r}")
+    return int(value)
+
+
+def _unique_log_names(metrics: Sequence[metrics_mod.Metric]) -> list[str]:
+    """Log keys for the compiled metrics: a repeated name gets ``_1``, ``_2``, ... as Keras's
+    CompileMetrics.result() does. Unlike Keras, a metric named ``loss`` becomes ``loss_1`` too,
+    instead of silently replacing the loss in the logs."""
+    counters: dict[str, int] = {"loss": 1}
+    names: list[str] = []
+    for m in metrics:
+        name = m.name
+        while name in counters:
+            index = counters[m.name]
+            counters[m.name] += 1
+            name = f"{m.name}_{index}"
+        counters[name] = 1
+        names.append(name)
+    return names
 
 
 def _check_finite(a: np.ndarray, name: str, model: str) -> None:
@@ -611,14 +819,19 @@ def _split_validation(data: Any, model: str) -> tuple[Any, Any, Any]:
 
 
 def _batches(
-    x: Any, y: Any, sw: Any, batch_size: int, shuffle: bool, steps: int | None = None, epoch: int = 0
+    x: Any,
+    y: Any,
+    sw: Any,
+    batch_size: int,
+    shuffle: bool,
+    steps: int | None = None,
+    epoch: int = 0,
+    who: str = "Sequential",
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Batches from arrays, a Sequence (``__len__``/``__getitem__``) or a generator/iterable."""
-    if isinstance(x, (np.ndarray, list, tuple)) and not (
-        isinstance(x, tuple) and len(x) in (2, 3) and y is None and hasattr(x[0], "shape") and False
-    ):
-        xa = _as_array(x, "x")
-        ya = None if y is None else _as_array(y, "y")
+    if isinstance(x, (np.ndarray, list, tuple)):
+        xa = _as_array(x, "x", who)
+        ya = None if y is None else _as_array(y, "y", who)
         n = len(xa)
         order = rng().permutation(n) if shuffle else np.arange(n)
         for i, start in enumerate(range(0, n, batch_size)):
@@ -637,7 +850,7 @@ def _batches(
         for i, j in enumerate(order):
             if steps is not None and i >= steps:
                 return
-            yield _unpack(x[int(j)])
+            yield _unpack(x[int(j)], who)
         return
     if isinstance(x, Iterable):
         it = iter(x)
@@ -646,18 +859,27 @@ def _batches(
                 item = next(it)
             except StopIteration:
                 return
-            yield _unpack(item)
+            yield _unpack(item, who)
         return
-    raise TypeError(f"Unsupported input type {type(x).__name__}: pass arrays, a Sequence or a generator.")
+    raise TypeError(f"{who}: x must be an array, a Sequence or a generator; received {type(x).__name__}.")
 
 
-def _unpack(item: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _unpack(item: Any, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     if not isinstance(item, tuple) or len(item) not in (1, 2, 3):
-        raise ValueError("a Sequence/generator must yield (x, y) or (x, y, sample_weight) tuples.")
-    xb = _as_array(item[0], "x")
-    yb = _as_array(item[1], "y") if len(item) > 1 else None
-    swb = np.asarray(item[2], np.float32) if len(item) > 2 else None
+        raise ValueError(
+            f"{who}: a Sequence/generator must yield (x, y) or (x, y, sample_weight) tuples; received "
+            f"{type(item).__name__}" + (f" of length {len(item)}" if isinstance(item, tuple) else "") + "."
+        )
+    xb = _as_array(item[0], "x", who)
+    yb = _as_array(item[1], "y", who) if len(item) > 1 else None
+    swb = _sample_weight(item[2], len(xb), who) if len(item) > 2 else None
     return xb, yb, swb  # type: ignore[return-value]
+
+
+def _fmt_value(v: Any) -> str:
+    # Array-valued results (F1Score(average=None), Precision(thresholds=[...])) show their mean,
+    # as Keras's progress bar does; the logs and History keep the arrays.
+    return f"{float(np.mean(v)) if np.ndim(v) else float(v):.4f}"
 
 
 class _Progress:
@@ -671,8 +893,8 @@ class _Progress:
             print(f"Epoch {epoch + 1}/{epochs}")
 
     @staticmethod
-    def _fmt(logs: dict[str, float]) -> str:
-        return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    def _fmt(logs: dict[str, Any]) -> str:
+        return " - ".join(f"{k}: {_fmt_value(v)}" for k, v in logs.items())
 
     def update(self, step: int, logs: dict[str, float]) -> None:
         if self.verbose != 1:

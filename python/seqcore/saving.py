@@ -47,12 +47,10 @@ from typing import Any
 
 import numpy as np
 
-from . import layers as layers_mod
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .layers.base import Layer, Weight
-from .layers.core import InputSpec
 from .layers.wrappers import Bidirectional, SequentialLayer, TimeDistributed
 from .models import Sequential
 
@@ -511,47 +509,6 @@ def _compile_config(model: Sequential) -> dict[str, Any] | None:
     }
 
 
-def _contains_nested_model(spec: Any) -> bool:
-    if not isinstance(spec, dict):
-        return False
-    if spec.get("class_name") in ("Sequential", "SequentialLayer"):
-        return True
-    cfg = spec.get("config")
-    return isinstance(cfg, dict) and _contains_nested_model(cfg.get("layer"))
-
-
-def _layer_from_config(spec: Any) -> Layer:
-    """``layers.deserialize``, plus nested ``Sequential`` models (inside ``TimeDistributed`` or as a
-    layer), which the layer registry does not resolve yet."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
-        raise ValueError(f"a layer entry must be {{'class_name': str, 'config': dict}}; received {str(spec)[:200]}")
-    cfg = spec.get("config", {})
-    if not isinstance(cfg, dict):
-        raise ValueError(f"the config of a {spec['class_name']!r} layer must be a dict; received {str(cfg)[:200]}")
-    if not _contains_nested_model(spec):
-        return layers_mod.deserialize(spec)
-    name = spec["class_name"]
-    if name in ("Sequential", "SequentialLayer"):
-        inner = cfg.get("model", cfg) if name == "SequentialLayer" else cfg
-        model = _sequential_from_config(inner)
-        return SequentialLayer(model, name=cfg.get("name") or model.name)
-    wrapper = {"TimeDistributed": TimeDistributed, "Bidirectional": Bidirectional}.get(name)
-    if wrapper is None:
-        raise ValueError(f"layer class {name!r} wraps a nested Sequential, which seqcore cannot rebuild")
-    return wrapper(**{**cfg, "layer": _layer_from_config(cfg["layer"])})
-
-
-def _sequential_from_config(cfg: Any) -> Sequential:
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
-        raise ValueError("a Sequential config must be a dict with a 'layers' list")
-    model = Sequential(name=cfg.get("name"))
-    if cfg.get("input_shape") is not None:
-        model._input_spec = InputSpec(cfg["input_shape"])
-    for spec in cfg["layers"]:
-        model.add(_layer_from_config(spec))
-    return model
-
-
 # ----- archives --------------------------------------------------------------------------------
 def _hdf5_message(where: str) -> str:
     return (
@@ -853,7 +810,7 @@ def _load(archive: _Archive, who: str, compile: bool) -> Sequential:
         got = spec.get("class_name") if isinstance(spec, dict) else spec
         raise ValueError(f"{who}: {where}: expected a Sequential model in {_CONFIG}; received {str(got)[:100]}.")
     try:
-        model = _sequential_from_config(spec.get("config"))
+        model = Sequential.from_config(spec.get("config"))  # type: ignore[arg-type]
         shapes = config.get("build_shapes") or []
         if not isinstance(shapes, list):
             raise ValueError(f"build_shapes must be a list; received {shapes!r}")

@@ -69,8 +69,11 @@ def pad_sequences(
 def make_windows(series: Any, n_steps: int, horizon: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Supervised windows from a series ``(total_steps,)`` or ``(total_steps, features)``:
     ``x (samples, n_steps, features)`` and the next ``horizon`` values of the first feature,
-    ``y (samples, horizon)``."""
-    s = np.asarray(series, dtype=np.float32)
+    ``y (samples, horizon)``. A float64 array stays float64 (as Keras's
+    ``timeseries_dataset_from_array`` keeps the data's dtype), so windows of large values (e.g.
+    positions past 2**24) stay exact; anything else becomes float32."""
+    dtype = np.float64 if getattr(series, "dtype", None) == np.float64 else np.float32
+    s = np.asarray(series, dtype=dtype)
     if s.ndim == 1:
         s = s[:, None]
     if s.ndim != 2:

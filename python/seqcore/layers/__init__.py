@@ -8,7 +8,7 @@ from .base import Layer, Weight
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, Reshape
 from .recurrent import GRU, LSTM
-from .wrappers import Bidirectional, Masking, TimeDistributed
+from .wrappers import Bidirectional, Masking, SequentialLayer, TimeDistributed
 
 __all__ = [
     "GRU",
@@ -29,6 +29,7 @@ __all__ = [
     "Layer",
     "Masking",
     "Reshape",
+    "SequentialLayer",
     "TimeDistributed",
     "Weight",
     "deserialize",
@@ -48,7 +49,19 @@ def serialize(layer: Layer) -> dict[str, Any]:
 
 
 def deserialize(config: dict[str, Any]) -> Layer:
-    name = config.get("class_name")
+    """A layer from ``serialize``'s ``{"class_name": ..., "config": {...}}``. A nested model
+    (``SequentialLayer``, or ``Sequential`` as Keras writes it) comes back as a ``SequentialLayer``."""
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+        raise ValueError(f"a layer entry must be {{'class_name': str, 'config': dict}}; received {str(config)[:200]}")
+    name = config["class_name"]
+    cfg = config.get("config", {})
+    if not isinstance(cfg, dict):
+        raise ValueError(f"the config of a {name!r} layer must be a dict; received {str(cfg)[:200]}")
+    if name == "Sequential":
+        from ..models import Sequential
+
+        model = Sequential.from_config(cfg)
+        return SequentialLayer(model, trainable=bool(cfg.get("trainable", True)))
     if name not in _CLASSES:
         raise ValueError(f"Unknown layer class {name!r}; seqcore has {sorted(_CLASSES)}.")
-    return _CLASSES[name].from_config(dict(config.get("config", {})))
+    return _CLASSES[name].from_config(dict(cfg))

@@ -78,6 +78,8 @@ class Layer:
 
     #: whether the layer passes a sequence mask (per-sample lengths) through unchanged
     propagates_mask = False
+    #: whether a built layer accepts inputs of another rank (Dense works on the last axis of any rank)
+    _any_rank = False
 
     def __init__(self, **kwargs: Any):
         unknown = set(kwargs) - set(_COMMON_KWARGS)
@@ -190,9 +192,27 @@ class Layer:
         and returns dL/d(input)."""
         raise NotImplementedError(f"{type(self).__name__} does not support training yet.")
 
+    def _check_call_input(self, shape: tuple[int, ...]) -> None:
+        """A built layer's weights fix the last axis of its input (and, unless the layer works on
+        any rank like Dense, the rank): check it here, where the layer's name is known, instead of
+        letting the kernel's message about weight shapes surface."""
+        if not self.built or self.input_shape is None or not self.weights:
+            return  # weight-free layers adapt to any input; their own checks apply
+        want, got = self.input_shape, tuple(shape[1:])
+        rank_ok = len(got) == len(want) or (self._any_rank and len(got) >= 1)
+        last_ok = not want or not got or want[-1] is None or got[-1] is None or want[-1] == got[-1]
+        if rank_ok and last_ok:
+            return
+        spec = (*([None] * (len(want) - 1)), want[-1]) if want else ()
+        raise ValueError(
+            f"{type(self).__name__} {self.name!r}: built for input shape {shape_str((None, *spec))}; received "
+            f"{tuple(shape)}. Its weights were created for that input: use a new layer for inputs of another shape."
+        )
+
     def __call__(self, x: Any, training: bool = False) -> Any:
         """Inference (or a training forward with ``training=True``) on a batch."""
         arr = np.asarray(x, dtype=np.float32) if not isinstance(x, np.ndarray) else x
+        self._check_call_input(arr.shape)
         self._maybe_build(tuple(arr.shape[1:]))
         return self.forward(arr, training=training)
 

@@ -91,6 +91,7 @@ class Dense(Layer):
     kernel — the same as ``TimeDistributed(Dense)`` (no flattening, same parameter count)."""
 
     propagates_mask = True
+    _any_rank = True
 
     def __init__(
         self,

@@ -74,7 +74,12 @@ class _RNN(Layer):
             )
         self.dropout = float(dropout)
         self.recurrent_dropout = 0.0
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"{who}: seed must be an int >= 0 or None. Received: seed={seed!r}")
         self.seed = seed
+        # One generator for the layer's life (as Dropout(seed=) and Keras's SeedGenerator): a new
+        # mask every training step, and the same sequence of masks for the same seed.
+        self._gen = np.random.default_rng(seed) if seed is not None else None
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -169,7 +174,7 @@ class _RNN(Layer):
             self._check_input_shape(tuple(x.shape[1:]))
         self._x_shape = x.shape
         if training and self.dropout:
-            gen = np.random.default_rng(self.seed) if self.seed is not None else rng()
+            gen = self._gen if self._gen is not None else rng()
             keep = (gen.random(x.shape, dtype=np.float32) >= self.dropout) / np.float32(1 - self.dropout)
             self._dropout_mask = keep.astype(np.float32)
             x = x * self._dropout_mask
@@ -212,6 +217,7 @@ class _RNN(Layer):
 
     def __call__(self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None) -> Any:
         arr = np.asarray(x, dtype=np.float32) if not isinstance(x, np.ndarray) else x
+        self._check_call_input(arr.shape)
         self._maybe_build(tuple(arr.shape[1:]))
         lengths = None
         if mask is not None:

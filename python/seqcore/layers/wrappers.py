@@ -235,10 +235,16 @@ class Bidirectional(Layer):
         return dx + self.backward_layer.backward(np.ascontiguousarray(db))
 
     def get_config(self) -> dict[str, Any]:
+        # The backward layer is saved too: a custom one (other units' names, initializers, dropout)
+        # would otherwise come back as a copy of the forward layer.
         return {
             **super().get_config(),
             "merge_mode": self.merge_mode,
             "layer": {"class_name": type(self.forward_layer).__name__, "config": self.forward_layer.get_config()},
+            "backward_layer": {
+                "class_name": type(self.backward_layer).__name__,
+                "config": self.backward_layer.get_config(),
+            },
         }
 
     @classmethod
@@ -247,6 +253,8 @@ class Bidirectional(Layer):
 
         cfg = dict(config)
         cfg["layer"] = deserialize(cfg["layer"])
+        if cfg.get("backward_layer") is not None:
+            cfg["backward_layer"] = deserialize(cfg["backward_layer"])
         return cls(**cfg)
 
 
@@ -255,6 +263,10 @@ class SequentialLayer(Layer):
     nested in another ``Sequential``. Delegates to the model's layers."""
 
     def __init__(self, model: Any, **kwargs: Any):
+        from ..models import Sequential
+
+        if not isinstance(model, Sequential):
+            raise TypeError(f"SequentialLayer: expected a seqcore Sequential model; received {type(model).__name__}.")
         super().__init__(name=kwargs.pop("name", None) or model.name, **kwargs)
         self.model = model
         self.propagates_mask = all(layer.propagates_mask for layer in model.layers)
@@ -304,4 +316,21 @@ class SequentialLayer(Layer):
         return dy
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "model": self.model.get_config()}
+        # A frozen inner model (Sequential(..., trainable=False)) is frozen as a layer too.
+        return {
+            "name": self.name,
+            "trainable": self.trainable and self.model.trainable,
+            "model": self.model.get_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SequentialLayer:
+        from ..models import Sequential
+
+        cfg = dict(config)
+        model_cfg = cfg.pop("model", None)
+        if not isinstance(model_cfg, dict):
+            raise ValueError(
+                f"SequentialLayer: the config needs a 'model' dict (a Sequential config); received {model_cfg!r}"
+            )
+        return cls(Sequential.from_config(model_cfg), **cfg)
