@@ -251,9 +251,11 @@ class Sequential:
             )
         return x
 
-    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+    def _forward(self, x: np.ndarray, training: bool, activity_batch: int | None = None) -> np.ndarray:
         """Runs the layers; a Masking layer's mask (as per-sample lengths) flows to the recurrent
-        layers and, through the layers that keep it, to the loss (``self._out_lengths``)."""
+        layers and, through the layers that keep it, to the loss (``self._out_lengths``). Each
+        layer's activity penalty is recorded (``activity_loss``); ``activity_batch`` is the batch
+        size it is divided by when this model runs inside TimeDistributed (see Layer._forward_outer)."""
         lengths = None
         for layer in self.layers:
             if isinstance(layer, Masking):
@@ -261,13 +263,27 @@ class Sequential:
 
                 lengths = mask_to_lengths(layer.compute_mask(x), layer.name)
             if isinstance(layer, (_RNN, Bidirectional)):
-                x = layer.forward(x, training=training, lengths=lengths)
+                x = layer._forward_outer(x, training=training, batch=activity_batch, lengths=lengths)
             else:
-                x = layer.forward(x, training=training)
+                x = layer._forward_outer(x, training=training, batch=activity_batch)
             if not layer.propagates_mask:
                 lengths = None
         self._out_lengths = lengths if x.ndim >= 3 else None
         return x
+
+    def _backward(self, grad: np.ndarray, need_input_grad: bool = False) -> np.ndarray:
+        """Backpropagates dL/d(output) of the last training forward through every layer (storing
+        each weight's ``grad``); returns dL/d(input) when ``need_input_grad``."""
+        g = grad
+        for i, layer in enumerate(reversed(self.layers)):
+            # Nothing consumes the first layer's input gradient: let it skip computing it.
+            layer.need_input_grad = need_input_grad or i != len(self.layers) - 1
+            g = layer._backward_outer(g)
+        return g
+
+    def activity_loss(self) -> float:
+        """The activity regularization of the last forward (Keras counts it in the loss)."""
+        return float(sum(layer.activity_loss() for layer in self.layers))
 
     def _mask_weights(self, out: np.ndarray, sw: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Keras excludes masked steps from the loss and metrics: the mask becomes a weight.
@@ -383,18 +399,14 @@ class Sequential:
         loss_sw, metric_sw = self._mask_weights(out, sw)
         loss, grad = self._loss_and_grad(y, out, loss_sw)
         reg = sum(layer.regularization_loss() for layer in self.layers)
-        total = loss + reg
+        total = loss + reg + self.activity_loss()
         if not math.isfinite(total):
             raise FloatingPointError(
                 f"{self.name}: the loss became {total} at iteration {self.optimizer.iterations + 1}; the weights "
                 f"were left as they were before this step. Common causes: a learning rate too high, unscaled "
                 f"inputs or targets, or an activation such as relu in a recurrent layer exploding."
             )
-        g = grad
-        for i, layer in enumerate(reversed(self.layers)):
-            # Nothing consumes the first layer's input gradient: let it skip computing it.
-            layer.need_input_grad = i != len(self.layers) - 1
-            g = layer.backward(g)
+        self._backward(grad)
         weights = self.trainable_weights
         grads = []
         for w in weights:
@@ -424,7 +436,7 @@ class Sequential:
         out = self._forward(xa, training=False)
         loss_sw, metric_sw = self._mask_weights(out, sw)
         loss, _ = self._loss_and_grad(ya, out, loss_sw)
-        loss += sum(layer.regularization_loss() for layer in self.layers)
+        loss += sum(layer.regularization_loss() for layer in self.layers) + self.activity_loss()
         for m in self.compiled_metrics:
             m.reset_state()
             m.update_state(ya, out, metric_sw)
@@ -470,7 +482,7 @@ class Sequential:
             out = self._forward(self._check_x(xb, "evaluate"), training=False)
             loss_sw, metric_sw = self._mask_weights(out, swb)
             loss, _ = self._loss_and_grad(yb, out, loss_sw)
-            total += loss * len(xb)
+            total += (loss + self.activity_loss()) * len(xb)  # as Keras: per batch, weighted by its size
             count += len(xb)
             for m in self.compiled_metrics:
                 m.update_state(yb, out, metric_sw)

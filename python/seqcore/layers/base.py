@@ -63,7 +63,16 @@ class Weight:
         return f"<Weight {self.name} shape={self.shape}>"
 
 
-_COMMON_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim")
+_COMMON_KWARGS = (
+    "name",
+    "trainable",
+    "dtype",
+    "input_shape",
+    "batch_input_shape",
+    "batch_size",
+    "input_dim",
+    "activity_regularizer",
+)
 
 
 def unused_input_grad(shape: tuple[int, ...]) -> np.ndarray:
@@ -103,6 +112,13 @@ class Layer:
         self._batch_size_arg = kwargs.get("batch_size") or (
             tuple(kwargs["batch_input_shape"])[0] if kwargs.get("batch_input_shape") is not None else None
         )
+        # Keras's Layer argument, for every layer: a penalty on the layer's output (see _forward_outer).
+        self.activity_regularizer: regularizers.Regularizer | None = regularizers.deserialize(
+            kwargs.get("activity_regularizer")
+        )
+        self._activity_loss = 0.0
+        self._activity_saved: tuple[np.ndarray, int] | None = None
+        self._activity_batch: int | None = None
         self.built = False
         # False when nothing consumes dL/d(input) (the first layer of a model): backward may skip it.
         self.need_input_grad = True
@@ -170,6 +186,40 @@ class Layer:
     def regularization_loss(self) -> float:
         return sum(w.regularizer(w.value) for w in self._weights if w.regularizer is not None)
 
+    # ----- activity regularization ------------------------------------------------------------
+    # Keras adds ``activity_regularizer(output) / batch_size`` to the model's losses in
+    # ``Layer.__call__``, i.e. whenever a model, a nested model or a Bidirectional calls the layer,
+    # in training and in inference, but not when a wrapper calls the layer's ``call()`` directly as
+    # TimeDistributed does. seqcore's containers call ``_forward_outer``/``_backward_outer`` where
+    # Keras calls ``__call__``, and ``forward``/``backward`` where Keras calls ``call``.
+    def _forward_outer(self, x: np.ndarray, training: bool = False, batch: int | None = None, **kwargs: Any) -> Any:
+        """``forward`` plus the activity penalty on its output, divided by the batch size (``batch``
+        overrides it: TimeDistributed folds time into the batch, but Keras's per-step calls of a
+        nested model divide by the outer batch)."""
+        self._activity_batch = batch
+        y = self.forward(x, training=training, **kwargs)
+        self._activity_loss, self._activity_saved = 0.0, None
+        reg = self.activity_regularizer
+        if reg is not None:
+            n = batch if batch is not None else (y.shape[0] if y.ndim else 1)
+            self._activity_loss = reg(y) / n if n else 0.0  # Keras: divide_no_nan
+            if training and n:
+                self._activity_saved = (y, n)
+        return y
+
+    def _backward_outer(self, dy: np.ndarray) -> np.ndarray:
+        """``backward`` with the activity penalty's gradient added to dL/d(output) first."""
+        if self._activity_saved is not None:
+            y, n = self._activity_saved
+            self._activity_saved = None
+            assert self.activity_regularizer is not None
+            dy = dy + self.activity_regularizer.grad(y) / np.float32(n)
+        return self.backward(dy)
+
+    def activity_loss(self) -> float:
+        """The activity penalty of the last forward (this layer's and its sublayers')."""
+        return self._activity_loss
+
     # ----- lifecycle -----------------------------------------------------------------------
     def build(self, input_shape: Shape) -> None:
         self.built = True
@@ -214,13 +264,15 @@ class Layer:
         arr = np.asarray(x, dtype=np.float32) if not isinstance(x, np.ndarray) else x
         self._check_call_input(arr.shape)
         self._maybe_build(tuple(arr.shape[1:]))
-        return self.forward(arr, training=training)
+        return self._forward_outer(arr, training=training)  # activity_loss() then reports, like Keras's losses
 
     # ----- config --------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self._input_shape_arg is not None:
             cfg["input_shape"] = self._input_shape_arg
+        if self.activity_regularizer is not None:  # as Keras's Layer.get_config
+            cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return cfg
 
     @classmethod

@@ -68,7 +68,7 @@ class Conv1D(Layer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         who = f"Conv1D {self.name!r}"
         self.filters = positive_int(filters, who, "filters")
         self.kernel_size = _one_int(kernel_size, who, "kernel_size")
@@ -87,8 +87,8 @@ class Conv1D(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if activity_regularizer is not None or kernel_constraint is not None or bias_constraint is not None:
-            raise ValueError(f"{who}: activity regularizers and constraints are not supported yet.")
+        if kernel_constraint is not None or bias_constraint is not None:
+            raise ValueError(f"{who}: weight constraints are not supported yet.")
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def _opts(self) -> dict[str, Any]:
@@ -173,6 +173,7 @@ class Conv1D(Layer):
             "bias_initializer": initializers.serialize(self.bias_initializer),
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
             **self._opts(),
         }
 

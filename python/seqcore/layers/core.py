@@ -107,7 +107,7 @@ class Dense(Layer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = positive_int(units, f"Dense {self.name!r}", "units")
         self.activation = activation_name(activation, f"Dense {self.name!r}")
         self.use_bias = bool(use_bias)
@@ -115,7 +115,6 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
         if kernel_constraint is not None or bias_constraint is not None:
             raise ValueError(f"Dense {self.name!r}: weight constraints are not supported yet.")
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
@@ -146,8 +145,6 @@ class Dense(Layer):
         if self._cache is None:
             raise RuntimeError(f"Dense {self.name!r}: backward without a training forward.")
         x, y = self._cache
-        if self.activity_regularizer is not None:
-            dy = dy + self.activity_regularizer.grad(y) / np.float32(max(1, x.shape[0]))
         g = ops.dense_backward(
             x, self.kernel.value, y, dy, self.activation, use_bias=self.use_bias, need_dx=self.need_input_grad
         )

@@ -48,7 +48,9 @@ class _RNN(Layer):
         **kwargs: Any,
     ):
         kwargs.pop("use_cudnn", None)  # accepted for Keras compatibility; there is no GPU path
-        super().__init__(**kwargs)
+        # activity_regularizer: applied by the base Layer to the layer's output (the sequence with
+        # return_sequences=True, else the last output), as Keras's Layer.__call__ does.
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         who = f"{type(self).__name__} {self.name!r}"
         self.units = positive_int(units, who, "units")
         self.activation = activation_name(activation, who, CELL_ACTIVATIONS)
@@ -60,8 +62,6 @@ class _RNN(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if activity_regularizer is not None:
-            raise ValueError(f"{who}: activity_regularizer is not supported on recurrent layers yet.")
         if any(c is not None for c in (kernel_constraint, recurrent_constraint, bias_constraint)):
             raise ValueError(f"{who}: weight constraints are not supported yet.")
         for arg, v in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
@@ -222,7 +222,7 @@ class _RNN(Layer):
         lengths = None
         if mask is not None:
             lengths = mask_to_lengths(np.asarray(mask), self.name)
-        out = self.forward(arr, training=training, initial_state=initial_state, lengths=lengths)
+        out = self._forward_outer(arr, training=training, initial_state=initial_state, lengths=lengths)
         return [out, *self._last_states] if self.return_state else out
 
     def get_config(self) -> dict[str, Any]:
@@ -238,6 +238,7 @@ class _RNN(Layer):
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
             "dropout": self.dropout,
             "seed": self.seed,
             "return_sequences": self.return_sequences,

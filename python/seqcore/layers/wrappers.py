@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,15 @@ class TimeDistributed(Layer):
             raise TypeError(
                 f"TimeDistributed {self.name!r}: expected a seqcore layer (or Sequential) to wrap; received "
                 f"{type(layer).__name__}."
+            )
+        if layer.activity_regularizer is not None:
+            warnings.warn(
+                f"TimeDistributed {self.name!r}: the activity_regularizer of the wrapped {type(layer).__name__} "
+                f"{layer.name!r} has no effect, as in Keras 3 (TimeDistributed calls the layer's call(), which "
+                f"skips it). Put it on the TimeDistributed layer instead: "
+                f"TimeDistributed(..., activity_regularizer=...).",
+                UserWarning,
+                stacklevel=2,
             )
         self.layer = layer
         self._outer: tuple[int, int] | None = None
@@ -75,8 +85,18 @@ class TimeDistributed(Layer):
             self._check(tuple(x.shape[1:]))
         b, t = x.shape[0], x.shape[1]
         self._outer = (b, t)
+        if isinstance(self.layer, SequentialLayer):
+            # Keras calls a nested model once per step on (batch, ...): its layers' activity
+            # penalties are divided by the outer batch size, not by batch * steps.
+            self.layer._activity_batch = self._activity_batch if self._activity_batch is not None else b
+        # ``forward``, not ``_forward_outer``: Keras's TimeDistributed calls the wrapped layer's
+        # call(), so the wrapped layer's own activity_regularizer is not applied (warned at init).
         y = self.layer.forward(np.ascontiguousarray(x).reshape(b * t, *x.shape[2:]), training=training)
         return y.reshape(b, t, *y.shape[1:])
+
+    def activity_loss(self) -> float:
+        inner = self.layer.model.activity_loss() if isinstance(self.layer, SequentialLayer) else 0.0
+        return self._activity_loss + inner
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         assert self._outer is not None, "backward without a training forward"
@@ -200,8 +220,9 @@ class Bidirectional(Layer):
         return out
 
     def forward(self, x: np.ndarray, training: bool = False, lengths: Any = None) -> np.ndarray:
-        f = self.forward_layer.forward(x, training=training, lengths=lengths)
-        b = self.backward_layer.forward(x, training=training, lengths=lengths)
+        # Keras calls both layers through __call__, so their activity penalties count.
+        f = self.forward_layer._forward_outer(x, training=training, batch=self._activity_batch, lengths=lengths)
+        b = self.backward_layer._forward_outer(x, training=training, batch=self._activity_batch, lengths=lengths)
         if self.return_sequences:
             b = b[:, ::-1]
         if self.merge_mode == "concat":
@@ -231,8 +252,11 @@ class Bidirectional(Layer):
         if self.return_sequences:
             db = db[:, ::-1]
         self.forward_layer.need_input_grad = self.backward_layer.need_input_grad = self.need_input_grad
-        dx = self.forward_layer.backward(np.ascontiguousarray(df))
-        return dx + self.backward_layer.backward(np.ascontiguousarray(db))
+        dx = self.forward_layer._backward_outer(np.ascontiguousarray(df))
+        return dx + self.backward_layer._backward_outer(np.ascontiguousarray(db))
+
+    def activity_loss(self) -> float:
+        return self._activity_loss + self.forward_layer.activity_loss() + self.backward_layer.activity_loss()
 
     def get_config(self) -> dict[str, Any]:
         # The backward layer is saved too: a custom one (other units' names, initializers, dropout)
@@ -306,14 +330,13 @@ class SequentialLayer(Layer):
         return sum(layer.regularization_loss() for layer in self.model.layers)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return self.model._forward(x, training=training)
+        return self.model._forward(x, training=training, activity_batch=self._activity_batch)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        if self.model.layers:
-            self.model.layers[0].need_input_grad = self.need_input_grad
-        for layer in reversed(self.model.layers):
-            dy = layer.backward(dy)
-        return dy
+        return self.model._backward(dy, need_input_grad=self.need_input_grad)
+
+    def activity_loss(self) -> float:
+        return self._activity_loss + self.model.activity_loss()
 
     def get_config(self) -> dict[str, Any]:
         # A frozen inner model (Sequential(..., trainable=False)) is frozen as a layer too.
