@@ -9,7 +9,7 @@ import numbers
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,9 +19,10 @@ from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .layers import Layer
 from .layers.base import Shape, shape_str, unique_name
-from .layers.core import InputLayer, InputSpec
+from .layers.convolutional import Conv1D, _GlobalPooling1D, _Pooling1D
+from .layers.core import Activation, Dense, Dropout, Flatten, InputLayer, InputSpec, Reshape
 from .layers.recurrent import _RNN
-from .layers.wrappers import Bidirectional, Masking
+from .layers.wrappers import Bidirectional, Masking, SequentialLayer, TimeDistributed
 from .utils import rng
 
 
@@ -427,6 +428,98 @@ class Sequential:
             m.update_state(y, out, metric_sw)
         return logs
 
+    # ----- truncated backpropagation through time (fit(tbptt_steps=...)) ------------------------
+    def _tbptt_plan(self, tbptt_steps: Any, who: str) -> _TBPTTPlan:
+        """Checks that chunking the time axis leaves the forward computation unchanged; returns
+        the recurrent layers that carry state and whether the targets are per step."""
+        if isinstance(tbptt_steps, bool) or not isinstance(tbptt_steps, (int, np.integer)) or tbptt_steps < 1:
+            raise ValueError(
+                f"{who}: tbptt_steps must be an int >= 1 (the chunk length in time steps) or None. Received: "
+                f"tbptt_steps={tbptt_steps!r}"
+            )
+        k = int(tbptt_steps)
+        intro = f"{who}: tbptt_steps={k} cuts every sequence into chunks of {k} steps that run one after another"
+        rnns = [layer for layer in self.layers if isinstance(layer, _RNN)]
+        rnn_at = [i for i, layer in enumerate(self.layers) if isinstance(layer, _RNN)]
+        for i, layer in enumerate(self.layers):
+            if _contains(layer, Bidirectional):
+                raise ValueError(
+                    f"{intro}; layer {i} {layer.name!r} is (or holds) a Bidirectional layer, whose backward direction "
+                    f"starts from the end of the sequence, which a chunk does not have yet. Train it without "
+                    f"tbptt_steps."
+                )
+        if not rnn_at:
+            raise ValueError(
+                f"{intro}, carrying the state of the recurrent layers; this model has no LSTM or GRU at its top "
+                f"level, so there is no state to carry. Train it without tbptt_steps."
+            )
+        last = rnn_at[-1]
+        per_step = rnns[-1].return_sequences
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, _RNN):
+                if layer.go_backwards:
+                    raise ValueError(
+                        f"{intro}; layer {i} {layer.name!r} ({type(layer).__name__}) has go_backwards=True and needs "
+                        f"the end of the sequence first. Reverse x in time instead (x[:, ::-1]) and use "
+                        f"go_backwards=False, or train without tbptt_steps."
+                    )
+                continue
+            if i > last and not per_step:
+                continue  # after a return_sequences=False layer there is no time axis left to cut
+            reason = _mixes_time(layer)
+            if reason:
+                where = "before" if i < last else "after"
+                raise ValueError(
+                    f"{intro}, so every layer {where} the recurrent layers must act on each time step on its own; "
+                    f"layer {i} {layer.name!r} ({type(layer).__name__}) {reason}. Train this model without "
+                    f"tbptt_steps, or move that layer after a return_sequences=False LSTM/GRU."
+                )
+        return _TBPTTPlan(k, rnns, per_step)
+
+    def _tbptt_step(
+        self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None, plan: _TBPTTPlan, who: str
+    ) -> dict[str, float]:
+        """One batch of truncated BPTT (see ``fit``): returns the batch's logs like ``_train_step``."""
+        t = x.shape[1] if x.ndim >= 2 else 0
+        k = plan.steps
+        if plan.per_step and (y.ndim < 2 or y.shape[1] != t):
+            raise ValueError(
+                f"{who}: with tbptt_steps and a per-step output (return_sequences=True on the last LSTM/GRU), y is "
+                f"cut along time with x, so it needs the same time axis: x has {t} steps (shape {x.shape}) but y has "
+                f"shape {y.shape}."
+            )
+        if sw is not None and sw.ndim == 2 and plan.per_step and sw.shape[1] != t:
+            raise ValueError(
+                f"{who}: with tbptt_steps a per-step sample_weight is cut along time with x: x has {t} steps but "
+                f"sample_weight has shape {sw.shape}."
+            )
+        bounds = [(a, min(a + k, t)) for a in range(0, t, k)]
+        for layer in plan.rnns:
+            layer._begin_carry()
+        try:
+            if len(bounds) <= 1:
+                return self._train_step(x, y, sw)  # nothing to cut: exactly a plain training step
+            if not plan.per_step:
+                # The state-advancing chunks: inference forwards, so nothing is kept for backward.
+                for a, b in bounds[:-1]:
+                    self._forward(np.ascontiguousarray(x[:, a:b]), training=False)
+                a, b = bounds[-1]
+                return self._train_step(np.ascontiguousarray(x[:, a:b]), y, sw)
+            total, weight = 0.0, 0.0
+            fallback = 0.0  # plain step counts, when no chunk has an unmasked step
+            for a, b in bounds:
+                swc = sw[:, a:b] if sw is not None and sw.ndim == 2 else sw
+                logs = self._train_step(np.ascontiguousarray(x[:, a:b]), np.ascontiguousarray(y[:, a:b]), swc)
+                lengths = getattr(self, "_out_lengths", None)
+                w = float(lengths.sum()) if lengths is not None else float(b - a)
+                total += logs["loss"] * w
+                weight += w
+                fallback += logs["loss"] * (b - a)
+            return {"loss": total / weight if weight else fallback / t}
+        finally:
+            for layer in plan.rnns:
+                layer._end_carry()
+
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> Any:
         self._require_compiled("test_on_batch")
         who = f"{self.name}.test_on_batch"
@@ -512,10 +605,42 @@ class Sequential:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
+        tbptt_steps: int | None = None,
     ) -> callbacks_mod.History:
         """Keras's fit. ``x`` may be arrays (with ``y``), a ``seqcore.utils.Sequence`` / Keras
         ``PyDataset``-like object (``__len__``/``__getitem__``) or a generator of ``(x, y)`` batches
-        (with ``steps_per_epoch``)."""
+        (with ``steps_per_epoch``).
+
+        ``tbptt_steps=k`` (seqcore's addition; Keras has no equivalent) trains with **truncated
+        backpropagation through time**: each batch ``(batch, T, ...)`` is cut along time into chunks
+        of ``k`` steps (the last one shorter). The recurrent layers start every batch from zeros
+        (a ``stateful`` layer from its carried state) and carry their final state from one chunk to
+        the next, but no gradient crosses a chunk boundary.
+
+        - Per-step targets (the last LSTM/GRU has ``return_sequences=True`` and ``y`` has the time
+          axis): every chunk is a training step of its own — forward, loss on its targets,
+          backward, optimizer update (so an epoch makes ``ceil(T / k)`` updates per batch, and
+          ``gradient_accumulation_steps`` counts chunks). The same as training a ``stateful``
+          copy of the model on consecutive chunks and resetting it after each batch.
+        - One target per sequence (the last LSTM/GRU has ``return_sequences=False``): the earlier
+          chunks only advance the state, as an inference forward (no dropout, nothing kept for
+          backward); the last chunk is the training step.
+
+        Memory: backward keeps the activations of one chunk instead of the whole sequence, so the
+        recurrent layers' saved gates and states (the bulk of a training step's memory for long
+        sequences) shrink by about ``T / k``; the input batch itself is still whole. The logged
+        ``loss`` of a batch is the chunks' losses averaged with their number of (unmasked) steps
+        as weights; metrics accumulate over the chunks, so they cover every step once. Validation,
+        ``evaluate`` and ``predict`` run whole sequences (they keep no tape). With ``k >= T`` the
+        training is exactly that of a plain ``fit``.
+
+        Only models where chunking does not change the forward computation are accepted: around
+        the recurrent layers, layers must act on each time step on its own (Dense, Activation,
+        Dropout, Masking, TimeDistributed(...)); Conv1D (even causal: its receptive field reaches
+        into the previous chunk), pooling, Flatten/Reshape over time, Bidirectional and
+        ``go_backwards`` (both need the end of the sequence first) are refused, with the reason.
+        Layers after a ``return_sequences=False`` layer see no time axis and may be anything.
+        Masking works (the mask is cut with the inputs; use post-padding as everywhere)."""
         self._require_compiled("fit")
         assert self.optimizer is not None and self.loss is not None
         who = f"{self.name}.fit"
@@ -536,6 +661,7 @@ class Sequential:
         validation_steps = _positive_int_or_none(validation_steps, "validation_steps", who)
         validation_batch_size = _positive_int_or_none(validation_batch_size, "validation_batch_size", who)
         validation_freq = _positive_int_or_none(validation_freq, "validation_freq", who) or 1
+        tbptt = None if tbptt_steps is None else self._tbptt_plan(tbptt_steps, who)
         arrays = isinstance(x, (np.ndarray, list, tuple))
         x, y, sample_weight = _check_data(x, y, sample_weight, who)
         if arrays:
@@ -583,7 +709,10 @@ class Sequential:
                 if class_weight is not None and not arrays:  # arrays got theirs above, once
                     cw = _class_weights(yb, class_weight, self.name)
                     swb = cw if swb is None else swb * cw
-                logs = self._train_step(xb, yb, swb)
+                if tbptt is not None:
+                    logs = self._tbptt_step(xb, yb, swb, tbptt, who)
+                else:
+                    logs = self._train_step(xb, yb, swb)
                 total += logs["loss"] * len(xb)
                 count += len(xb)
                 shown = {"loss": total / max(1, count), **self._metric_results()}
@@ -658,6 +787,50 @@ class Sequential:
 
 
 # ----- helpers ---------------------------------------------------------------------------------
+class _TBPTTPlan(NamedTuple):
+    steps: int
+    rnns: list[_RNN]
+    per_step: bool
+
+
+def _contains(layer: Layer, cls: type) -> bool:
+    """Whether ``layer`` is, or wraps (TimeDistributed, nested Sequential), a ``cls``."""
+    if isinstance(layer, cls):
+        return True
+    if isinstance(layer, TimeDistributed):
+        return _contains(layer.layer, cls)
+    if isinstance(layer, SequentialLayer):
+        return any(_contains(sub, cls) for sub in layer.model.layers)
+    return False
+
+
+def _mixes_time(layer: Layer) -> str:
+    """Why running ``layer`` on chunks of the time axis would differ from running it on the whole
+    sequence ("" when it acts on each step on its own)."""
+    if isinstance(layer, (Dense, Activation, Dropout, Masking, InputLayer, TimeDistributed)):
+        return ""  # TimeDistributed maps each step on its own, whatever it wraps
+    if isinstance(layer, SequentialLayer):
+        for sub in layer.model.layers:
+            if isinstance(sub, _RNN):
+                return f"holds the recurrent layer {sub.name!r}, whose state cannot be carried inside a nested model"
+            reason = _mixes_time(sub)
+            if reason:
+                return f"holds {sub.name!r} ({type(sub).__name__}), which {reason}"
+        return ""
+    if isinstance(layer, Conv1D):
+        return (
+            "convolves neighbouring steps: at a chunk boundary its kernel would miss the previous chunk's inputs "
+            "(with padding='causal' too)"
+        )
+    if isinstance(layer, _Pooling1D):
+        return "pools neighbouring steps, and a pooling window could straddle a chunk boundary"
+    if isinstance(layer, _GlobalPooling1D):
+        return "reduces over all time steps, which no single chunk has"
+    if isinstance(layer, (Flatten, Reshape)):
+        return "reshapes across the time axis"
+    return "is not known to act on each time step on its own"
+
+
 def _compatible(want: Sequence[int | None], got: Sequence[int | None]) -> bool:
     return len(want) == len(got) and all(a is None or b is None or a == b for a, b in zip(want, got, strict=True))
 

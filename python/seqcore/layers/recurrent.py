@@ -87,6 +87,10 @@ class _RNN(Layer):
         self.unroll = bool(unroll)  # accepted; the kernel loop is already unrolled in Rust
         self.propagates_mask = self.return_sequences
         self.states: list[np.ndarray] | None = None
+        # Truncated BPTT (Sequential.fit(tbptt_steps=...)): while _carrying, each forward starts from
+        # the final state of the previous one (a plain array, so no gradient crosses the boundary).
+        self._carrying = False
+        self._carry: list[np.ndarray] | None = None
         self._tape: RecurrentTape | None = None
         self._dropout_mask: np.ndarray | None = None
         self._x_shape: tuple[int, ...] | None = None
@@ -163,6 +167,15 @@ class _RNN(Layer):
             return self.states
         return None
 
+    def _begin_carry(self) -> None:
+        """Starts carrying state from one forward to the next (one batch of truncated BPTT): from
+        the layer's own carried state when it is stateful, else from zeros."""
+        self._carrying = True
+        self._carry = [s.copy() for s in self.states] if self.stateful and self.states is not None else None
+
+    def _end_carry(self) -> None:
+        self._carrying, self._carry = False, None
+
     # --- forward / backward ---------------------------------------------------------------
     def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any) -> Any:
         raise NotImplementedError
@@ -180,14 +193,28 @@ class _RNN(Layer):
             x = x * self._dropout_mask
         else:
             self._dropout_mask = None
-        res = self._run(x, training, self._initial_state(x.shape[0], initial_state), lengths)
+        init = self._initial_state(x.shape[0], initial_state)
+        if self._carrying and initial_state is None:
+            init = self._carry
+        res = self._run(x, training, init, lengths)
         finals = [res.h, res.c] if self._n_states == 2 else [res.h]
         if self.stateful:
             self.states = [s.copy() for s in finals]
+        if self._carrying:
+            self._carry = [s.copy() for s in finals]
         self._tape = res.tape
         self._last_states = finals
         # Keras returns the output of the last processing step (zeros for a fully masked sample).
-        return res.outputs if self.return_sequences else res.outputs[:, -1] if x.shape[1] else finals[0] * 0
+        out = res.outputs if self.return_sequences else res.outputs[:, -1] if x.shape[1] else finals[0] * 0
+        if self._carrying and init is not None and lengths is not None:
+            # A chunk that lies wholly in a sample's padding: over the whole sequence its outputs
+            # repeat the last valid output, which is the carried h (the kernel, seeing no valid step
+            # in this call, gives zeros). A constant here, so backward correctly passes nothing back.
+            empty = np.asarray(lengths) == 0
+            if empty.any():
+                out = out.copy()
+                out[empty] = init[0][empty][:, None, :] if self.return_sequences else init[0][empty]
+        return out
 
     def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
         raise NotImplementedError
