@@ -436,3 +436,20 @@ def test_class_weight_applies_to_generator_batches_too() -> None:
     m.fit(x, y, batch_size=16, shuffle=False, sample_weight=np.where(y[:, 0] == 1, 2.0, 0.0), verbose=0)
     for a, b in zip(via_gen, m.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", [LSTM, layers.GRU])
+def test_rnn_input_dropout_uses_one_mask_per_sequence(cell) -> None:
+    # Keras's cells draw the input-dropout mask once per sequence and reuse it at every step; a
+    # fresh mask per step would be a different (and noisier) regularizer.
+    keras.utils.set_random_seed(0)
+    x = np.ones((6, 9, 5), np.float32)
+    layer = cell(3, dropout=0.4, return_sequences=True)
+    layer(x, training=True)
+    layer.forward(x, training=True)
+    mask = layer._dropout_mask
+    assert mask is not None and mask.shape == (6, 1, 5)
+    assert set(np.unique(mask)) <= {0.0, np.float32(1 / 0.6)}
+    assert 0 < (mask == 0).sum() < mask.size
+    dx = layer.backward(np.ones((6, 9, 3), np.float32))
+    assert np.all(dx[np.broadcast_to(mask, dx.shape) == 0] == 0)

@@ -2,11 +2,9 @@
 initialization, shuffling, Dropout and recurrent input dropout), so the same seed and thread count
 give bit-identical weights and history, and another seed gives different ones.
 
-Across thread counts: inference is bit-identical (each thread owns whole rows), but the training
-gradients are not, because three backward reductions partition their rows by thread count (conv1d
-weight/bias gradients, the dense bias gradient on few rows, and the LSTM/GRU bias gradient from 4096
-rows of batch*time). Each is deterministic for a given thread count; across counts, results differ in
-the last bits, so a test checks they stay close and a strict xfail documents the gap.
+Across thread counts: inference is bit-identical (each thread owns whole rows), and so are the
+training gradients: the backward reductions over rows (conv1d weight/bias gradients, the dense bias
+gradient, the LSTM/GRU bias gradient) sum a fixed partition of the rows, not one part per thread.
 """
 
 from __future__ import annotations
@@ -133,14 +131,13 @@ def test_inference_is_bit_identical_across_thread_counts(layer):
 
 
 @pytest.mark.parametrize("large", [False, True])
-def test_training_across_thread_counts_is_close(large):
+def test_training_across_thread_counts_is_bit_identical(large):
     w1, h1, p1 = train(7, 1, large)
     w2, h2, p2 = train(7, 2, large)
     for i, (a, b) in enumerate(zip(w1, w2, strict=True)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=f"weight {i}")
-    for k in h1:
-        np.testing.assert_allclose(h1[k], h2[k], rtol=1e-5, atol=1e-6, err_msg=k)
-    np.testing.assert_allclose(p1, p2, atol=1e-5)
+        np.testing.assert_array_equal(a, b, err_msg=f"weight {i}")
+    assert h1 == h2
+    np.testing.assert_array_equal(p1, p2)
 
 
 def one_step(n_threads: int, layer: str) -> list[np.ndarray]:
@@ -161,26 +158,11 @@ def one_step(n_threads: int, layer: str) -> list[np.ndarray]:
         return model.get_weights()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Backward reductions partition rows by thread count: conv1d_backward's partial dW/db over "
-    "split_ranges(rows, 2 * threads) (rust/src/kernels/conv1d.rs:403), dense_backward's db partials over "
-    "block_rows(rows, threads, ...) (rust/src/kernels/mod.rs:13) and column_sums_par for rows >= 4096 "
-    "(rust/src/kernels/dense.rs:208; LSTM/GRU bias gradients, lstm.rs:438, gru.rs:389). Same thread count: "
-    "bit-identical; 1 vs 2 threads: differences of ~1e-8.",
-)
 @pytest.mark.parametrize("layer", ["conv1d", "lstm", "gru"])
 def test_training_step_is_bit_identical_across_thread_counts(layer):
-    a, b = one_step(1, layer), one_step(2, layer)
+    a, b, c = one_step(1, layer), one_step(2, layer), one_step(3, layer)
     assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
-
-
-def test_one_step_differences_are_last_bit_only():
-    # What the xfail above measures, bounded: a float32 rounding difference in a sum, not a bug.
-    for layer in ("conv1d", "lstm", "gru"):
-        a, b = one_step(1, layer), one_step(2, layer)
-        for u, v in zip(a, b, strict=True):
-            np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7, err_msg=layer)
+    assert all(np.array_equal(u, v) for u, v in zip(a, c, strict=True))
 
 
 @pytest.mark.parametrize("cls", [L.LSTM, L.GRU])

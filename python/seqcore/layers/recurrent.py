@@ -188,7 +188,10 @@ class _RNN(Layer):
         self._x_shape = x.shape
         if training and self.dropout:
             gen = self._gen if self._gen is not None else rng()
-            keep = (gen.random(x.shape, dtype=np.float32) >= self.dropout) / np.float32(1 - self.dropout)
+            # One mask per sequence, shared by every step (Keras's RNN cells draw it from the first
+            # step's input shape and reuse it for the whole sequence: "variational" dropout).
+            mask_shape = (x.shape[0], 1, *x.shape[2:])
+            keep = (gen.random(mask_shape, dtype=np.float32) >= self.dropout) / np.float32(1 - self.dropout)
             self._dropout_mask = keep.astype(np.float32)
             x = x * self._dropout_mask
         else:
