@@ -192,25 +192,24 @@ def test_unsupported_layers_and_options_are_named(tmp_path: Path, layer: dict[st
         interop.from_keras(path, verify=False)
 
 
-def test_mask_semantics_seqcore_lacks_are_refused(tmp_path: Path) -> None:
-    bidir = _layer("Bidirectional", name="bi", layer=_layer("GRU", name="g", units=2, return_sequences=True))
-    path = _write_keras(
-        tmp_path / "m.keras", [_inp([4, 3]), _layer("Masking", name="mask"), bidir, _layer("Dense", name="d", units=1)]
-    )
-    with pytest.raises(
-        ValueError, match=r"'bi' \(Bidirectional\) returns sequences under the mask made by 'mask'.*zero"
-    ):
-        interop.from_keras(path, verify=False)
-    gap = [_inp([4, 3]), _layer("Masking", name="mask"), _layer("GlobalAveragePooling1D", name="gap")]
-    with pytest.raises(ValueError, match=r"'gap' \(GlobalAveragePooling1D\) receives the mask.*unmasked steps only"):
-        interop.from_keras(_write_keras(tmp_path / "g.keras", gap), verify=False)
-    # The same export direction: seqcore's own model would not mean the same thing in Keras.
-    model = seqcore.Sequential([seqcore.Input((4, 3)), L.Masking(), L.Bidirectional(L.GRU(2, return_sequences=True))])
-    with pytest.raises(ValueError, match=r"^keras_config: .*zero_output_for_mask=True, which Bidirectional forces"):
-        interop.keras_config(model)
-    # ... but a following recurrent layer skips the masked steps: allowed.
-    model.add(L.LSTM(2))
-    assert interop.keras_config(model)["class_name"] == "Sequential"
+def test_masked_models_convert_with_keras_mask_semantics(tmp_path: Path) -> None:
+    # Bidirectional forces zero_output_for_mask on its layers, and GlobalAveragePooling1D averages
+    # the unmasked steps: seqcore does both (numbers against Keras in tests/test_model_parity.py),
+    # so such models round-trip through a .keras file.
+    pytest.importorskip("h5py")
+    src = seqcore.Sequential(
+        [seqcore.Input((4, 3)), L.Masking(), L.Bidirectional(L.GRU(2, return_sequences=True)),
+         L.GlobalAveragePooling1D()]
+    )  # fmt: skip
+    interop.save_keras(src, tmp_path / "m.keras")
+    model = interop.from_keras(tmp_path / "m.keras", verify=False)
+    bi = model.layers[1]
+    assert bi.forward_layer.zero_output_for_mask and bi.backward_layer.zero_output_for_mask
+    x = np.random.default_rng(0).normal(size=(3, 4, 3)).astype(np.float32)
+    x[1, 2:] = 0.0
+    np.testing.assert_array_equal(model.predict(x, verbose=0), src.predict(x, verbose=0))
+    inner = interop.keras_config(model)["config"]["layers"][2]["config"]["layer"]["config"]
+    assert inner["return_sequences"] is True and inner["zero_output_for_mask"] is True
 
 
 def test_bad_files_are_refused(tmp_path: Path) -> None:

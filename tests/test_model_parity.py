@@ -1,6 +1,7 @@
 """seqcore's Sequential against Keras 3 on the same weights and data: predictions, parameter counts,
 and the loss and weights after a few train_on_batch steps (SGD, SGD+Nesterov, Adam; mse, mae,
-binary and categorical cross-entropy; masking, go_backwards, GRU reset_before, a regularizer).
+binary and categorical cross-entropy; masking, go_backwards, GRU reset_before, a regularizer; zero outputs
+at masked steps (Bidirectional, zero_output_for_mask) and the masked GlobalAveragePooling1D).
 
 Goldens: tests/golden/model_goldens.npz, written once by tests/golden/generate_model_goldens.py
 (Keras 3.15.1 / TensorFlow 2.21); Keras is not needed here."""
@@ -57,6 +58,20 @@ def build(case: str) -> keras.Sequential:
         return keras.Sequential([keras.Input((5, 3)), L.GRU(4, return_sequences=True), L.Dense(2)])
     if case == "adagrad":
         return keras.Sequential([keras.Input((5, 3)), L.LSTM(4), L.Dense(2)])
+    if case == "bidir_lstm_masked_seq":
+        return keras.Sequential(
+            [keras.Input((6, 3)), L.Masking(0.0), L.Bidirectional(L.LSTM(3, return_sequences=True)), L.Dense(2)]
+        )
+    if case == "gru_back_zero_output_masked":
+        return keras.Sequential(
+            [keras.Input((6, 2)), L.Masking(0.0),
+             L.GRU(4, return_sequences=True, go_backwards=True, zero_output_for_mask=True), L.Dense(1)]
+        )  # fmt: skip
+    if case == "masked_lstm_global_average":
+        return keras.Sequential(
+            [keras.Input((7, 2)), L.Masking(0.0), L.LSTM(4, return_sequences=True), L.GlobalAveragePooling1D(),
+             L.Dense(2)]
+        )  # fmt: skip
     raise KeyError(case)
 
 

@@ -116,6 +116,51 @@ def build(case: str) -> tuple[keras.Sequential, dict]:
     if case == "adagrad":
         m = keras.Sequential([keras.Input((5, 3)), L.LSTM(4), L.Dense(2)])
         return m, {"loss": "mse", "optimizer": ["adagrad", {"learning_rate": 0.1}], "x": (6, 5, 3), "y": (6, 2)}
+    if case == "bidir_lstm_masked_seq":
+        # Bidirectional forces zero_output_for_mask on its layers: padded steps output zeros.
+        m = keras.Sequential(
+            [keras.Input((6, 3)), L.Masking(0.0), L.Bidirectional(L.LSTM(3, return_sequences=True)), L.Dense(2)]
+        )
+        return m, {
+            "loss": "mse",
+            "optimizer": ["sgd", {"learning_rate": 0.1}],
+            "x": (5, 6, 3),
+            "y": (5, 6, 2),
+            "lengths": [6, 4, 1, 0, 5],
+        }
+    if case == "gru_back_zero_output_masked":
+        m = keras.Sequential(
+            [
+                keras.Input((6, 2)),
+                L.Masking(0.0),
+                L.GRU(4, return_sequences=True, go_backwards=True, zero_output_for_mask=True),
+                L.Dense(1),
+            ]
+        )
+        return m, {
+            "loss": "mse",
+            "optimizer": ["adam", {"learning_rate": 0.02}],
+            "x": (5, 6, 2),
+            "y": (5, 6, 1),
+            "lengths": [6, 3, 5, 1, 2],
+        }
+    if case == "masked_lstm_global_average":
+        m = keras.Sequential(
+            [
+                keras.Input((7, 2)),
+                L.Masking(0.0),
+                L.LSTM(4, return_sequences=True),
+                L.GlobalAveragePooling1D(),
+                L.Dense(2),
+            ]
+        )
+        return m, {
+            "loss": "mse",
+            "optimizer": ["sgd", {"learning_rate": 0.2}],
+            "x": (5, 7, 2),
+            "y": (5, 2),
+            "lengths": [7, 2, 5, 1, 4],
+        }
     raise KeyError(case)
 
 
@@ -131,6 +176,11 @@ CASES = [
     "lstm_back_softmax_nesterov",
     "masked_lstm_regularized",
     "gru_reset_before_mae",
+    # Appended later (the generator's random stream is shared, so new cases go last to leave the
+    # goldens above unchanged): zero outputs at masked steps, and the masked global average.
+    "bidir_lstm_masked_seq",
+    "gru_back_zero_output_masked",
+    "masked_lstm_global_average",
 ]
 
 

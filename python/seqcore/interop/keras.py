@@ -284,12 +284,11 @@ def _dense(o: _Options) -> Layer:
 
 def _rnn(o: _Options) -> Layer:
     cls = _class(o.entry)
-    o.none("kernel_constraint", "recurrent_constraint", "bias_constraint", "activity_regularizer")
+    o.none("kernel_constraint", "recurrent_constraint", "bias_constraint")
     o.require("return_state", [False], "A Sequential model has one output per layer; use a Functional model in Keras.")
     o.require(
         "recurrent_dropout", [0, 0.0], "seqcore's fused kernels have no recurrent dropout; it acts only in training."
     )
-    o.get("zero_output_for_mask")  # checked over the whole model by _check_masks
     o.get("use_cudnn")
     kw: dict[str, Any] = {
         "activation": o.activation("activation", _RNN_ACTIVATIONS),
@@ -301,6 +300,8 @@ def _rnn(o: _Options) -> Layer:
         "kernel_regularizer": o.regularizer("kernel_regularizer"),
         "recurrent_regularizer": o.regularizer("recurrent_regularizer"),
         "bias_regularizer": o.regularizer("bias_regularizer"),
+        "activity_regularizer": o.regularizer("activity_regularizer"),
+        "zero_output_for_mask": bool(o.get("zero_output_for_mask", False)),
         "dropout": float(o.get("dropout", 0.0)),
         "seed": o.get("seed"),
         "return_sequences": bool(o.get("return_sequences", False)),
@@ -520,58 +521,6 @@ def _model_from_entry(entry: dict[str, Any], fn: str) -> Sequential:
         raise ValueError(f"{fn}: model {chain.name!r}: {e}") from None
 
 
-# ----- masks -----------------------------------------------------------------------------------
-_PER_STEP = ("Dense", "Activation", "Dropout", "TimeDistributed")
-
-
-def _check_masks(entries: Sequence[dict[str, Any]], fn: str) -> None:
-    """Refuses the few mask flows where seqcore and Keras compute different numbers.
-
-    seqcore turns a Masking layer into per-sample lengths for the recurrent layers that follow; at
-    masked steps a recurrent layer returning sequences repeats its last valid output, as a Keras
-    LSTM/GRU does by default. Keras however writes zeros there when ``zero_output_for_mask=True``,
-    which Bidirectional forces on its layers; and GlobalAveragePooling1D averages over unmasked
-    steps only. Those values only matter if they reach the output or a layer that mixes steps: a
-    following recurrent layer skips masked steps, so it makes them harmless."""
-    live, masking, zeroing = False, "", ""
-    for e in entries:
-        cls, c = _class(e), _cfg(e)
-        if cls == "Masking":
-            live, masking, zeroing = True, c.get("name", ""), ""
-            continue
-        if not live:
-            continue
-        if cls in ("LSTM", "GRU", "Bidirectional"):
-            rs = bool((_cfg(c["layer"]) if cls == "Bidirectional" else c).get("return_sequences"))
-            zeroes = rs and (cls == "Bidirectional" or bool(c.get("zero_output_for_mask")))
-            live, zeroing = rs, (str(c.get("name")) if zeroes else "")
-            continue
-        if cls in _PER_STEP:
-            continue
-        if cls == "GlobalAveragePooling1D":
-            raise ValueError(
-                f"{fn}: {_who(e)} receives the mask made by {masking!r} (Masking): Keras averages over the unmasked "
-                f"steps only, seqcore's GlobalAveragePooling1D over all steps, so the numbers would differ. Put a "
-                f"recurrent layer (which uses the mask) before it, or drop the Masking layer."
-            )
-        if zeroing:
-            _refuse_zeroing(entries, fn, zeroing, masking, f"{_who(e)} mixes them into unmasked values")
-        live = False
-    if live and zeroing:
-        _refuse_zeroing(entries, fn, zeroing, masking, "they reach the model's output")
-
-
-def _refuse_zeroing(entries: Sequence[dict[str, Any]], fn: str, name: str, masking: str, why: str) -> None:
-    e = next(e for e in entries if _cfg(e).get("name") == name)
-    forced = ", which Bidirectional forces when returning sequences" if _class(e) == "Bidirectional" else ""
-    raise ValueError(
-        f"{fn}: {_who(e)} returns sequences under the mask made by {masking!r} (Masking); Keras sets its outputs at "
-        f"masked steps to zero (zero_output_for_mask=True{forced}) where seqcore repeats the last valid output, and "
-        f"{why}, so predictions would differ at padded steps. Follow it with a recurrent layer (which skips masked "
-        f"steps) or remove the Masking layer."
-    )
-
-
 # ----- weights ---------------------------------------------------------------------------------
 def _weight_groups(entry: dict[str, Any], path: str) -> Iterator[tuple[str, int]]:
     """(h5 group path, number of variables) of every object Keras saves for this layer, in the order
@@ -713,7 +662,6 @@ def from_keras(source: Any, *, verify: bool = True, tolerance: float = DEFAULT_T
                 f"{fn}: model {chain.name!r} has no input shape (it was never built), so it has no weights to convert. "
                 f"Give it a keras.Input(shape=...) or call it on data first."
             )
-        _check_masks(chain.entries, fn)
         model = _model_from_entry(entry, fn)
         if keras_model is not None:
             klayers = [kl for kl in keras_model.layers if type(kl).__name__ != "InputLayer"]
@@ -911,13 +859,14 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
             go_backwards=layer.go_backwards,
             stateful=layer.stateful,
             unroll=layer.unroll,
-            zero_output_for_mask=False,
+            zero_output_for_mask=layer.zero_output_for_mask,
             kernel_initializer=_init_entry(layer.kernel_initializer, who, "kernel_initializer"),
             recurrent_initializer=_init_entry(layer.recurrent_initializer, who, "recurrent_initializer"),
             bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
             kernel_regularizer=_reg_entry(layer.kernel_regularizer),
             recurrent_regularizer=_reg_entry(layer.recurrent_regularizer),
             bias_regularizer=_reg_entry(layer.bias_regularizer),
+            activity_regularizer=_reg_entry(layer.activity_regularizer),
             dropout=layer.dropout,
             recurrent_dropout=0.0,
             seed=layer.seed,
@@ -950,7 +899,7 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
             bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
             kernel_regularizer=_reg_entry(layer.kernel_regularizer),
             bias_regularizer=_reg_entry(layer.bias_regularizer),
-            activity_regularizer=None,
+            activity_regularizer=_reg_entry(layer.activity_regularizer),
             kernel_constraint=None,
             bias_constraint=None,
         )
@@ -1015,7 +964,6 @@ def keras_config(model: Sequential) -> dict[str, Any]:
     if not isinstance(model, Sequential):
         raise TypeError(f"keras_config: expected a seqcore.Sequential; received {type(model).__name__}.")
     cfg = _export_model(model, "keras_config", None)
-    _check_masks(cfg["config"]["layers"][1:], "keras_config")
     return cfg
 
 
@@ -1034,7 +982,6 @@ def to_keras(model: Sequential, *, verify: bool = True, tolerance: float = DEFAU
         raise TypeError(f"{fn}: expected a seqcore.Sequential; received {type(model).__name__}.")
     cfg = _export_model(model, fn, None)
     entries = cfg["config"]["layers"][1:]
-    _check_masks(entries, fn)
     kmodel = keras.Sequential.from_config(cfg["config"])
     for kl, sl in zip(kmodel.layers, model.layers, strict=True):
         kl.set_weights(sl.get_weights())
@@ -1055,7 +1002,6 @@ def save_keras(
     path = os.fspath(path)
     cfg = _export_model(model, fn, None)
     entries = cfg["config"]["layers"][1:]
-    _check_masks(entries, fn)
     h5py = _h5py()
     buf = io.BytesIO()
     with h5py.File(buf, "w") as h5:

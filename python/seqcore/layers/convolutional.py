@@ -268,4 +268,30 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
 
 
 class GlobalAveragePooling1D(_GlobalPooling1D):
+    """Keras's GlobalAveragePooling1D. After a Masking layer (in a Sequential) it averages over each
+    sample's unmasked steps only, as Keras does; a sample with no unmasked step gives 0 (Keras: NaN)."""
+
     _average = True
+    _lengths: tuple[np.ndarray, np.ndarray] | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False, lengths: Any = None) -> np.ndarray:
+        self._lengths = None
+        if lengths is None:
+            return super().forward(x, training)
+        n = np.asarray(lengths)
+        valid = (np.arange(x.shape[1])[None, :] < n[:, None])[..., None]
+        count = np.maximum(n, 1).astype(np.float32)[:, None]
+        y = np.where(valid, x, np.float32(0)).sum(axis=1, dtype=np.float32) / count
+        self._x = x if training else None
+        self._lengths = (valid, count) if training else None
+        return y[:, None, :] if self.keepdims else y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self._lengths is None:
+            return super().backward(dy)
+        valid, count = self._lengths
+        self._lengths, self._x = None, None
+        if self.keepdims:
+            dy = dy[:, 0, :]
+        # Each unmasked step gets dy / count; masked steps get nothing.
+        return np.where(valid, (dy / count)[:, None, :], np.float32(0)).astype(np.float32)

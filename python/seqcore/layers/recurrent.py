@@ -45,6 +45,7 @@ class _RNN(Layer):
         go_backwards: bool = False,
         stateful: bool = False,
         unroll: bool = False,
+        zero_output_for_mask: bool = False,
         **kwargs: Any,
     ):
         kwargs.pop("use_cudnn", None)  # accepted for Keras compatibility; there is no GPU path
@@ -85,6 +86,10 @@ class _RNN(Layer):
         self.go_backwards = bool(go_backwards)
         self.stateful = bool(stateful)
         self.unroll = bool(unroll)  # accepted; the kernel loop is already unrolled in Rust
+        # Keras's RNN option: masked steps of a returned sequence output zeros instead of repeating
+        # the last valid output (Bidirectional forces it on its layers when returning sequences).
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self._zero_mask: np.ndarray | None = None
         self.propagates_mask = self.return_sequences
         self.states: list[np.ndarray] | None = None
         # Truncated BPTT (Sequential.fit(tbptt_steps=...)): while _carrying, each forward starts from
@@ -217,6 +222,13 @@ class _RNN(Layer):
             if empty.any():
                 out = out.copy()
                 out[empty] = init[0][empty][:, None, :] if self.return_sequences else init[0][empty]
+        self._zero_mask = None
+        if self.zero_output_for_mask and self.return_sequences and lengths is not None:
+            # Valid steps in processing order (reversed time for go_backwards, as the outputs are).
+            t = x.shape[1]
+            valid = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
+            self._zero_mask = (valid[:, ::-1] if self.go_backwards else valid)[..., None].astype(np.float32)
+            out = out * self._zero_mask
         return out
 
     def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
@@ -227,6 +239,8 @@ class _RNN(Layer):
             raise RuntimeError(f"{self.name}: backward without a training forward.")
         b, t, _ = self._x_shape
         d_out, d_h = (dy, None) if self.return_sequences else (None, dy)
+        if d_out is not None and self._zero_mask is not None:
+            d_out = d_out * self._zero_mask  # zeroed outputs are constants: no gradient
         if d_h is not None:
             # The last output is the final state (the kernels take its gradient as d_h, so no
             # (batch, time, units) buffer of zeros), except for rows with no valid step: their
@@ -273,6 +287,7 @@ class _RNN(Layer):
             "seed": self.seed,
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
+            "zero_output_for_mask": self.zero_output_for_mask,
             "go_backwards": self.go_backwards,
             "stateful": self.stateful,
             "unroll": self.unroll,

@@ -178,6 +178,11 @@ class Bidirectional(Layer):
                 f"opposite go_backwards."
             )
         self.backward_layer: Any = backward_layer
+        # As Keras: when returning sequences, masked steps of both directions output zeros (otherwise
+        # the backward direction would repeat outputs from the future into the padding).
+        for sub in (layer, backward_layer):
+            assert isinstance(sub, _RNN)
+            sub.zero_output_for_mask = sub.return_sequences
         self.return_sequences = layer.return_sequences
         self.propagates_mask = self.return_sequences
 
