@@ -115,3 +115,29 @@ def test_make_windows_keeps_float64_and_makes_float32_otherwise() -> None:
     for series in (np.arange(12), np.arange(12, dtype=np.float32), list(range(12)), np.arange(12, dtype=np.float16)):
         x, y = utils.make_windows(series, n_steps=4)
         assert x.dtype == np.float32 and y.dtype == np.float32
+
+
+def test_progress_bar_redraws_only_on_a_terminal(capsys, monkeypatch) -> None:
+    import io
+    import sys
+
+    import seqcore as keras
+
+    x = np.random.default_rng(0).normal(size=(64, 5, 2)).astype(np.float32)
+    y = x.sum(axis=(1, 2))[:, None]
+    model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(3), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=1)
+    logged = capsys.readouterr().out
+    # A pipe or log file gets one finished line per epoch: no carriage returns, no escape codes.
+    assert "\r" not in logged and "\x1b" not in logged
+    assert logged.count("8/8 ━━━━━━━━━━━━━━━━━━━━") == 2
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    monkeypatch.setattr(sys, "stdout", tty)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=1)
+    assert "\r" in tty.getvalue() and "\x1b[K" in tty.getvalue()

@@ -1076,6 +1076,10 @@ class _Progress:
     def __init__(self, epoch: int, epochs: int, steps: int | None, verbose: int):
         self.verbose, self.steps, self.t0 = verbose, steps, time.perf_counter()
         self.last_draw = 0.0
+        # Redrawing a line in place only makes sense on a terminal; in a log file or a pipe (CI,
+        # notebooks capturing output) Keras prints the finished line once, and so do we.
+        isatty = getattr(sys.stdout, "isatty", None)
+        self.dynamic = bool(isatty and isatty())
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
 
@@ -1085,6 +1089,9 @@ class _Progress:
 
     def update(self, step: int, logs: dict[str, float]) -> None:
         if self.verbose != 1:
+            return
+        self.step = step
+        if not self.dynamic:
             return
         now = time.perf_counter()
         if now - self.last_draw < 0.1 and (self.steps is None or step < self.steps):
@@ -1110,7 +1117,8 @@ class _Progress:
         per = f"{elapsed / steps * 1e3:.0f}ms/step"
         if self.verbose == 1:
             bar = "━" * 20
-            sys.stdout.write(f"\r{steps}/{steps} {bar} {elapsed:.0f}s {per} - {self._fmt(logs)}\033[K\n")
+            line = f"{steps}/{steps} {bar} {elapsed:.0f}s {per} - {self._fmt(logs)}"
+            sys.stdout.write(f"\r{line}\033[K\n" if self.dynamic else f"{line}\n")
         else:
             sys.stdout.write(f"{steps}/{steps} - {elapsed:.0f}s - {per} - {self._fmt(logs)}\n")
         sys.stdout.flush()
