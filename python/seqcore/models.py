@@ -19,7 +19,7 @@ from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .layers import Layer
 from .layers.base import Shape, shape_str, unique_name
-from .layers.convolutional import Conv1D, GlobalAveragePooling1D, _GlobalPooling1D, _Pooling1D
+from .layers.convolutional import Conv1D, _GlobalPooling1D, _Pooling1D
 from .layers.core import Activation, Dense, Dropout, Flatten, InputLayer, InputSpec, Reshape
 from .layers.recurrent import _RNN
 from .layers.wrappers import Bidirectional, Masking, SequentialLayer, TimeDistributed
@@ -263,9 +263,7 @@ class Sequential:
                 from .layers.recurrent import mask_to_lengths
 
                 lengths = mask_to_lengths(layer.compute_mask(x), layer.name)
-            if isinstance(layer, (_RNN, Bidirectional)) or (
-                isinstance(layer, GlobalAveragePooling1D) and lengths is not None
-            ):
+            if layer.uses_mask:
                 x = layer._forward_outer(x, training=training, batch=activity_batch, lengths=lengths)
             else:
                 x = layer._forward_outer(x, training=training, batch=activity_batch)

@@ -87,6 +87,9 @@ class Layer:
 
     #: whether the layer passes a sequence mask (per-sample lengths) through unchanged
     propagates_mask = False
+    #: whether ``forward`` takes the mask (as ``lengths=``): recurrent layers, Bidirectional, and
+    #: GlobalAveragePooling1D (which averages the unmasked steps only)
+    uses_mask = False
     #: whether a built layer accepts inputs of another rank (Dense works on the last axis of any rank)
     _any_rank = False
 

@@ -272,6 +272,7 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
     sample's unmasked steps only, as Keras does; a sample with no unmasked step gives 0 (Keras: NaN)."""
 
     _average = True
+    uses_mask = True
     _lengths: tuple[np.ndarray, np.ndarray] | None = None
 
     def forward(self, x: np.ndarray, training: bool = False, lengths: Any = None) -> np.ndarray:

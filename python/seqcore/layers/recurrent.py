@@ -20,6 +20,7 @@ class _RNN(Layer):
     _gates = 0
     _n_states = 1
     propagates_mask = False  # set per instance: a sequence output keeps the mask
+    uses_mask = True
 
     def __init__(
         self,

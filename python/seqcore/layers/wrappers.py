@@ -150,6 +150,8 @@ class Bidirectional(Layer):
     (``concat``, ``sum``, ``mul``, ``ave``, or ``None`` for a list). Weights: forward layer's, then
     backward layer's."""
 
+    uses_mask = True
+
     def __init__(
         self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None, **kwargs: Any
     ):

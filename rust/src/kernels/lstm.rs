@@ -413,10 +413,8 @@ pub fn backward(
     let nchunks = b.div_ceil(nb);
     // With a wide input, dx is one GEMM dG·Wᵀ over all steps after the loop (like the forward's
     // hoisted projection); the loop then only carries dh.
-    let hoisted = hoist_input(d);
+    let dx_after = if hoist_input(d) { g.dx.take() } else { None };
     let want_dx = g.dx.is_some();
-    let dx_after = if hoisted { g.dx.take() } else { None };
-    let want_dx = want_dx && !hoisted;
     let back_w = if want_dx {
         PackedB::pack_stacked(&[(p.kernel, f), (p.recurrent_kernel, h)], g4, g4, Trans::T)
     } else {
