@@ -112,9 +112,11 @@ def test_seed_003_regularizer_counts_once_not_per_step() -> None:
 
 
 # ----- training --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("optimizer", ["adam", "sgd", keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)])
 @pytest.mark.parametrize("cell", [LSTM, layers.GRU])
 def test_fit_reduces_loss(optimizer, cell) -> None:
+    # A fresh instance per model: one optimizer instance serves one model (see the reuse test).
+    optimizer = optimizer() if callable(optimizer) else optimizer
     # Seeded: the initial weights would otherwise depend on which tests ran before (shared RNG),
     # and a rare draw makes 8 epochs of SGD too few.
     keras.utils.set_random_seed(0)
@@ -126,6 +128,54 @@ def test_fit_reduces_loss(optimizer, cell) -> None:
     assert set(hist.history) == {"loss", "mae", "val_loss", "val_mae"}
     assert len(hist.history["loss"]) == 8
     assert m.evaluate(x, y, verbose=0)[0] < 0.7 * before
+
+
+def test_optimizer_instance_reused_for_another_model_is_refused() -> None:
+    # Keras refuses this too; silently continuing would carry the first model's step count (Adam's
+    # bias correction) into the second.
+    x, y = data(n=16)
+    opt = keras.optimizers.Adam(0.01)
+    first = Sequential([keras.Input((10, 3)), LSTM(4), Dense(1)])
+    first.compile(opt, "mse")
+    first.fit(x, y[:, -1], epochs=1, batch_size=8, verbose=0)
+    second = Sequential([keras.Input((10, 3)), LSTM(4), Dense(1)])
+    second.compile(opt, "mse")
+    w0 = [a.copy() for a in second.get_weights()]
+    with pytest.raises(ValueError, match="another model.*Give each model its own optimizer"):
+        second.fit(x, y[:, -1], epochs=1, batch_size=8, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(w0, second.get_weights(), strict=True))
+    # The first model keeps training with it.
+    first.fit(x, y[:, -1], epochs=1, batch_size=8, verbose=0)
+    assert opt.iterations == 4
+
+
+def test_optimizer_state_belongs_to_the_weight_object_not_its_id() -> None:
+    # Regression: slots were keyed by id(weight); after a model was collected, a new model whose
+    # weight reused that id inherited a dead weight's momentum (and crashed on a shape mismatch).
+    import gc
+
+    from seqcore.layers.base import Weight
+
+    opt = keras.optimizers.SGD(0.1, momentum=0.9)
+    w = Weight("a", np.zeros((3, 5), np.float32), True, None)
+    opt.apply([w], [np.ones((3, 5), np.float32)])
+    assert len(opt._velocity) == 1
+    del w
+    gc.collect()
+    assert len(opt._velocity) == 0  # the state went with its weight
+
+
+def test_unfrozen_layer_joins_training_with_fresh_optimizer_state() -> None:
+    x, y = data(n=16)
+    m = Sequential([keras.Input((10, 3)), LSTM(4, return_sequences=True), Dense(1)])
+    m.layers[0].trainable = False
+    m.compile(keras.optimizers.Adam(0.01), "mse")
+    m.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    m.layers[0].trainable = True
+    before = m.layers[0].get_weights()[0].copy()
+    m.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert not np.array_equal(before, m.layers[0].get_weights()[0])
+    assert m.optimizer.iterations == 4
 
 
 def test_adam_step_matches_keras_formula() -> None:

@@ -8,6 +8,7 @@ gradient-accumulation buffers) so that training continues exactly where it stopp
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,9 +22,17 @@ from .schedules import LearningRateSchedule
 # Slot holding the running gradient sum between updates when gradient_accumulation_steps > 1.
 ACCUMULATOR_SLOT = "accumulated_gradient"
 
+# Per-weight state is keyed by the Weight object itself, held weakly: not by id(weight), because
+# CPython reuses the id of a collected object, and a new model's weight could then silently inherit a
+# dead model's momentum of the same shape (or crash the Rust update on a shape mismatch).
+
+
+def _slot_dict() -> weakref.WeakKeyDictionary[Weight, np.ndarray]:
+    return weakref.WeakKeyDictionary()
+
 
 class Optimizer:
-    #: The per-weight state: (slot name, attribute holding a dict keyed by ``id(weight)``). Slot names
+    #: The per-weight state: (slot name, attribute holding a dict keyed by the weight). Slot names
     #: follow Keras's optimizer variable names (``momentum``, ``velocity``, ...).
     _SLOTS: tuple[tuple[str, str], ...] = ()
 
@@ -55,8 +64,11 @@ class Optimizer:
                 f"Received: {gradient_accumulation_steps!r}"
             )
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        # Keyed by id(weight), like the slots, so the buffers can be saved by weight name.
-        self._accum: dict[int, np.ndarray] | None = None
+        # Keyed by weight, like the slots, so the buffers can be saved by weight name.
+        self._accum: weakref.WeakKeyDictionary[Weight, np.ndarray] | None = None
+        # The weights this optimizer has stepped (or restored state for): a second model handed the
+        # same instance is refused, as Keras does, instead of inheriting its iteration count.
+        self._seen: weakref.WeakSet[Weight] = weakref.WeakSet()
         self._accum_count = 0
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0
@@ -84,26 +96,42 @@ class Optimizer:
         n gradients (a larger effective batch without its memory)."""
         if not weights:
             return
+        self._check_same_model(weights)
         gs: list[np.ndarray] = [np.ascontiguousarray(g, dtype=np.float32) for g in grads]
+        self._seen.update(weights)
         n = self.gradient_accumulation_steps
         if n is not None and n > 1:
             if self._accum is None:
-                self._accum = {}
+                self._accum = _slot_dict()
             for w, g in zip(weights, gs, strict=True):
-                a = self._accum.get(id(w))
+                a = self._accum.get(w)
                 if a is None:
-                    self._accum[id(w)] = g.copy()
+                    self._accum[w] = g.copy()
                 else:
                     a += g
             self._accum_count += 1
             if self._accum_count < n:
                 return
-            gs = [(self._accum[id(w)] / np.float32(n)).astype(np.float32) for w in weights]
+            gs = [(self._accum[w] / np.float32(n)).astype(np.float32) for w in weights]
             self._accum, self._accum_count = None, 0
         if self.schedule is not None:
             self.learning_rate = float(self.schedule(self.iterations))
         self.iterations += 1
         self._update(list(weights), self._clip(gs))
+
+    def _check_same_model(self, weights: Sequence[Weight]) -> None:
+        """Refuses a step on weights none of which this optimizer has seen, once it has state (steps
+        taken, or state restored): that is a second model given the same optimizer instance. New
+        weights beside known ones (a layer unfrozen mid-training) are fine and start from zero state."""
+        started = self.iterations > 0 or self._accum_count > 0 or len(self._seen) > 0
+        if started and not any(w in self._seen for w in weights):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: this optimizer instance already holds the training "
+                f"state of another model ({self.iterations} step(s) taken) and cannot be reused for a new "
+                "set of weights. Give each model its own optimizer, e.g. "
+                f"compile(optimizer=seqcore.optimizers.{type(self).__name__}.from_config(opt.get_config())) "
+                "or compile(optimizer='adam')."
+            )
 
     def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
         raise NotImplementedError
@@ -141,10 +169,10 @@ class Optimizer:
             names.append(ACCUMULATOR_SLOT)
         return names
 
-    def _slot_dict(self, slot: str) -> dict[int, np.ndarray] | None:
+    def _slot_dict(self, slot: str) -> weakref.WeakKeyDictionary[Weight, np.ndarray] | None:
         if slot == ACCUMULATOR_SLOT:
             return self._accum
-        d: dict[int, np.ndarray] = getattr(self, dict(self._SLOTS)[slot])
+        d: weakref.WeakKeyDictionary[Weight, np.ndarray] = getattr(self, dict(self._SLOTS)[slot])
         return d
 
     def get_state(self, weights: Sequence[Weight]) -> dict[str, Any]:
@@ -154,8 +182,8 @@ class Optimizer:
         optimizer's own, not copies: write them out, do not modify them."""
         slots: dict[str, list[np.ndarray | None]] = {}
         for slot in self.slot_names():
-            d = self._slot_dict(slot) or {}
-            slots[slot] = [d.get(id(w)) for w in weights]
+            d = self._slot_dict(slot)
+            slots[slot] = [None if d is None else d.get(w) for w in weights]
         return {
             "iterations": self.iterations,
             "learning_rate": self.learning_rate,
@@ -192,12 +220,12 @@ class Optimizer:
         bad = sorted(set(slots) - set(known))
         if bad:
             raise ValueError(f"{who}: unknown slot(s) {bad}; {type(self).__name__} has {known}.")
-        new: dict[str, dict[int, np.ndarray]] = {}
+        new: dict[str, weakref.WeakKeyDictionary[Weight, np.ndarray]] = {}
         for slot, arrays in slots.items():
             if not isinstance(arrays, (list, tuple)) or len(arrays) != len(weights):
                 n = len(arrays) if isinstance(arrays, (list, tuple)) else type(arrays).__name__
                 raise ValueError(f"{who}: slot {slot!r} needs one entry per weight ({len(weights)}); received {n}.")
-            d: dict[int, np.ndarray] = {}
+            d: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
             for w, a in zip(weights, arrays, strict=True):
                 if a is None:
                     continue
@@ -208,14 +236,15 @@ class Optimizer:
                         f"received {arr.dtype} {arr.shape}."
                     )
                 # A fresh float32 C-contiguous copy: the Rust updates work in place on these.
-                d[id(w)] = np.array(arr, dtype=np.float32, order="C", copy=True)
+                d[w] = np.array(arr, dtype=np.float32, order="C", copy=True)
             new[slot] = d
         # Everything checked: assign.
         self.iterations, self.learning_rate, self._accum_count = int(it), float(lr), int(count)
+        self._seen = weakref.WeakSet(weights)
         for slot in known:
-            d = new.get(slot, {})
+            d = new.get(slot, _slot_dict())
             if slot == ACCUMULATOR_SLOT:
-                self._accum = d or None
+                self._accum = d if len(d) else None
             else:
                 setattr(self, dict(self._SLOTS)[slot], d)
 
@@ -228,10 +257,10 @@ class SGD(Optimizer):
         if not 0 <= momentum <= 1:
             raise ValueError(f"SGD: momentum must be in [0, 1]. Received: momentum={momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self._velocity: dict[int, np.ndarray] = {}
+        self._velocity: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
 
     def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
-        vel = [self._velocity.setdefault(id(w), np.zeros_like(w.value)) for w in weights]
+        vel = [self._velocity.setdefault(w, np.zeros_like(w.value)) for w in weights]
         _seqcore.sgd_momentum_update(
             [w.value for w in weights], grads, vel, self.learning_rate, self.momentum, self.nesterov
         )
@@ -257,12 +286,12 @@ class Adam(Optimizer):
             raise ValueError("Adam: amsgrad=True is not supported yet.")
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.weight_decay = 0.0
-        self._m: dict[int, np.ndarray] = {}
-        self._v: dict[int, np.ndarray] = {}
+        self._m: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
+        self._v: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
 
     def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
-        m = [self._m.setdefault(id(w), np.zeros_like(w.value)) for w in weights]
-        v = [self._v.setdefault(id(w), np.zeros_like(w.value)) for w in weights]
+        m = [self._m.setdefault(w, np.zeros_like(w.value)) for w in weights]
+        v = [self._v.setdefault(w, np.zeros_like(w.value)) for w in weights]
         _seqcore.adam_update(
             [w.value for w in weights], grads, m, v, self.learning_rate, self.beta_1, self.beta_2,
             self.epsilon, self.iterations, self.weight_decay,
@@ -306,14 +335,14 @@ class RMSprop(Optimizer):
             float(epsilon),
             bool(centered),
         )
-        self._v: dict[int, np.ndarray] = {}
-        self._avg: dict[int, np.ndarray] = {}
-        self._mom: dict[int, np.ndarray] = {}
+        self._v: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
+        self._avg: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
+        self._mom: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
 
     def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
-        v = [self._v.setdefault(id(w), np.zeros_like(w.value)) for w in weights]
-        avg = [self._avg.setdefault(id(w), np.zeros_like(w.value)) for w in weights] if self.centered else None
-        mom = [self._mom.setdefault(id(w), np.zeros_like(w.value)) for w in weights] if self.momentum else None
+        v = [self._v.setdefault(w, np.zeros_like(w.value)) for w in weights]
+        avg = [self._avg.setdefault(w, np.zeros_like(w.value)) for w in weights] if self.centered else None
+        mom = [self._mom.setdefault(w, np.zeros_like(w.value)) for w in weights] if self.momentum else None
         _seqcore.rmsprop_update(
             [w.value for w in weights], grads, v, avg, mom, self.learning_rate, self.rho, self.epsilon, self.momentum
         )
@@ -340,10 +369,10 @@ class Adagrad(Optimizer):
         if initial_accumulator_value < 0:
             raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0. Received: {initial_accumulator_value}")
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
-        self._acc: dict[int, np.ndarray] = {}
+        self._acc: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
 
     def _update(self, weights: list[Weight], grads: list[np.ndarray]) -> None:
-        acc = [self._acc.setdefault(id(w), np.full_like(w.value, self.initial_accumulator_value)) for w in weights]
+        acc = [self._acc.setdefault(w, np.full_like(w.value, self.initial_accumulator_value)) for w in weights]
         _seqcore.adagrad_update([w.value for w in weights], grads, acc, self.learning_rate, self.epsilon)
 
     def get_config(self) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def shape_str(shape: Sequence[int | None]) -> str:
 class Weight:
     """One trainable or frozen parameter array of a layer."""
 
-    __slots__ = ("name", "value", "trainable", "regularizer", "grad")
+    __slots__ = ("name", "value", "trainable", "regularizer", "grad", "__weakref__")
 
     def __init__(self, name: str, value: np.ndarray, trainable: bool, regularizer: regularizers.Regularizer | None):
         self.name = name
