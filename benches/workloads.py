@@ -404,7 +404,7 @@ def _rnn_data(B: int, T: int, F: int, H: int, seed: int = 0) -> dict[str, np.nda
     return {"x": _normal(rng, (B, T, F)), "target": _normal(rng, (B, T, H))}
 
 
-def _seqcore_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> Setup:
+def _seqcore_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool, rdrop: float = 0.0) -> Setup:
     def setup(ctx: Context) -> Step | None:
         ops = _seqcore_ops()
         fwd_name = f"{cell}_forward"
@@ -426,8 +426,21 @@ def _seqcore_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -
 
             return Step(infer, f"seqcore.ops.{fwd_name}(training=False)")
 
+        mask_rng = np.random.default_rng(2)
+
+        def masks() -> dict[str, Any]:
+            """Keras's recurrent_dropout cell: fresh per-gate input and recurrent masks every step
+            (drawn here as the layer draws them, so their cost is in the timing)."""
+            if not rdrop:
+                return {}
+
+            def keep(shape: tuple[int, ...]) -> np.ndarray:
+                return ((mask_rng.random(shape, dtype=np.float32) >= rdrop) / np.float32(1 - rdrop)).astype(np.float32)
+
+            return {"input_masks": keep((g, B, F)), "recurrent_masks": keep((g, B, H))}
+
         def step() -> float:
-            res = fwd(x, kernel, recurrent, bias, training=True)
+            res = fwd(x, kernel, recurrent, bias, training=True, **masks())
             loss, grad = ops.mse(res.outputs, target)
             grads = bwd(res.tape, grad, need_dx=False)  # first layer: no input gradient
             ops.sgd_update(kernel, grads.dkernel, LR)
@@ -435,13 +448,18 @@ def _seqcore_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -
             ops.sgd_update(bias, grads.dbias, LR)
             return loss
 
-        return Step(step, f"seqcore.ops.{fwd_name} + mse + {cell}_backward(need_dx=False) + sgd_update")
+        how = f"seqcore.ops.{fwd_name} + mse + {cell}_backward(need_dx=False) + sgd_update"
+        if rdrop:
+            how += f" with per-gate dropout masks (rate {rdrop}) drawn every step"
+        return Step(step, how)
 
     return setup
 
 
-def _torch_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> Setup:
+def _torch_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool, rdrop: float = 0.0) -> Setup:
     def setup(ctx: Context) -> Step:
+        if rdrop:
+            raise Unavailable("PyTorch's nn.LSTM/nn.GRU have no recurrent dropout (only between stacked layers)")
         import torch
         import torch.nn.functional as tF
 
@@ -476,7 +494,7 @@ def _torch_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> 
     return setup
 
 
-def _keras_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> Setup:
+def _keras_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool, rdrop: float = 0.0) -> Setup:
     def setup(ctx: Context) -> Step:
         import keras
         import tensorflow as tf
@@ -486,7 +504,8 @@ def _keras_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> 
         layer_cls = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
 
         def build() -> Any:
-            return keras.Sequential([keras.Input((T, F)), layer_cls(H, return_sequences=True)])
+            layer = layer_cls(H, return_sequences=True, dropout=rdrop, recurrent_dropout=rdrop)
+            return keras.Sequential([keras.Input((T, F)), layer])
 
         return _keras_pick(ctx, "train" if train else "infer", build, x, target if train else None)
 
@@ -494,22 +513,33 @@ def _keras_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> 
 
 
 def recurrent_workload(
-    name: str, cell: str, B: int, T: int, F: int, H: int, *, train: bool = True, default: bool = True
+    name: str,
+    cell: str,
+    B: int,
+    T: int,
+    F: int,
+    H: int,
+    *,
+    train: bool = True,
+    default: bool = True,
+    rdrop: float = 0.0,
 ) -> Workload:
+    """``rdrop``: dropout = recurrent_dropout = rdrop (Keras's per-gate masked cell)."""
     cls = {"lstm": "LSTM", "gru": "GRU"}[cell]
     what = "fwd + MSE on all steps + bwd + SGD" if train else "inference (forward only)"
+    extra = f", dropout={rdrop}, recurrent_dropout={rdrop}" if rdrop else ""
     g = _GATES[cell]
     formula = f"forward 2*B*T*(F+H)*{g}H" + (" ; train = 3 x forward (backward ~ 2 x forward)" if train else "")
     return Workload(
         name=name,
-        description=f"{cls}({H}, return_sequences) on a ({B}, {T}, {F}) sequence: {what}",
+        description=f"{cls}({H}, return_sequences{extra}) on a ({B}, {T}, {F}) sequence: {what}",
         shape={"B": B, "T": T, "F": F, "H": H},
         flops=recurrent_flops(cell, B, T, F, H, train),
         flops_formula=formula,
         setups={
-            "seqcore": _seqcore_recurrent(cell, B, T, F, H, train),
-            "torch": _torch_recurrent(cell, B, T, F, H, train),
-            "keras": _keras_recurrent(cell, B, T, F, H, train),
+            "seqcore": _seqcore_recurrent(cell, B, T, F, H, train, rdrop),
+            "torch": _torch_recurrent(cell, B, T, F, H, train, rdrop),
+            "keras": _keras_recurrent(cell, B, T, F, H, train, rdrop),
         },
         kind="train" if train else "infer",
         default=default,
@@ -521,6 +551,8 @@ register(recurrent_workload("lstm_long", "lstm", B=16, T=2000, F=8, H=64))
 register(recurrent_workload("lstm_large", "lstm", B=128, T=50, F=256, H=512))
 register(recurrent_workload("gru_mid", "gru", B=64, T=100, F=32, H=128))
 register(recurrent_workload("lstm_infer_b1", "lstm", B=1, T=100, F=32, H=128, train=False))
+register(recurrent_workload("lstm_rdrop", "lstm", B=64, T=100, F=32, H=128, rdrop=0.2))
+register(recurrent_workload("gru_rdrop", "gru", B=64, T=100, F=32, H=128, rdrop=0.2))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -168,12 +168,16 @@ def _layer(cls: str, **config: Any) -> dict[str, Any]:
     ("layer", "match"),
     [
         (_layer("SimpleRNN", name="rnn", units=2), r"layer 'rnn' \(SimpleRNN\) is not supported.*Supported Keras"),
-        (_layer("LSTM", name="l", units=2, recurrent_dropout=0.3), r"'l' \(LSTM\): recurrent_dropout=0.3"),
         (_layer("LSTM", name="l", units=2, return_state=True), r"'l' \(LSTM\): return_state=True"),
         (_layer("Conv1D", name="c", filters=2, kernel_size=[2], data_format="channels_first"), r"channels_first"),
         (
-            _layer("Dense", name="d", units=2, kernel_constraint={"class_name": "MaxNorm"}),
-            r"kernel_constraint='MaxNorm",
+            _layer(
+                "Dense",
+                name="d",
+                units=2,
+                kernel_constraint={"module": None, "class_name": "MyC", "config": {}, "registered_name": "MyC"},
+            ),
+            r"'d' \(Dense\): kernel_constraint 'MyC' is not supported; seqcore converts only Keras's built-in",
         ),
         (_layer("Dense", name="d", units=2, activation="gelu"), r"'d' \(Dense\): activation='gelu' is not supported"),
         (_layer("Dense", name="d", units=2, dtype="mixed_float16"), r"dtype policy 'mixed_float16'"),
@@ -416,6 +420,11 @@ def test_unsupported_live_layer_is_named(keras: Any) -> None:
     km = keras.Sequential([keras.Input((4, 2)), keras.layers.SimpleRNN(3, name="simple")])
     with pytest.raises(ValueError, match=r"layer 'simple' \(SimpleRNN\) is not supported"):
         interop.from_keras(km)
-    km = keras.Sequential([keras.Input((4, 2)), keras.layers.LSTM(3, recurrent_dropout=0.1, name="rd")])
-    with pytest.raises(ValueError, match=r"layer 'rd' \(LSTM\): recurrent_dropout=0.1"):
-        interop.from_keras(km)
+
+
+def test_recurrent_dropout_converts_both_ways(keras: Any) -> None:
+    km = keras.Sequential([keras.Input((4, 2)), keras.layers.LSTM(3, dropout=0.2, recurrent_dropout=0.1, name="rd")])
+    sm = interop.from_keras(km)
+    assert (sm.layers[0].dropout, sm.layers[0].recurrent_dropout) == (0.2, 0.1)
+    back = interop.to_keras(sm)
+    assert back.layers[0].recurrent_dropout == 0.1

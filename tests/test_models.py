@@ -240,7 +240,7 @@ def test_wrong_input_shape_named() -> None:
     [
         (lambda: Dense(0), r"units must be a positive integer. Received: units=0"),
         (lambda: LSTM(4, activation="gelu"), r"unknown activation 'gelu'"),
-        (lambda: LSTM(4, recurrent_dropout=0.2), r"recurrent_dropout is not supported"),
+        (lambda: LSTM(4, recurrent_dropout=1.0), r"recurrent_dropout must be in \[0, 1\). Received: recurrent_drop"),
         (lambda: Dense(3, kernal_initializer="zeros"), r"unexpected keyword argument\(s\) \['kernal_initializer'\]"),
         (lambda: layers.Dropout(1.5), r"rate must be in \[0, 1\)"),
     ],

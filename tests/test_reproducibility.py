@@ -1,5 +1,5 @@
 """Reproducibility: ``seqcore.utils.set_random_seed`` fixes everything random in training (weight
-initialization, shuffling, Dropout and recurrent input dropout), so the same seed and thread count
+initialization, shuffling, Dropout, recurrent input dropout and recurrent_dropout), so the same seed and thread count
 give bit-identical weights and history, and another seed gives different ones.
 
 Across thread counts: inference is bit-identical (each thread owns whole rows), and so are the
@@ -40,14 +40,14 @@ def data(n: int = 48, steps: int = 12) -> tuple[np.ndarray, np.ndarray]:
 
 def build(steps: int = 12) -> keras.Sequential:
     # Every source of randomness: initializers (glorot, orthogonal), LSTM input dropout, Dropout,
-    # plus shuffle=True in fit.
+    # the GRU's per-gate input and recurrent dropout masks, plus shuffle=True in fit.
     return keras.Sequential(
         [
             keras.Input((steps, 3)),
             L.Conv1D(6, 3, padding="same", activation="relu"),
             L.LSTM(8, return_sequences=True, dropout=0.2),
             L.Dropout(0.3),
-            L.GRU(5),
+            L.GRU(5, dropout=0.1, recurrent_dropout=0.2),
             L.Dense(1, activation="sigmoid"),
         ]
     )
@@ -99,6 +99,7 @@ def test_seed_also_drives_shuffling_and_dropout():
         model = build()
         if dropout_free:
             model.layers[1].dropout, model.layers[2].rate = 0.0, 0.0
+            model.layers[3].dropout, model.layers[3].recurrent_dropout = 0.0, 0.0
         model.set_weights(start)
         model.compile("sgd", "binary_crossentropy")
         model.fit(x, y, epochs=2, batch_size=8, shuffle=shuffle, verbose=0)

@@ -105,6 +105,20 @@ def _initial_state(
     return [_state(s, b, h, op, f"initial_state[{i}] ({names[i]})") for i, s in enumerate(initial_state)]
 
 
+def _gate_masks(masks: Any, gates: int, b: int, width: int, op: str, name: str, what: str) -> np.ndarray | None:
+    """Per-gate dropout masks ``(gates, batch, width)``: one mask per gate, fixed over time, already
+    scaled by ``1 / (1 - rate)`` (Keras's ``recurrent_dropout`` cell)."""
+    if masks is None:
+        return None
+    m = as_f32(masks, op, name)
+    if m.shape != (gates, b, width):
+        raise ValueError(
+            f"{op}: {name} must have shape ({gates}, {b}, {width}) (one (batch, {what}) mask per gate); "
+            f"received {m.shape}."
+        )
+    return m
+
+
 class RecurrentTape:
     """What a training forward keeps for its backward. Single use: backward consumes it (it
     overwrites the saved gates with their gradients instead of allocating new ones)."""
@@ -161,12 +175,18 @@ def lstm_forward(
     recurrent_activation: str | None = "sigmoid",
     go_backwards: bool = False,
     training: bool = True,
+    input_masks: Any | None = None,
+    recurrent_masks: Any | None = None,
 ) -> LSTMResult:
     """Keras-exact LSTM over ``x (batch, time, features)``.
 
     ``initial_state=[h0, c0]`` (each ``(batch, units)``, zeros if omitted); ``lengths (batch,)``
     per-sample valid lengths. With ``training=True`` the result carries a tape for
     :func:`lstm_backward`; ``training=False`` saves nothing (inference).
+
+    ``input_masks (4, batch, features)`` and ``recurrent_masks (4, batch, units)``: Keras's per-gate
+    dropout masks (gate order i, f, c, o), as its cell uses them with ``recurrent_dropout``: gate g
+    multiplies ``x_t * input_masks[g]`` and ``h_{t-1} * recurrent_masks[g]``, at every step.
     """
     op = "lstm_forward"
     xa = _sequence_input(x, op)
@@ -181,14 +201,17 @@ def lstm_forward(
     lens = _lengths(lengths, b, t, op)
     act = _cell_activation(activation, op, "activation")
     rec = _cell_activation(recurrent_activation, op, "recurrent_activation")
+    mi = _gate_masks(input_masks, 4, b, xa.shape[2], op, "input_masks", "features")
+    mr = _gate_masks(recurrent_masks, 4, b, h, op, "recurrent_masks", "units")
     out, hl, cl, gates, cells = _seqcore.lstm_forward(
-        xa, k, rk, bias_a, h0, c0, lens, act, rec, bool(go_backwards), bool(training)
+        xa, k, rk, bias_a, h0, c0, lens, act, rec, bool(go_backwards), bool(training), mi, mr
     )
     tape = None
     if training:
         args = dict(
             x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, c0=c0,
             lengths=lens, activation=act, recurrent_activation=rec, go_backwards=bool(go_backwards),
+            input_masks=mi, recurrent_masks=mr,
         )  # fmt: skip
         tape = RecurrentTape("lstm", args, out, (gates, cells))
     return LSTMResult(out, hl, cl, tape)
@@ -227,7 +250,7 @@ def lstm_backward(
     res = _seqcore.lstm_backward(
         a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["c0"], a["lengths"],
         a["activation"], a["recurrent_activation"], a["go_backwards"], tape.outputs, gates, cells,
-        d_out, dh, dc, bool(need_dx),
+        d_out, dh, dc, bool(need_dx), a["input_masks"], a["recurrent_masks"],
     )  # fmt: skip
     tape.saved = ()
     return LSTMGrads(*res)
@@ -264,12 +287,16 @@ def gru_forward(
     go_backwards: bool = False,
     reset_after: bool = True,
     training: bool = True,
+    input_masks: Any | None = None,
+    recurrent_masks: Any | None = None,
 ) -> GRUResult:
     """Keras-exact GRU over ``x (batch, time, features)``; gate blocks z, r, h.
 
     ``bias`` is ``(2, 3*units)`` (input row, recurrent row) with ``reset_after=True`` (the Keras
     default, the same cell as PyTorch's and cuDNN's) and ``(3*units,)`` with ``reset_after=False``.
-    ``initial_state=[h0]`` or ``h0`` (``(batch, units)``). Other arguments as :func:`lstm_forward`.
+    ``initial_state=[h0]`` or ``h0`` (``(batch, units)``). Other arguments as :func:`lstm_forward`;
+    the dropout masks are ``(3, batch, features)`` and ``(3, batch, units)`` (gates z, r, h). The
+    state update ``z * h_{t-1} + (1 - z) * hh`` uses the unmasked state, as Keras's cell does.
     """
     op = "gru_forward"
     xa = _sequence_input(x, op)
@@ -290,15 +317,17 @@ def gru_forward(
     lens = _lengths(lengths, b, t, op)
     act = _cell_activation(activation, op, "activation")
     rec = _cell_activation(recurrent_activation, op, "recurrent_activation")
+    mi = _gate_masks(input_masks, 3, b, xa.shape[2], op, "input_masks", "features")
+    mr = _gate_masks(recurrent_masks, 3, b, h, op, "recurrent_masks", "units")
     out, hl, gates, extra = _seqcore.gru_forward(
-        xa, k, rk, bias_a, h0, lens, act, rec, bool(go_backwards), bool(reset_after), bool(training)
+        xa, k, rk, bias_a, h0, lens, act, rec, bool(go_backwards), bool(reset_after), bool(training), mi, mr
     )
     tape = None
     if training:
         args = dict(
             x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, lengths=lens,
             activation=act, recurrent_activation=rec, go_backwards=bool(go_backwards),
-            reset_after=bool(reset_after),
+            reset_after=bool(reset_after), input_masks=mi, recurrent_masks=mr,
         )  # fmt: skip
         tape = RecurrentTape("gru", args, out, (gates, extra))
     return GRUResult(out, hl, tape)
@@ -325,7 +354,7 @@ def gru_backward(
     res = _seqcore.gru_backward(
         a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["lengths"],
         a["activation"], a["recurrent_activation"], a["go_backwards"], a["reset_after"],
-        tape.outputs, gates, extra, d_out, dh, bool(need_dx),
+        tape.outputs, gates, extra, d_out, dh, bool(need_dx), a["input_masks"], a["recurrent_masks"],
     )  # fmt: skip
     tape.saved = ()
     return GRUGrads(*res)

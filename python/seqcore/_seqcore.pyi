@@ -77,6 +77,8 @@ def lstm_forward(
     recurrent_activation: str,
     go_backwards: bool,
     training: bool,
+    input_masks: _F32 | None = None,
+    recurrent_masks: _F32 | None = None,
 ) -> tuple[_F32, _F32, _F32, _F32 | None, _F32 | None]: ...
 def lstm_backward(
     x: _F32,
@@ -96,6 +98,8 @@ def lstm_backward(
     d_h: _F32 | None,
     d_c: _F32 | None,
     need_dx: bool,
+    input_masks: _F32 | None = None,
+    recurrent_masks: _F32 | None = None,
 ) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32, _F32]: ...
 def gru_forward(
     x: _F32,
@@ -109,6 +113,8 @@ def gru_forward(
     go_backwards: bool,
     reset_after: bool,
     training: bool,
+    input_masks: _F32 | None = None,
+    recurrent_masks: _F32 | None = None,
 ) -> tuple[_F32, _F32, _F32 | None, _F32 | None]: ...
 def gru_backward(
     x: _F32,
@@ -127,6 +133,8 @@ def gru_backward(
     d_outputs: _F32 | None,
     d_h: _F32 | None,
     need_dx: bool,
+    input_masks: _F32 | None = None,
+    recurrent_masks: _F32 | None = None,
 ) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32]: ...
 def sgd_momentum_update(
     params: list[_F32], grads: list[_F32], velocities: list[_F32], lr: float, momentum: float, nesterov: bool

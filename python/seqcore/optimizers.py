@@ -111,6 +111,7 @@ class Optimizer:
                     a += g
             self._accum_count += 1
             if self._accum_count < n:
+                self._apply_constraints(weights)  # Keras projects on every apply call, this one too
                 return
             gs = [(self._accum[w] / np.float32(n)).astype(np.float32) for w in weights]
             self._accum, self._accum_count = None, 0
@@ -118,6 +119,25 @@ class Optimizer:
             self.learning_rate = float(self.schedule(self.iterations))
         self.iterations += 1
         self._update(list(weights), self._clip(gs))
+        self._apply_constraints(weights)
+
+    @staticmethod
+    def _apply_constraints(weights: Sequence[Weight]) -> None:
+        """Keras: ``variable.assign(variable.constraint(variable))`` for each weight of the apply call.
+        In place (the arrays stay the same objects: layers and the optimizer's slots hold them), and
+        all results checked before any is written."""
+        new: list[tuple[Weight, np.ndarray]] = []
+        for w in weights:
+            if w.constraint is not None:
+                v = np.asarray(w.constraint(w.value))
+                if v.shape != w.value.shape:
+                    raise ValueError(
+                        f"The constraint {w.constraint!r} of weight {w.name!r} returned shape {v.shape}; "
+                        f"expected {w.value.shape}."
+                    )
+                new.append((w, v))
+        for w, v in new:
+            w.value[...] = v
 
     def _check_same_model(self, weights: Sequence[Weight]) -> None:
         """Refuses a step on weights none of which this optimizer has seen, once it has state (steps

@@ -24,7 +24,9 @@ def activation(z: Any, name: str | None) -> np.ndarray:
     if name == "relu":
         return np.maximum(z, 0.0)
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
+        # exp of a negative number only: no overflow warning for large |z| (the value is exact either way)
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     if name == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6
         return np.clip(z / 6.0 + 0.5, 0.0, 1.0)
     if name == "tanh":

@@ -164,6 +164,44 @@ def _upstream(fn: str, d: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
     return d
 
 
+# ------------------------------------------------------------------- per-gate dropout masks (Keras)
+# With ``recurrent_dropout`` Keras 3 runs its ``implementation=1`` cell: gate g multiplies
+# ``x_t * input_masks[g]`` by its kernel block and ``h * recurrent_masks[g]`` by its recurrent block
+# (``keras/src/layers/rnn/lstm.py`` ``LSTMCell.call``; ``gru.py`` ``GRUCell.call``). The masks are drawn
+# once per call (``DropoutRNNCell``) and already include the 1 / (1 - rate) scale.
+
+
+def _gate_masks(fn: str, masks: Any, gates: int, batch: int, width: int, what: str) -> np.ndarray | None:
+    if masks is None:
+        return None
+    m = _f64(masks)
+    _check_shape(m, (gates, batch, width), what, fn)
+    return m
+
+
+def _gate_in(v: np.ndarray, masks: np.ndarray | None, g: int) -> np.ndarray:
+    """What gate ``g`` multiplies by its weight block: ``v`` or ``v * masks[g]``."""
+    return v if masks is None else v * masks[g]
+
+
+def _gate_matmul(v: np.ndarray, w: np.ndarray, masks: np.ndarray | None, gates: int) -> np.ndarray:
+    """``[ (v * m_0) @ w_0 | (v * m_1) @ w_1 | ... ]`` over the gate column blocks of ``w``."""
+    blocks = np.split(w, gates, axis=1)
+    return np.concatenate([_gate_in(v, masks, g) @ blocks[g] for g in range(gates)], axis=1)
+
+
+def _gate_matmul_grad_v(dz: np.ndarray, w: np.ndarray, masks: np.ndarray | None, gates: int) -> np.ndarray:
+    """Gradient of :func:`_gate_matmul` by ``v``: ``sum_g (dz_g @ w_g.T) * m_g``."""
+    wb, db = np.split(w, gates, axis=1), np.split(dz, gates, axis=1)
+    return sum((_gate_in(db[g] @ wb[g].T, masks, g) for g in range(gates)), np.zeros((dz.shape[0], w.shape[0])))
+
+
+def _gate_matmul_grad_w(v: np.ndarray, dz: np.ndarray, masks: np.ndarray | None, gates: int) -> np.ndarray:
+    """Gradient of :func:`_gate_matmul` by ``w``: ``[ (v * m_g).T @ dz_g ]`` over the gates."""
+    db = np.split(dz, gates, axis=1)
+    return np.concatenate([_gate_in(v, masks, g).T @ db[g] for g in range(gates)], axis=1)
+
+
 # ----------------------------------------------------------------------------------------------- LSTM
 
 
@@ -179,10 +217,14 @@ def _lstm_scan(
     activation: str | None,
     recurrent_activation: str | None,
     go_backwards: bool,
+    input_masks: Any = None,
+    recurrent_masks: Any = None,
 ) -> dict[str, Any]:
     x, k, u = _inputs(fn, x, kernel, recurrent_kernel, 4)
-    B, T, _ = x.shape
+    B, T, F = x.shape
     H = u.shape[0]
+    mx = _gate_masks(fn, input_masks, 4, B, F, "input_masks")
+    mh = _gate_masks(fn, recurrent_masks, 4, B, H, "recurrent_masks")
     act = _check_activation(activation, "activation")
     ract = _check_activation(recurrent_activation, "recurrent_activation")
     b = np.zeros(4 * H)
@@ -198,7 +240,7 @@ def _lstm_scan(
     outputs = np.zeros((B, T, H))
     steps = []
     for t in range(T):
-        z = xs[:, t] @ k + h @ u + b
+        z = _gate_matmul(xs[:, t], k, mx, 4) + _gate_matmul(h, u, mh, 4) + b
         zi, zf, zc, zo = np.split(z, 4, axis=1)
         i = _act(zi, ract)
         f = _act(zf, ract)
@@ -223,6 +265,8 @@ def _lstm_scan(
         "has_out": has_out,
         "act": act,
         "ract": ract,
+        "mx": mx,
+        "mh": mh,
     }
 
 
@@ -237,8 +281,12 @@ def lstm_forward(
     activation: str | None = "tanh",
     recurrent_activation: str | None = "sigmoid",
     go_backwards: bool = False,
+    input_masks: Any = None,
+    recurrent_masks: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keras ``LSTM(return_sequences=True, return_state=True)``: ``(outputs (B,T,H), h_last, c_last)``."""
+    """Keras ``LSTM(return_sequences=True, return_state=True)``: ``(outputs (B,T,H), h_last, c_last)``.
+    ``input_masks`` (4, B, F) / ``recurrent_masks`` (4, B, H): per-gate dropout masks (training with
+    ``recurrent_dropout``)."""
     s = _lstm_scan(
         "lstm_forward",
         x,
@@ -251,6 +299,8 @@ def lstm_forward(
         activation,
         recurrent_activation,
         go_backwards,
+        input_masks,
+        recurrent_masks,
     )
     return s["outputs"], s["h"], s["c"]
 
@@ -269,6 +319,8 @@ def lstm_backward(
     d_outputs: Any,
     d_h_last: Any = None,
     d_c_last: Any = None,
+    input_masks: Any = None,
+    recurrent_masks: Any = None,
 ) -> dict[str, np.ndarray | None]:
     """Backpropagation through time of :func:`lstm_forward`.
 
@@ -289,10 +341,13 @@ def lstm_backward(
         activation,
         recurrent_activation,
         go_backwards,
+        input_masks,
+        recurrent_masks,
     )
     outputs = s["outputs"]
     B, T, H = outputs.shape
     k, u, xs, act, ract = s["kernel"], s["recurrent_kernel"], s["xs"], s["act"], s["ract"]
+    mx, mh = s["mx"], s["mh"]
     d_out = _upstream(fn, d_outputs, (B, T, H), "d_outputs")
     dh = _upstream(fn, d_h_last, (B, H), "d_h_last").copy()
     dc = _upstream(fn, d_c_last, (B, H), "d_c_last").copy()
@@ -325,12 +380,12 @@ def lstm_backward(
         )
         m = s["valid"][:, t, None]
         dz = np.where(m, dz, 0.0)  # masked step: no gradient into the update
-        dxs[:, t] = dz @ k.T
-        dk += xs[:, t].T @ dz
-        du += st["h_prev"].T @ dz
+        dxs[:, t] = _gate_matmul_grad_v(dz, k, mx, 4)
+        dk += _gate_matmul_grad_w(xs[:, t], dz, mx, 4)
+        du += _gate_matmul_grad_w(st["h_prev"], dz, mh, 4)
         db += dz.sum(axis=0)
         # masked step: state gradients pass through unchanged
-        dh = np.where(m, dz @ u.T, dh)
+        dh = np.where(m, _gate_matmul_grad_v(dz, u, mh, 4), dh)
         dc = np.where(m, dc_tot * f, dc)
     return {
         "dx": _processing_order(dxs, go_backwards).copy(),
@@ -369,10 +424,14 @@ def _gru_scan(
     recurrent_activation: str | None,
     go_backwards: bool,
     reset_after: bool,
+    input_masks: Any = None,
+    recurrent_masks: Any = None,
 ) -> dict[str, Any]:
     x, k, u = _inputs(fn, x, kernel, recurrent_kernel, 3)
-    B, T, _ = x.shape
+    B, T, F = x.shape
     H = u.shape[0]
+    mx_m = _gate_masks(fn, input_masks, 3, B, F, "input_masks")
+    mh_m = _gate_masks(fn, recurrent_masks, 3, B, H, "recurrent_masks")
     act = _check_activation(activation, "activation")
     ract = _check_activation(recurrent_activation, "recurrent_activation")
     b_in, b_rec = _gru_bias(fn, bias, H, reset_after)
@@ -384,21 +443,21 @@ def _gru_scan(
     outputs = np.zeros((B, T, H))
     steps = []
     for t in range(T):
-        mx = xs[:, t] @ k + b_in
+        mx = _gate_matmul(xs[:, t], k, mx_m, 3) + b_in
         mx_z, mx_r, mx_h = np.split(mx, 3, axis=1)
         if reset_after:
-            mh = h @ u + b_rec
+            mh = _gate_matmul(h, u, mh_m, 3) + b_rec
             mh_z, mh_r, mh_h = np.split(mh, 3, axis=1)
             z = _act(mx_z + mh_z, ract)
             r = _act(mx_r + mh_r, ract)
             pre_h = mx_h + r * mh_h
         else:
-            mh = h @ u[:, : 2 * H]
+            mh = _gate_matmul(h, u[:, : 2 * H], mh_m, 2)
             mh_z, mh_r = np.split(mh, 2, axis=1)
             mh_h = None
             z = _act(mx_z + mh_z, ract)
             r = _act(mx_r + mh_r, ract)
-            pre_h = mx_h + (r * h) @ u[:, 2 * H :]
+            pre_h = mx_h + (r * _gate_in(h, mh_m, 2)) @ u[:, 2 * H :]
         hh = _act(pre_h, act)
         h_new = z * h + (1.0 - z) * hh
         steps.append({"h_prev": h, "pre_z": mx_z + mh_z, "pre_r": mx_r + mh_r, "pre_h": pre_h, "mh_h": mh_h})
@@ -416,6 +475,8 @@ def _gru_scan(
         "has_out": has_out,
         "act": act,
         "ract": ract,
+        "mx": mx_m,
+        "mh": mh_m,
     }
 
 
@@ -430,8 +491,12 @@ def gru_forward(
     recurrent_activation: str | None = "sigmoid",
     go_backwards: bool = False,
     reset_after: bool = True,
+    input_masks: Any = None,
+    recurrent_masks: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Keras ``GRU(return_sequences=True, return_state=True)``: ``(outputs (B,T,H), h_last)``."""
+    """Keras ``GRU(return_sequences=True, return_state=True)``: ``(outputs (B,T,H), h_last)``.
+    ``input_masks`` (3, B, F) / ``recurrent_masks`` (3, B, H): per-gate dropout masks (training with
+    ``recurrent_dropout``); the update ``z * h + (1 - z) * hh`` keeps the unmasked ``h``."""
     s = _gru_scan(
         "gru_forward",
         x,
@@ -444,6 +509,8 @@ def gru_forward(
         recurrent_activation,
         go_backwards,
         reset_after,
+        input_masks,
+        recurrent_masks,
     )
     return s["outputs"], s["h"]
 
@@ -461,6 +528,8 @@ def gru_backward(
     reset_after: bool,
     d_outputs: Any,
     d_h_last: Any = None,
+    input_masks: Any = None,
+    recurrent_masks: Any = None,
 ) -> dict[str, np.ndarray | None]:
     """Backpropagation through time of :func:`gru_forward`.
 
@@ -481,10 +550,13 @@ def gru_backward(
         recurrent_activation,
         go_backwards,
         reset_after,
+        input_masks,
+        recurrent_masks,
     )
     outputs = s["outputs"]
     B, T, H = outputs.shape
     k, u, xs, act, ract = s["kernel"], s["recurrent_kernel"], s["xs"], s["act"], s["ract"]
+    mx_m, mh_m = s["mx"], s["mh"]
     d_out = _upstream(fn, d_outputs, (B, T, H), "d_outputs")
     dh = _upstream(fn, d_h_last, (B, H), "d_h_last").copy()
 
@@ -512,25 +584,26 @@ def gru_backward(
             m = s["valid"][:, t, None]
             d_mh = np.where(m, d_mh, 0.0)
             d_mx = np.where(m, d_mx, 0.0)
-            du += h_prev.T @ d_mh
+            du += _gate_matmul_grad_w(h_prev, d_mh, mh_m, 3)
             db_rec += d_mh.sum(axis=0)
-            dh_prev = dh_prev + d_mh @ u.T
+            dh_prev = dh_prev + _gate_matmul_grad_v(d_mh, u, mh_m, 3)
         else:
             # pre_h = mx_h + (r * h) @ U_h,  pre_{z,r} = mx_{z,r} + h @ U_{z,r}
             u_zr, u_h = u[:, : 2 * H], u[:, 2 * H :]
+            h_prev_h = _gate_in(h_prev, mh_m, 2)  # what the h block's product saw
             d_rh = d_pre_h @ u_h.T
-            d_pre_r = _act_grad(st["pre_r"], d_rh * h_prev, ract)
+            d_pre_r = _act_grad(st["pre_r"], d_rh * h_prev_h, ract)
             d_zr = np.concatenate([d_pre_z, d_pre_r], axis=1)
             d_mx = np.concatenate([d_pre_z, d_pre_r, d_pre_h], axis=1)
             m = s["valid"][:, t, None]
             d_zr = np.where(m, d_zr, 0.0)
             d_mx = np.where(m, d_mx, 0.0)
             d_pre_h_m = np.where(m, d_pre_h, 0.0)
-            du[:, : 2 * H] += h_prev.T @ d_zr
-            du[:, 2 * H :] += (r * h_prev).T @ d_pre_h_m
-            dh_prev = dh_prev + d_rh * r + d_zr @ u_zr.T
-        dxs[:, t] = d_mx @ k.T
-        dk += xs[:, t].T @ d_mx
+            du[:, : 2 * H] += _gate_matmul_grad_w(h_prev, d_zr, mh_m, 2)
+            du[:, 2 * H :] += (r * h_prev_h).T @ d_pre_h_m
+            dh_prev = dh_prev + _gate_in(d_rh * r, mh_m, 2) + _gate_matmul_grad_v(d_zr, u_zr, mh_m, 2)
+        dxs[:, t] = _gate_matmul_grad_v(d_mx, k, mx_m, 3)
+        dk += _gate_matmul_grad_w(xs[:, t], d_mx, mx_m, 3)
         db_in += d_mx.sum(axis=0)
         dh = np.where(m, dh_prev, dh)  # masked step: gradient passes through unchanged
     dbias: np.ndarray | None = None

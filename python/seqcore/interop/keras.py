@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from ..layers import (
     GRU,
     LSTM,
@@ -125,6 +125,9 @@ _INITIALIZERS = {
     "VarianceScaling",
 }
 _REGULARIZERS = {"L1": ("l1",), "L2": ("l2",), "L1L2": ("l1", "l2")}
+# Keras's built-in constraints (keras.constraints), which seqcore has with the same names, arguments
+# and formulas; the base class Constraint is the identity.
+_CONSTRAINTS = ("Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm")
 _MAX_JSON_BYTES = 64 << 20  # a config is a few KB; refuse to inflate anything absurd from a zip
 
 
@@ -245,8 +248,36 @@ class _Options:
         cfg = value.get("config") or {}
         return regularizers.deserialize({"class_name": name, "config": {k: cfg[k] for k in _REGULARIZERS[name]}})
 
+    def constraint(self, key: str) -> Any:
+        """A Keras built-in constraint (``{"module": "keras.constraints", "class_name": "MaxNorm",
+        "config": {...}, "registered_name": None}``, or a name in a hand-written config) as seqcore's.
+        A custom constraint (Keras gives its class a ``registered_name``) or a function is refused."""
+        value = self.get(key)
+        if value is None:
+            return None
+        name: Any = None
+        cfg: Any = {}
+        custom = False
+        if isinstance(value, str):
+            cls = constraints.ALL_OBJECTS.get(value)
+            name = None if cls is None else cls.__name__
+        elif isinstance(value, dict):
+            name, cfg = value.get("class_name"), value.get("config") or {}
+            module = value.get("module")
+            custom = value.get("registered_name") is not None or not (module is None or str(module).startswith("keras"))
+        if custom or name not in _CONSTRAINTS:
+            shown = value.get("class_name") if isinstance(value, dict) else value
+            raise ValueError(
+                f"{self.who}: {key} {shown!r} is not supported; seqcore converts only Keras's built-in "
+                f"constraints {list(_CONSTRAINTS[1:])} (a custom constraint class or function cannot be converted)."
+            )
+        try:
+            return constraints.deserialize({"class_name": name, "config": cfg})
+        except ValueError as e:
+            raise ValueError(f"{self.who}: {key}: {e}") from None
+
     def none(self, *keys: str) -> None:
-        """Options seqcore supports only in their default ``None`` (constraints, quantization)."""
+        """Options seqcore supports only in their default ``None`` (quantization)."""
         for key in keys:
             value = self.get(key)
             if value is not None:
@@ -265,7 +296,7 @@ def _one(value: Any) -> Any:
 
 
 def _dense(o: _Options) -> Layer:
-    o.none("kernel_constraint", "bias_constraint", "quantization_config")
+    o.none("quantization_config")
     o.require("lora_rank", [None, 0])
     o.get("lora_alpha")
     return Dense(
@@ -277,6 +308,8 @@ def _dense(o: _Options) -> Layer:
         kernel_regularizer=o.regularizer("kernel_regularizer"),
         bias_regularizer=o.regularizer("bias_regularizer"),
         activity_regularizer=o.regularizer("activity_regularizer"),
+        kernel_constraint=o.constraint("kernel_constraint"),
+        bias_constraint=o.constraint("bias_constraint"),
         name=o.get("name"),
         trainable=o.get("trainable", True),
     )
@@ -284,11 +317,7 @@ def _dense(o: _Options) -> Layer:
 
 def _rnn(o: _Options) -> Layer:
     cls = _class(o.entry)
-    o.none("kernel_constraint", "recurrent_constraint", "bias_constraint")
     o.require("return_state", [False], "A Sequential model has one output per layer; use a Functional model in Keras.")
-    o.require(
-        "recurrent_dropout", [0, 0.0], "seqcore's fused kernels have no recurrent dropout; it acts only in training."
-    )
     o.get("use_cudnn")
     kw: dict[str, Any] = {
         "activation": o.activation("activation", _RNN_ACTIVATIONS),
@@ -301,8 +330,12 @@ def _rnn(o: _Options) -> Layer:
         "recurrent_regularizer": o.regularizer("recurrent_regularizer"),
         "bias_regularizer": o.regularizer("bias_regularizer"),
         "activity_regularizer": o.regularizer("activity_regularizer"),
+        "kernel_constraint": o.constraint("kernel_constraint"),
+        "recurrent_constraint": o.constraint("recurrent_constraint"),
+        "bias_constraint": o.constraint("bias_constraint"),
         "zero_output_for_mask": bool(o.get("zero_output_for_mask", False)),
         "dropout": float(o.get("dropout", 0.0)),
+        "recurrent_dropout": float(o.get("recurrent_dropout", 0.0)),
         "seed": o.get("seed"),
         "return_sequences": bool(o.get("return_sequences", False)),
         "go_backwards": bool(o.get("go_backwards", False)),
@@ -318,7 +351,6 @@ def _rnn(o: _Options) -> Layer:
 
 def _conv1d(o: _Options) -> Layer:
     o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
-    o.none("kernel_constraint", "bias_constraint")
     return Conv1D(
         int(o.get("filters")),
         _one(o.get("kernel_size")),
@@ -333,6 +365,8 @@ def _conv1d(o: _Options) -> Layer:
         kernel_regularizer=o.regularizer("kernel_regularizer"),
         bias_regularizer=o.regularizer("bias_regularizer"),
         activity_regularizer=o.regularizer("activity_regularizer"),
+        kernel_constraint=o.constraint("kernel_constraint"),
+        bias_constraint=o.constraint("bias_constraint"),
         name=o.get("name"),
         trainable=o.get("trainable", True),
     )
@@ -618,8 +652,8 @@ def from_keras(source: Any, *, verify: bool = True, tolerance: float = DEFAULT_T
 
     ``source`` is a ``keras.Sequential`` (or a Functional ``keras.Model`` that is a linear chain), or
     the path of a ``.keras`` file; reading the file needs h5py but not Keras. Supported layers:
-    ``SUPPORTED_LAYERS``, with their initializers, L1/L2 regularizers and activations. A layer or
-    option seqcore lacks (``recurrent_dropout``, ``data_format='channels_first'``, constraints, a
+    ``SUPPORTED_LAYERS``, with their initializers, L1/L2 regularizers, built-in constraints and activations. A layer or
+    option seqcore lacks (``data_format='channels_first'``, a custom constraint, a
     custom layer, ...) raises a ValueError naming the layer, its class and the option.
 
     With ``verify=True`` and Keras importable, both models run a probe batch and the returned
@@ -818,6 +852,18 @@ def _reg_entry(reg: Any) -> dict[str, Any] | None:
     }
 
 
+def _constraint_entry(c: Any, who: str, key: str) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    name = type(c).__name__
+    if name not in _CONSTRAINTS or constraints.ALL_OBJECTS[name] is not type(c):
+        raise ValueError(
+            f"{who}: {key} is a custom constraint ({name}: {c!r}), which Keras cannot rebuild from a config; use "
+            f"one of {list(_CONSTRAINTS[1:])} from seqcore.constraints."
+        )
+    return {"module": "keras.constraints", "class_name": name, "config": c.get_config(), "registered_name": None}
+
+
 def _entry(cls: str, config: dict[str, Any], module: str = "keras.layers") -> dict[str, Any]:
     return {"module": module, "class_name": cls, "config": config, "registered_name": None}
 
@@ -842,8 +888,8 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
             bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
             kernel_regularizer=_reg_entry(layer.kernel_regularizer),
             bias_regularizer=_reg_entry(layer.bias_regularizer),
-            kernel_constraint=None,
-            bias_constraint=None,
+            kernel_constraint=_constraint_entry(layer.kernel_constraint, who, "kernel_constraint"),
+            bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
         )
         if layer.activity_regularizer is not None:
             c["activity_regularizer"] = _reg_entry(layer.activity_regularizer)
@@ -867,8 +913,11 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
             recurrent_regularizer=_reg_entry(layer.recurrent_regularizer),
             bias_regularizer=_reg_entry(layer.bias_regularizer),
             activity_regularizer=_reg_entry(layer.activity_regularizer),
+            kernel_constraint=_constraint_entry(layer.kernel_constraint, who, "kernel_constraint"),
+            recurrent_constraint=_constraint_entry(layer.recurrent_constraint, who, "recurrent_constraint"),
+            bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
             dropout=layer.dropout,
-            recurrent_dropout=0.0,
+            recurrent_dropout=layer.recurrent_dropout,
             seed=layer.seed,
         )
         if layer.return_state:
@@ -900,8 +949,8 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
             kernel_regularizer=_reg_entry(layer.kernel_regularizer),
             bias_regularizer=_reg_entry(layer.bias_regularizer),
             activity_regularizer=_reg_entry(layer.activity_regularizer),
-            kernel_constraint=None,
-            bias_constraint=None,
+            kernel_constraint=_constraint_entry(layer.kernel_constraint, who, "kernel_constraint"),
+            bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
         )
         return _entry("Conv1D", c)
     if isinstance(layer, (MaxPooling1D, AveragePooling1D)):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 
 Shape = tuple[int | None, ...]
 _name_counters: dict[str, itertools.count[int]] = {}
@@ -41,15 +41,24 @@ def shape_str(shape: Sequence[int | None]) -> str:
 
 
 class Weight:
-    """One trainable or frozen parameter array of a layer."""
+    """One trainable or frozen parameter array of a layer. ``constraint`` (a callable ``w -> w'``, see
+    ``seqcore.constraints``) is applied by the optimizer right after each update of the weight."""
 
-    __slots__ = ("name", "value", "trainable", "regularizer", "grad", "__weakref__")
+    __slots__ = ("name", "value", "trainable", "regularizer", "constraint", "grad", "__weakref__")
 
-    def __init__(self, name: str, value: np.ndarray, trainable: bool, regularizer: regularizers.Regularizer | None):
+    def __init__(
+        self,
+        name: str,
+        value: np.ndarray,
+        trainable: bool,
+        regularizer: regularizers.Regularizer | None,
+        constraint: Any = None,
+    ):
         self.name = name
         self.value = np.ascontiguousarray(value, dtype=np.float32)
         self.trainable = trainable
         self.regularizer = regularizer
+        self.constraint = constraint
         self.grad: np.ndarray | None = None
 
     @property
@@ -137,12 +146,13 @@ class Layer:
         initializer: Any = "zeros",
         regularizer: Any = None,
         trainable: bool = True,
+        constraint: Any = None,
     ) -> Weight:
         init = initializers.get(initializer)
         value = init(tuple(shape))
         if value.shape != tuple(shape):
             raise ValueError(f"{self.name}: initializer for {name} returned shape {value.shape}, expected {shape}.")
-        w = Weight(name, value, trainable, regularizers.get(regularizer))
+        w = Weight(name, value, trainable, regularizers.get(regularizer), constraints.get(constraint))
         self._weights.append(w)
         return w
 
@@ -280,14 +290,16 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        """Rebuilds a layer from ``get_config()``; ``*_initializer`` / ``*_regularizer`` entries are
-        deserialized."""
+        """Rebuilds a layer from ``get_config()``; ``*_initializer`` / ``*_regularizer`` /
+        ``*_constraint`` entries are deserialized."""
         cfg = dict(config)
         for k, v in cfg.items():
             if k.endswith("_initializer"):
                 cfg[k] = initializers.deserialize(v)
             elif k.endswith("_regularizer"):
                 cfg[k] = regularizers.deserialize(v)
+            elif k.endswith("_constraint"):
+                cfg[k] = constraints.deserialize(v)
         return cls(**cfg)
 
     def __repr__(self) -> str:

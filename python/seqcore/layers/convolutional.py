@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from .base import Layer, Shape, shape_str, unused_input_grad
 from .core import activation_name, positive_int
 
@@ -87,8 +87,8 @@ class Conv1D(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if kernel_constraint is not None or bias_constraint is not None:
-            raise ValueError(f"{who}: weight constraints are not supported yet.")
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def _opts(self) -> dict[str, Any]:
@@ -114,9 +114,12 @@ class Conv1D(Layer):
             (self.kernel_size, c // self.groups, self.filters),
             self.kernel_initializer,
             self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            self.add_weight(
+                "bias", (self.filters,), self.bias_initializer, self.bias_regularizer, constraint=self.bias_constraint
+            )
             if self.use_bias
             else None
         )
@@ -174,6 +177,8 @@ class Conv1D(Layer):
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
             **self._opts(),
         }
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from .._validation import ACTIVATIONS
 from ..utils import rng
 from .base import Layer, Shape, shape_str, unused_input_grad
@@ -115,8 +115,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if kernel_constraint is not None or bias_constraint is not None:
-            raise ValueError(f"Dense {self.name!r}: weight constraints are not supported yet.")
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def build(self, input_shape: Shape) -> None:
@@ -126,9 +126,17 @@ class Dense(Layer):
                 f"received input shape {shape_str((None, *input_shape))}."
             )
         f = int(input_shape[-1])
-        self.kernel = self.add_weight("kernel", (f, self.units), self.kernel_initializer, self.kernel_regularizer)
+        self.kernel = self.add_weight(
+            "kernel",
+            (f, self.units),
+            self.kernel_initializer,
+            self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
         self.bias = (
-            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+            self.add_weight(
+                "bias", (self.units,), self.bias_initializer, self.bias_regularizer, constraint=self.bias_constraint
+            )
             if self.use_bias
             else None
         )
@@ -165,6 +173,8 @@ class Dense(Layer):
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 

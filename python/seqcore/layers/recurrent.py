@@ -7,11 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from .._recurrent import CELL_ACTIVATIONS, RecurrentTape
 from ..utils import rng
 from .base import Layer, Shape, shape_str, unused_input_grad
 from .core import activation_name, positive_int
+
+
+def _keep_mask(gen: np.random.Generator, shape: tuple[int, ...], rate: float) -> np.ndarray:
+    """A dropout mask as Keras draws it: each entry kept with probability ``1 - rate`` and scaled
+    by ``1 / (1 - rate)``, zero otherwise."""
+    return ((gen.random(shape, dtype=np.float32) >= rate) / np.float32(1 - rate)).astype(np.float32)
 
 
 class _RNN(Layer):
@@ -64,18 +70,14 @@ class _RNN(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if any(c is not None for c in (kernel_constraint, recurrent_constraint, bias_constraint)):
-            raise ValueError(f"{who}: weight constraints are not supported yet.")
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         for arg, v in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if not (isinstance(v, (int, float)) and 0 <= v < 1):
                 raise ValueError(f"{who}: {arg} must be in [0, 1). Received: {arg}={v!r}")
-        if recurrent_dropout:
-            raise ValueError(
-                f"{who}: recurrent_dropout is not supported by the fused kernels yet; use dropout= (on the "
-                f"inputs) or a Dropout layer between recurrent layers."
-            )
         self.dropout = float(dropout)
-        self.recurrent_dropout = 0.0
+        self.recurrent_dropout = float(recurrent_dropout)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"{who}: seed must be an int >= 0 or None. Received: seed={seed!r}")
         self.seed = seed
@@ -99,6 +101,8 @@ class _RNN(Layer):
         self._carry: list[np.ndarray] | None = None
         self._tape: RecurrentTape | None = None
         self._dropout_mask: np.ndarray | None = None
+        # With recurrent_dropout, Keras's per-gate masks (input, recurrent), applied in the kernel.
+        self._gate_masks: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
         self._x_shape: tuple[int, ...] | None = None
 
     # --- shapes ---------------------------------------------------------------------------
@@ -129,12 +133,20 @@ class _RNN(Layer):
     def build(self, input_shape: Shape) -> None:
         self._check_input_shape(input_shape)
         f, h, g = int(input_shape[-1]), self.units, self._gates  # type: ignore[arg-type]
-        self.kernel = self.add_weight("kernel", (f, g * h), self.kernel_initializer, self.kernel_regularizer)
+        self.kernel = self.add_weight(
+            "kernel", (f, g * h), self.kernel_initializer, self.kernel_regularizer, constraint=self.kernel_constraint
+        )
         self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", (h, g * h), self.recurrent_initializer, self.recurrent_regularizer
+            "recurrent_kernel",
+            (h, g * h),
+            self.recurrent_initializer,
+            self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
         )
         self.bias = (
-            self.add_weight("bias", self._bias_shape(), self._bias_init(), self.bias_regularizer)
+            self.add_weight(
+                "bias", self._bias_shape(), self._bias_init(), self.bias_regularizer, constraint=self.bias_constraint
+            )
             if self.use_bias
             else None
         )
@@ -192,13 +204,21 @@ class _RNN(Layer):
         if x.ndim != 3:
             self._check_input_shape(tuple(x.shape[1:]))
         self._x_shape = x.shape
-        if training and self.dropout:
+        self._gate_masks = (None, None)
+        if training and self.recurrent_dropout:
+            # Keras's cell with recurrent_dropout (its implementation=1): every gate gets its own
+            # input mask and recurrent mask, (batch, features) and (batch, units), fixed for the whole
+            # sequence; the kernel applies them per gate at every step.
+            gen = self._gen if self._gen is not None else rng()
+            g, b = self._gates, x.shape[0]
+            mi = _keep_mask(gen, (g, b, x.shape[2]), self.dropout) if self.dropout else None
+            self._gate_masks = (mi, _keep_mask(gen, (g, b, self.units), self.recurrent_dropout))
+            self._dropout_mask = None
+        elif training and self.dropout:
             gen = self._gen if self._gen is not None else rng()
             # One mask per sequence, shared by every step (Keras's RNN cells draw it from the first
             # step's input shape and reuse it for the whole sequence: "variational" dropout).
-            mask_shape = (x.shape[0], 1, *x.shape[2:])
-            keep = (gen.random(mask_shape, dtype=np.float32) >= self.dropout) / np.float32(1 - self.dropout)
-            self._dropout_mask = keep.astype(np.float32)
+            self._dropout_mask = _keep_mask(gen, (x.shape[0], 1, *x.shape[2:]), self.dropout)
             x = x * self._dropout_mask
         else:
             self._dropout_mask = None
@@ -284,7 +304,11 @@ class _RNN(Layer):
             "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
             "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
@@ -338,6 +362,7 @@ class LSTM(_RNN):
             x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
             initial_state=init, lengths=lengths, activation=self.activation,
             recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards, training=training,
+            input_masks=self._gate_masks[0], recurrent_masks=self._gate_masks[1],
         )  # fmt: skip
 
     def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
@@ -367,6 +392,7 @@ class GRU(_RNN):
             initial_state=init, lengths=lengths, activation=self.activation,
             recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards,
             reset_after=self.reset_after, training=training,
+            input_masks=self._gate_masks[0], recurrent_masks=self._gate_masks[1],
         )  # fmt: skip
         return _GRUAsLSTM(res)
 

@@ -18,7 +18,7 @@
 //! `reset_after=False` (`r ⊙ h_{t-1}` is kept for the `U_h` gradient). Backward overwrites the gates
 //! with their gradients; weight gradients are big GEMMs after the loop.
 use super::dense::column_sums_par;
-use super::rnn::{self, batch_chunk, copy_or_zero, split_opt, Chunk, Lengths, RnnDims};
+use super::rnn::{self, batch_chunk, copy_or_zero, mask_row, split_opt, Chunk, GateMasks, Lengths, RnnDims};
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
@@ -53,6 +53,8 @@ pub struct GruParams<'a> {
     /// `(B, H)`, zeros when absent
     pub h0: Option<&'a [f32]>,
     pub lengths: Lengths<'a>,
+    /// Per-gate dropout masks (training with `recurrent_dropout`); none by default
+    pub masks: GateMasks<'a>,
 }
 
 /// What a training forward keeps: post-activation gates (z, r, ĥ) `(B, T, 3H)`, and `(B, T, H)` of
@@ -73,6 +75,18 @@ fn check(spec: &GruSpec, p: &GruParams) {
     assert!(p.lengths.0.is_none_or(|l| l.len() == b && l.iter().all(|&v| v <= t)), "gru: lengths");
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.activation), "gru: activation");
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.recurrent_activation), "gru: recurrent_activation");
+    p.masks.check("gru", 3, spec.dims);
+}
+
+/// Gate blocks `g0..g1` of a `(rows, 3H)` weight packed one gate each (`Trans::N`: `W_g`/`U_g`;
+/// `Trans::T`: their transposes), for the per-gate masked products of recurrent dropout.
+fn pack_gates(m: &[f32], rows: usize, h: usize, gates: std::ops::Range<usize>, trans: Trans) -> Vec<PackedB> {
+    gates
+        .map(|g| match trans {
+            Trans::N => PackedB::pack(&m[g * h..], 3 * h, rows, h, Trans::N),
+            Trans::T => PackedB::pack(&m[g * h..], 3 * h, h, rows, Trans::T),
+        })
+        .collect()
 }
 
 /// Forward pass; see `lstm::forward` for the argument conventions.
@@ -100,13 +114,20 @@ pub fn forward(spec: &GruSpec, p: &GruParams, out: &mut [f32], h_last: &mut [f32
     // Packed once for every step and thread: W, and the recurrent blocks (all of U for
     // reset_after; U_zr and U_h for reset_before). Per step x_t·W is its own small GEMM rather
     // than one projection pass over all steps (memory-bound for few features; see lstm.rs).
+    // With dropout masks each gate multiplies its own masked copy, so those weights are packed
+    // one gate block each.
     let u = p.recurrent_kernel;
-    let w = PackedB::pack(p.kernel, g3, f, g3, Trans::N);
-    let packs = if spec.reset_after {
-        (PackedB::pack(u, g3, h, g3, Trans::N), None)
-    } else {
-        (PackedB::pack(u, g3, h, 2 * h, Trans::N), Some(PackedB::pack(&u[2 * h..], g3, h, h, Trans::N)))
+    let w = match p.masks.input {
+        None => vec![PackedB::pack(p.kernel, g3, f, g3, Trans::N)],
+        Some(_) => pack_gates(p.kernel, f, h, 0..3, Trans::N),
     };
+    let zr_gates = if spec.reset_after { 0..3 } else { 0..2 };
+    let u_direct = match (spec.reset_after, p.masks.recurrent) {
+        (true, None) => vec![PackedB::pack(u, g3, h, g3, Trans::N)],
+        (false, None) => vec![PackedB::pack(u, g3, h, 2 * h, Trans::N)],
+        (_, Some(_)) => pack_gates(u, h, h, zr_gates, Trans::N),
+    };
+    let packs = (u_direct, (!spec.reset_after).then(|| PackedB::pack(&u[2 * h..], g3, h, h, Trans::N)));
     let nb = batch_chunk(b, crate::threads::current_threads());
     let nchunks = b.div_ceil(nb);
     if nchunks == 1 {
@@ -127,12 +148,13 @@ pub fn forward(spec: &GruSpec, p: &GruParams, out: &mut [f32], h_last: &mut [f32
         });
 }
 
-/// The packed weights a forward step multiplies by.
+/// The packed weights a forward step multiplies by (with dropout masks, one per gate block).
 #[derive(Clone, Copy)]
 struct Mats<'a> {
-    w: &'a PackedB,
-    /// all of U (reset_after) or U_zr (reset_before)
-    u: &'a PackedB,
+    /// W, or W_z, W_r, W_h with input masks
+    w: &'a [PackedB],
+    /// all of U (reset_after) or U_zr (reset_before); per gate with recurrent masks
+    u: &'a [PackedB],
     /// U_h (reset_before only)
     u_h: Option<&'a PackedB>,
 }
@@ -148,13 +170,17 @@ fn forward_chunk(
     mut gates: Option<&mut [f32]>,
     mut extra: Option<&mut [f32]>,
 ) {
-    let RnnDims { steps: t, inputs: f, units: h, .. } = spec.dims;
+    let RnnDims { batch, steps: t, inputs: f, units: h } = spec.dims;
     let (b0, rows) = (ch.b0, ch.rows);
     let g3 = 3 * h;
     match p.h0 {
         Some(h0) => h_state.copy_from_slice(&h0[b0 * h..(b0 + rows) * h]),
         None => h_state.fill(0.0),
     }
+    // With dropout masks: a gate's masked copy of x_t, and of h_{t-1}.
+    let masked = p.masks.any();
+    let mut xm = if p.masks.input.is_some() { vec![0.0f32; rows * f] } else { Vec::new() };
+    let mut hm = if masked { vec![0.0f32; rows * h] } else { Vec::new() };
     // Per-thread buffers, allocated once for the whole loop.
     let mut xb = vec![0.0f32; rows * f];
     let mut rec = vec![0.0f32; rows * g3];
@@ -179,9 +205,37 @@ fn forward_chunk(
             Some(e) => (e, t * h, s * h),
             None => (&mut local_e, h, 0),
         };
-        gemm_packed(rows, &xb, f, mats.w, &mut gm[goff..], gld, false); // mx without its bias
+        // mx without its bias
+        match p.masks.input {
+            None => gemm_packed(rows, &xb, f, &mats.w[0], &mut gm[goff..], gld, false),
+            Some(m) => {
+                for (g, wg) in mats.w.iter().enumerate() {
+                    for r in 0..rows {
+                        rnn::mul(
+                            &xb[r * f..(r + 1) * f],
+                            mask_row(m, g, b0 + r, batch, f),
+                            &mut xm[r * f..(r + 1) * f],
+                        );
+                    }
+                    gemm_packed(rows, &xm, f, wg, &mut gm[goff + g * h..], gld, false);
+                }
+            }
+        }
+        // The recurrent products of the blocks that see h_{t-1} directly, into `rec` (row stride ld).
+        let recurrent = |rec: &mut [f32], ld: usize, hm: &mut [f32], h_state: &[f32]| match p.masks.recurrent {
+            None => gemm_packed(rows, h_state, h, &mats.u[0], rec, ld, false),
+            Some(m) => {
+                for (g, ug) in mats.u.iter().enumerate() {
+                    for r in 0..rows {
+                        let hs = &h_state[r * h..(r + 1) * h];
+                        rnn::mul(hs, mask_row(m, g, b0 + r, batch, h), &mut hm[r * h..(r + 1) * h]);
+                    }
+                    gemm_packed(rows, hm, h, ug, &mut rec[g * h..], ld, false);
+                }
+            }
+        };
         if spec.reset_after {
-            gemm_packed(rows, h_state, h, mats.u, &mut rec, g3, false); // mh without its bias
+            recurrent(&mut rec, g3, &mut hm, h_state); // mh without its bias
             for r in 0..rows {
                 let z = &mut gm[goff + r * gld..goff + r * gld + g3];
                 let mh = &mut rec[r * g3..(r + 1) * g3];
@@ -198,13 +252,17 @@ fn forward_chunk(
                 }
             }
         } else {
-            // z, r from mx + h·U_zr; then ĥ from (r ⊙ h)·U_h.
-            gemm_packed(rows, h_state, h, mats.u, &mut rec, 2 * h, false);
+            // z, r from mx + h·U_zr; then ĥ from (r ⊙ h)·U_h (h masked by m_h with dropout).
+            recurrent(&mut rec, 2 * h, &mut hm, h_state);
             for r in 0..rows {
                 let z = &mut gm[goff + r * gld..goff + r * gld + g3];
                 rnn::add_inplace(z, b_in);
                 let rh = &mut em[eoff + r * eld..eoff + r * eld + h];
-                let hs = &h_state[r * h..(r + 1) * h];
+                let mut hs = &h_state[r * h..(r + 1) * h];
+                if let Some(m) = p.masks.recurrent {
+                    rnn::mul(hs, mask_row(m, 2, b0 + r, batch, h), &mut hm[r * h..(r + 1) * h]);
+                    hs = &hm[r * h..(r + 1) * h];
+                }
                 gates_zr_before(spec, &mut z[..2 * h], &rec[r * 2 * h..(r + 1) * 2 * h], hs, rh);
             }
             let u_h = mats.u_h.expect("reset_before packs U_h");
@@ -343,15 +401,19 @@ pub fn backward(
     let nb = batch_chunk(b, threads);
     // Transposed recurrent blocks, packed once: Uᵀ over the blocks that saw h_{t-1} (all three for
     // reset_after, z and r for reset_before), and U_hᵀ for reset_before's d(r ⊙ h_{t-1}).
+    // With recurrent-dropout masks, one transposed block per gate (each product is masked).
     let u = p.recurrent_kernel;
     let k_rec = if spec.reset_after { g3 } else { 2 * h };
-    let put = PackedB::pack(u, g3, k_rec, h, Trans::T);
+    let put = match p.masks.recurrent {
+        None => vec![PackedB::pack(u, g3, k_rec, h, Trans::T)],
+        Some(_) => pack_gates(u, h, h, 0..k_rec / h, Trans::T),
+    };
     let puh = (!spec.reset_after).then(|| PackedB::pack(&u[2 * h..], g3, h, h, Trans::T));
     #[allow(clippy::type_complexity)] // the zipped per-thread chunks
     let run = |(ci, ((gc, ec), dh)): (usize, ((&mut [f32], &mut [f32]), &mut [f32]))| {
         let (b0, rows) = (ci * nb, dh.len() / h);
         let out_c = &out[b0 * t * h..(b0 + rows) * t * h];
-        backward_chunk(spec, p, (&put, puh.as_ref()), b0, rows, gc, ec, out_c, d_out, d_h_last, dh);
+        backward_chunk(spec, p, (&put[..], puh.as_ref()), b0, rows, gc, ec, out_c, d_out, d_h_last, dh);
     };
     if b.div_ceil(nb) == 1 {
         run((0, ((&mut gates[..], &mut extra[..]), &mut g.dh0[..])));
@@ -366,23 +428,29 @@ pub fn backward(
 
     // Weight gradients over all steps. gates now holds dmx = (dz, dr, dĥ_pre); extra holds dmh_h
     // (reset_after) or is r ⊙ h_{t-1} (reset_before).
-    let du = g.drecurrent_kernel;
-    rnn::recurrent_weight_grad(d, out, p.h0, p.lengths, spec.go_backwards, gates, g3, 2 * h, du, g3, threads);
-    if spec.reset_after {
-        rnn::recurrent_weight_grad(
-            d,
-            out,
-            p.h0,
-            p.lengths,
-            spec.go_backwards,
-            extra,
-            h,
-            h,
-            &mut du[2 * h..],
-            g3,
-            threads,
-        );
-    } else {
+    let (du, gb) = (g.drecurrent_kernel, spec.go_backwards);
+    match p.masks.recurrent {
+        None => {
+            rnn::recurrent_weight_grad(d, out, p.h0, p.lengths, gb, gates, g3, 2 * h, du, g3, threads);
+            if spec.reset_after {
+                rnn::recurrent_weight_grad(d, out, p.h0, p.lengths, gb, extra, h, h, &mut du[2 * h..], g3, threads);
+            }
+        }
+        Some(m) => {
+            // Each block multiplied its own masked h_{t-1}.
+            let mask = |gi: usize| &m[gi * b * h..(gi + 1) * b * h];
+            for gi in 0..2 {
+                let (dg, dug) = (&gates[gi * h..], &mut du[gi * h..]);
+                rnn::masked_recurrent_weight_grad(d, out, p.h0, mask(gi), p.lengths, gb, dg, g3, h, dug, g3);
+            }
+            if spec.reset_after {
+                let dug = &mut du[2 * h..];
+                rnn::masked_recurrent_weight_grad(d, out, p.h0, mask(2), p.lengths, gb, extra, h, h, dug, g3);
+            }
+        }
+    }
+    if !spec.reset_after {
+        // U_h multiplied the kept r ⊙ h_{t-1} (⊙ m_h with recurrent dropout).
         sgemm(Trans::T, Trans::N, h, h, b * t, 1.0, extra, h, &gates[2 * h..], g3, 0.0, &mut du[2 * h..], g3, threads);
     }
     if let Some(db) = g.dbias {
@@ -397,6 +465,13 @@ pub fn backward(
     if spec.go_backwards {
         rnn::reverse_time(gates, d, g3);
     }
+    if let Some(m) = p.masks.input {
+        if let Some(dx) = g.dx.as_deref() {
+            assert_eq!(dx.len(), b * t * f);
+        }
+        rnn::masked_input_grads(d, 3, p.x, m, p.kernel, gates, g.dkernel, g.dx);
+        return;
+    }
     sgemm(Trans::T, Trans::N, f, g3, b * t, 1.0, p.x, f, gates, g3, 0.0, g.dkernel, g3, threads);
     if let Some(dx) = g.dx {
         assert_eq!(dx.len(), b * t * f);
@@ -408,7 +483,7 @@ pub fn backward(
 fn backward_chunk(
     spec: &GruSpec,
     p: &GruParams,
-    packs: (&PackedB, Option<&PackedB>),
+    packs: (&[PackedB], Option<&PackedB>),
     b0: usize,
     rows: usize,
     gates: &mut [f32],
@@ -418,7 +493,7 @@ fn backward_chunk(
     d_h_last: Option<&[f32]>,
     dh: &mut [f32],
 ) {
-    let RnnDims { steps: t, units: h, .. } = spec.dims;
+    let RnnDims { batch, steps: t, units: h, .. } = spec.dims;
     let g3 = 3 * h;
     let back = spec.go_backwards;
     match d_h_last {
@@ -430,6 +505,8 @@ fn backward_chunk(
     let mut drec = vec![0.0f32; rows * g3];
     let mut dh_next = vec![0.0f32; rows * h];
     let mut tmp = vec![0.0f32; 3 * h];
+    // With recurrent-dropout masks: one gate's drec_g·U_gᵀ before its mask.
+    let mut part = if p.masks.recurrent.is_some() { vec![0.0f32; rows * h] } else { Vec::new() };
     let fused = spec.reset_after && spec.is_default_activations();
     // The state before step s of row r: the previous output once the row has started, else h0.
     let h_prev = |r: usize, s: usize| -> &[f32] {
@@ -475,6 +552,10 @@ fn backward_chunk(
                 if !p.lengths.valid(b0 + r, s, t, back) {
                     continue;
                 }
+                if let Some(m) = p.masks.recurrent {
+                    // The product was (r ⊙ h_prev ⊙ m_h)·U_h: d(r ⊙ h_prev) is drh ⊙ m_h.
+                    rnn::mul_inplace(&mut drh[r * h..(r + 1) * h], mask_row(m, 2, b0 + r, batch, h));
+                }
                 let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
                 let hp = h_prev(r, s);
                 cell_before_backward_second(
@@ -488,9 +569,25 @@ fn backward_chunk(
                 );
             }
         }
-        // dh_{s-1} = (direct part, already in dh) + drec·Uᵀ over the blocks that saw h_{s-1}.
-        gemm_packed(rows, &drec, g3, packs.0, &mut dh_next, h, false);
-        rnn::add_inplace(&mut dh_next, dh);
+        // dh_{s-1} = (direct part, already in dh) + drec·Uᵀ over the blocks that saw h_{s-1}
+        // (with recurrent-dropout masks, Σ_g (drec_g·U_gᵀ) ⊙ m_g).
+        match p.masks.recurrent {
+            None => {
+                gemm_packed(rows, &drec, g3, &packs.0[0], &mut dh_next, h, false);
+                rnn::add_inplace(&mut dh_next, dh);
+            }
+            Some(m) => {
+                dh_next.copy_from_slice(dh);
+                for (gi, ut) in packs.0.iter().enumerate() {
+                    gemm_packed(rows, &drec[gi * h..], g3, ut, &mut part, h, false);
+                    for r in 0..rows {
+                        let pr = &mut part[r * h..(r + 1) * h];
+                        rnn::mul_inplace(pr, mask_row(m, gi, b0 + r, batch, h));
+                        rnn::add_inplace(&mut dh_next[r * h..(r + 1) * h], pr);
+                    }
+                }
+            }
+        }
         dh.copy_from_slice(&dh_next);
     }
 }

@@ -110,6 +110,7 @@ impl Case {
             bias: self.setup.bias.then_some(&self.bias[..]),
             h0: self.setup.h0.then_some(&self.h0[..]),
             lengths: Lengths(self.setup.lens.as_deref()),
+            masks: GateMasks::default(),
         }
     }
 

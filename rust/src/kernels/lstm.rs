@@ -34,7 +34,10 @@
 //! 3. Backward per step: the fused gate-gradient math and one GEMM `dG_t·[W; U]ᵀ = [dx_t | dh_{t-1}]`.
 //!    After the loop `dW = Xᵀ·dG`, `db = Σ dG` and `dU = Σ h_{t-1}ᵀ·dG_t` are single big GEMMs.
 use super::dense;
-use super::rnn::{self, add_inplace, batch_chunk, copy_or_zero, mul, mul_inplace, split_opt, Chunk, Lengths, RnnDims};
+use super::rnn::{
+    self, add_inplace, batch_chunk, copy_or_zero, mask_row, mul, mul_inplace, split_opt, Chunk, GateMasks, Lengths,
+    RnnDims,
+};
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
@@ -72,6 +75,8 @@ pub struct LstmParams<'a> {
     pub c0: Option<&'a [f32]>,
     /// `(B,)`, each in `0..=T`
     pub lengths: Lengths<'a>,
+    /// Per-gate dropout masks (training with `recurrent_dropout`); none by default
+    pub masks: GateMasks<'a>,
 }
 
 /// What a training forward keeps for backward: post-activation gates `(B, T, 4H)` and cell states
@@ -92,6 +97,17 @@ fn check(spec: &LstmSpec, p: &LstmParams) {
     assert!(p.lengths.0.is_none_or(|l| l.len() == b && l.iter().all(|&v| v <= t)), "lstm: lengths");
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.activation), "lstm: activation");
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.recurrent_activation), "lstm: recurrent_activation");
+    p.masks.check("lstm", 4, spec.dims);
+}
+
+/// The recurrent kernel packed for the forward steps: all of `U` in one, or with recurrent-dropout
+/// masks one `U_g` per gate (each gate multiplies its own masked copy of `h_{t-1}`).
+fn pack_recurrent(p: &LstmParams, h: usize) -> Vec<PackedB> {
+    let g4 = 4 * h;
+    match p.masks.recurrent {
+        None => vec![PackedB::pack(p.recurrent_kernel, g4, h, g4, Trans::N)],
+        Some(_) => (0..4).map(|g| PackedB::pack(&p.recurrent_kernel[g * h..], g4, h, h, Trans::N)).collect(),
+    }
 }
 
 /// Forward pass. `out` `(B, T, H)` receives every step's output; `h_last`, `c_last` `(B, H)` the
@@ -129,17 +145,21 @@ pub fn forward(
     };
     let f = d.inputs;
     let g4 = 4 * h;
-    if !hoist_input(d) {
+    if !hoist_input(d) && !p.masks.any() {
         // [W; U] stacked and packed once for every step and thread: each step is one GEMM
         // [x_t | h_{t-1}]·[W; U].
         let wu = PackedB::pack_stacked(&[(p.kernel, f), (p.recurrent_kernel, h)], g4, g4, Trans::N);
-        return forward_steps(spec, p, &wu, false, out, h_last, c_last, gates, cells);
+        return forward_steps(spec, p, &[wu], false, out, h_last, c_last, gates, cells);
     }
-    // Wide input: X·W for every step at once, then per step only h_{t-1}·U accumulated onto it.
+    // Wide input (or per-gate dropout masks): X·W for every step at once, then per step only
+    // h_{t-1}·U accumulated onto it.
     let threads = crate::threads::current_threads();
-    let u = PackedB::pack(p.recurrent_kernel, g4, h, g4, Trans::N);
+    let u = pack_recurrent(p, h);
     let project = |zx: &mut [f32]| {
-        sgemm(Trans::N, Trans::N, b * t, g4, f, 1.0, p.x, f, p.kernel, g4, 0.0, zx, g4, threads);
+        match p.masks.input {
+            Some(m) => rnn::masked_input_projection(d, 4, p.x, m, p.kernel, zx),
+            None => sgemm(Trans::N, Trans::N, b * t, g4, f, 1.0, p.x, f, p.kernel, g4, 0.0, zx, g4, threads),
+        }
         if spec.go_backwards {
             rnn::reverse_time(zx, d, g4); // into processing order
         }
@@ -187,12 +207,13 @@ fn hoist_input(d: RnnDims) -> bool {
 }
 
 /// The time loop over the batch slices of all threads. `hoisted`: `gates` already holds `x_t·W`
-/// for every step and `wu` is `U` alone (accumulated onto it); else `wu` is `[W; U]`.
+/// for every step and `wu` is `U` alone (accumulated onto it; one `U_g` per gate with
+/// recurrent-dropout masks); else `wu` is `[W; U]`.
 #[allow(clippy::too_many_arguments)]
 fn forward_steps(
     spec: &LstmSpec,
     p: &LstmParams,
-    wu: &PackedB,
+    wu: &[PackedB],
     hoisted: bool,
     out: &mut [f32],
     h_last: &mut [f32],
@@ -224,7 +245,7 @@ fn forward_steps(
 fn forward_chunk(
     spec: &LstmSpec,
     p: &LstmParams,
-    wu: &PackedB,
+    wu: &[PackedB],
     hoisted: bool,
     ch: Chunk,
     out: &mut [f32],
@@ -233,7 +254,7 @@ fn forward_chunk(
     mut gates: Option<&mut [f32]>,
     mut cells: Option<&mut [f32]>,
 ) {
-    let RnnDims { steps: t, inputs, units: h, .. } = spec.dims;
+    let RnnDims { batch, steps: t, inputs, units: h } = spec.dims;
     let (b0, rows) = (ch.b0, ch.rows);
     // The left operand is [x_t | h] with the input fused into the step, h alone when hoisted.
     let f = if hoisted { 0 } else { inputs };
@@ -242,6 +263,8 @@ fn forward_chunk(
     // (h lives here between steps), and the gates when there is no tape to write them into.
     let mut xh = vec![0.0f32; rows * kx];
     let mut local_gates = if gates.is_none() { vec![0.0f32; rows * g4] } else { Vec::new() };
+    // With recurrent-dropout masks: the gate's masked copy of h_{t-1}.
+    let mut hm = if p.masks.recurrent.is_some() { vec![0.0f32; rows * h] } else { Vec::new() };
     let zero_bias = vec![0.0f32; g4];
     let bias = p.bias.unwrap_or(&zero_bias);
     for r in 0..rows {
@@ -269,7 +292,18 @@ fn forward_chunk(
             Some(g) => (g, t * g4, s * g4),
             None => (&mut local_gates, g4, 0),
         };
-        gemm_packed(rows, &xh, kx, wu, &mut gm[off..], ld, hoisted);
+        match p.masks.recurrent {
+            None => gemm_packed(rows, &xh, kx, &wu[0], &mut gm[off..], ld, hoisted),
+            Some(m) => {
+                for (g, ug) in wu.iter().enumerate() {
+                    for r in 0..rows {
+                        let mr = mask_row(m, g, b0 + r, batch, h);
+                        mul(&xh[r * kx + f..(r + 1) * kx], mr, &mut hm[r * h..(r + 1) * h]);
+                    }
+                    gemm_packed(rows, &hm, h, ug, &mut gm[off + g * h..], ld, true);
+                }
+            }
+        }
         for r in 0..rows {
             let hs = &mut xh[r * kx + f..(r + 1) * kx];
             let cs = &mut c_state[r * h..(r + 1) * h];
@@ -411,14 +445,17 @@ pub fn backward(
     //    Per step one GEMM dG_t·[W; U]ᵀ gives [dx_t | dh_{t-1}] (only dG_t·Uᵀ without dx).
     let nb = batch_chunk(b, threads);
     let nchunks = b.div_ceil(nb);
-    // With a wide input, dx is one GEMM dG·Wᵀ over all steps after the loop (like the forward's
-    // hoisted projection); the loop then only carries dh.
-    let dx_after = if hoist_input(d) { g.dx.take() } else { None };
+    // With a wide input (or dropout masks), dx is one GEMM dG·Wᵀ over all steps after the loop
+    // (like the forward's hoisted projection); the loop then only carries dh.
+    let dx_after = if hoist_input(d) || p.masks.any() { g.dx.take() } else { None };
     let want_dx = g.dx.is_some();
     let back_w = if want_dx {
-        PackedB::pack_stacked(&[(p.kernel, f), (p.recurrent_kernel, h)], g4, g4, Trans::T)
+        vec![PackedB::pack_stacked(&[(p.kernel, f), (p.recurrent_kernel, h)], g4, g4, Trans::T)]
+    } else if p.masks.recurrent.is_some() {
+        // dh_{t-1} = Σ_g (dG_g·U_gᵀ) ⊙ m_g: one packed U_gᵀ per gate.
+        (0..4).map(|gi| PackedB::pack(&p.recurrent_kernel[gi * h..], g4, h, h, Trans::T)).collect()
     } else {
-        PackedB::pack(p.recurrent_kernel, g4, g4, h, Trans::T)
+        vec![PackedB::pack(p.recurrent_kernel, g4, g4, h, Trans::T)]
     };
     let mut dx_chunks = split_opt(g.dx, nb * t * f, nchunks);
     #[allow(clippy::type_complexity)] // the zipped per-thread chunks
@@ -441,24 +478,49 @@ pub fn backward(
     let dg: &mut [f32] = gates;
 
     // 2. Weight gradients over all steps at once.
-    rnn::recurrent_weight_grad(
-        d,
-        out,
-        p.h0,
-        p.lengths,
-        spec.go_backwards,
-        dg,
-        g4,
-        g4,
-        g.drecurrent_kernel,
-        g4,
-        threads,
-    );
+    match p.masks.recurrent {
+        None => rnn::recurrent_weight_grad(
+            d,
+            out,
+            p.h0,
+            p.lengths,
+            spec.go_backwards,
+            dg,
+            g4,
+            g4,
+            g.drecurrent_kernel,
+            g4,
+            threads,
+        ),
+        Some(m) => {
+            for gi in 0..4 {
+                let mask = &m[gi * b * h..(gi + 1) * b * h];
+                let (dgi, dui) = (&dg[gi * h..], &mut g.drecurrent_kernel[gi * h..]);
+                rnn::masked_recurrent_weight_grad(
+                    d,
+                    out,
+                    p.h0,
+                    mask,
+                    p.lengths,
+                    spec.go_backwards,
+                    dgi,
+                    g4,
+                    h,
+                    dui,
+                    g4,
+                );
+            }
+        }
+    }
     if let Some(db) = g.dbias {
         dense::column_sums_par(dg, g4, db);
     }
     if spec.go_backwards {
         rnn::reverse_time(dg, d, g4); // back to input-time order, to pair with x
+    }
+    if let Some(m) = p.masks.input {
+        rnn::masked_input_grads(d, 4, p.x, m, p.kernel, dg, g.dkernel, dx_after);
+        return;
     }
     sgemm(Trans::T, Trans::N, f, g4, b * t, 1.0, p.x, f, dg, g4, 0.0, g.dkernel, g4, threads);
     if let Some(dx) = dx_after {
@@ -470,7 +532,7 @@ pub fn backward(
 fn backward_chunk(
     spec: &LstmSpec,
     p: &LstmParams,
-    back_w: &PackedB,
+    back_w: &[PackedB],
     up: LstmUpstream,
     ch: Chunk,
     gates: &mut [f32],
@@ -479,7 +541,7 @@ fn backward_chunk(
     dc: &mut [f32],
     mut dx: Option<&mut [f32]>,
 ) {
-    let RnnDims { steps: t, inputs: f, units: h, .. } = spec.dims;
+    let RnnDims { batch, steps: t, inputs: f, units: h } = spec.dims;
     let (b0, rows) = (ch.b0, ch.rows);
     let g4 = 4 * h;
     match up.d_h_last {
@@ -493,9 +555,11 @@ fn backward_chunk(
     let fused = spec.is_default_activations();
     // Per-thread buffers, allocated once for the whole loop. `prod` receives [dx_t | dh_{t-1}]
     // (or dh_{t-1} alone).
-    let kx = back_w.n();
+    let kx = if back_w.len() == 1 { back_w[0].n() } else { h };
     let xoff = kx - h; // f when dx is computed, else 0
     let mut prod = vec![0.0f32; rows * kx];
+    // With recurrent-dropout masks: one gate's dG_g·U_gᵀ before its mask.
+    let mut part = if back_w.len() > 1 { vec![0.0f32; rows * h] } else { Vec::new() };
     let mut tmp = vec![0.0f32; 5 * h];
     let zeros = vec![0.0f32; h];
     for s in (0..t).rev() {
@@ -524,7 +588,23 @@ fn backward_chunk(
                 z.fill(0.0);
             }
         }
-        gemm_packed(rows, &gates[s * g4..], t * g4, back_w, &mut prod, kx, false);
+        match p.masks.recurrent.filter(|_| back_w.len() > 1) {
+            None => gemm_packed(rows, &gates[s * g4..], t * g4, &back_w[0], &mut prod, kx, false),
+            Some(m) => {
+                for (gi, ut) in back_w.iter().enumerate() {
+                    gemm_packed(rows, &gates[s * g4 + gi * h..], t * g4, ut, &mut part, h, false);
+                    for r in 0..rows {
+                        let (pr, mr) = (&mut part[r * h..(r + 1) * h], mask_row(m, gi, b0 + r, batch, h));
+                        if gi == 0 {
+                            mul(pr, mr, &mut prod[r * h..(r + 1) * h]);
+                        } else {
+                            mul_inplace(pr, mr);
+                            add_inplace(&mut prod[r * h..(r + 1) * h], pr);
+                        }
+                    }
+                }
+            }
+        }
         let t_in = if spec.go_backwards { t - 1 - s } else { s };
         for r in 0..rows {
             let pr = &prod[r * kx..(r + 1) * kx];
@@ -705,6 +785,7 @@ mod tests {
             h0: Some(&c.h0),
             c0: Some(&c.c0),
             lengths: Lengths(Some(&c.lens)),
+            masks: GateMasks::default(),
         };
         let (mut out, mut hl, mut cl) = (vec![0.0; b * t * h], vec![0.0; b * h], vec![0.0; b * h]);
         let (mut gates, mut cells) = (vec![0.0; b * t * 4 * h], vec![0.0; b * t * h]);

@@ -175,6 +175,177 @@ pub fn recurrent_weight_grad(
     }
 }
 
+/// Keras's per-gate dropout masks for a training call with `recurrent_dropout` (its
+/// `implementation=1` cell): gate `g` multiplies `x_t ⊙ input[g]` by its block of the kernel and
+/// `h_{t-1} ⊙ recurrent[g]` by its block of the recurrent kernel. One mask per sequence, the same
+/// at every step (Keras caches them for the call), already scaled by `1/(1-rate)`. The carried
+/// state itself is never masked (an LSTM's `c`, a GRU's `z ⊙ h_{t-1}` term).
+#[derive(Clone, Copy, Default)]
+pub struct GateMasks<'a> {
+    /// `(G, B, F)`; `None`: every gate sees `x_t` unmasked
+    pub input: Option<&'a [f32]>,
+    /// `(G, B, H)`; `None`: every gate sees `h_{t-1}` unmasked
+    pub recurrent: Option<&'a [f32]>,
+}
+
+impl GateMasks<'_> {
+    pub fn any(&self) -> bool {
+        self.input.is_some() || self.recurrent.is_some()
+    }
+
+    pub fn check(&self, op: &str, gates: usize, d: RnnDims) {
+        assert!(self.input.is_none_or(|m| m.len() == gates * d.batch * d.inputs), "{op}: input masks");
+        assert!(self.recurrent.is_none_or(|m| m.len() == gates * d.batch * d.units), "{op}: recurrent masks");
+    }
+}
+
+/// Row `b` of gate `g`'s mask in a `(G, batch, width)` buffer.
+#[inline]
+pub fn mask_row(m: &[f32], g: usize, b: usize, batch: usize, width: usize) -> &[f32] {
+    &m[(g * batch + b) * width..(g * batch + b + 1) * width]
+}
+
+/// `dst[b, t, :] = src[b, t, :] ⊙ mask[b, :]` for a `(batch, steps, width)` `src` and a
+/// `(batch, width)` `mask`.
+pub fn mask_over_time(src: &[f32], mask: &[f32], steps: usize, width: usize, dst: &mut [f32]) {
+    use rayon::prelude::*;
+    if steps == 0 || width == 0 {
+        return;
+    }
+    let one = |(b, d): (usize, &mut [f32])| {
+        let m = &mask[b * width..(b + 1) * width];
+        let s = &src[b * steps * width..(b + 1) * steps * width];
+        for (dr, sr) in d.chunks_mut(width).zip(s.chunks(width)) {
+            mul(sr, m, dr);
+        }
+    };
+    if crate::threads::current_threads() > 1 {
+        dst.par_chunks_mut(steps * width).enumerate().for_each(one);
+    } else {
+        dst.chunks_mut(steps * width).enumerate().for_each(one);
+    }
+}
+
+/// The input projection with per-gate input masks: `zx[·, g·H..(g+1)·H] = (X ⊙ m_g)·W_g` for every
+/// gate, `X` `(B, T, F)` in input-time order, `zx` with row stride `G·H`.
+pub fn masked_input_projection(d: RnnDims, gates: usize, x: &[f32], masks: &[f32], kernel: &[f32], zx: &mut [f32]) {
+    let (b, t, f, h) = (d.batch, d.steps, d.inputs, d.units);
+    let (gw, threads) = (gates * h, crate::threads::current_threads());
+    crate::workspace::with_scratch(b * t * f, |xm| {
+        for g in 0..gates {
+            mask_over_time(x, &masks[g * b * f..(g + 1) * b * f], t, f, xm);
+            sgemm(
+                Trans::N,
+                Trans::N,
+                b * t,
+                h,
+                f,
+                1.0,
+                xm,
+                f,
+                &kernel[g * h..],
+                gw,
+                0.0,
+                &mut zx[g * h..],
+                gw,
+                threads,
+            );
+        }
+    });
+}
+
+/// The input-side gradients under per-gate input masks, `dg` `(B, T, G·H)` in input-time order:
+/// `dW_g = (X ⊙ m_g)ᵀ·dG_g` and `dx = Σ_g (dG_g·W_gᵀ) ⊙ m_g`.
+#[allow(clippy::too_many_arguments)]
+pub fn masked_input_grads(
+    d: RnnDims,
+    gates: usize,
+    x: &[f32],
+    masks: &[f32],
+    kernel: &[f32],
+    dg: &[f32],
+    dkernel: &mut [f32],
+    mut dx: Option<&mut [f32]>,
+) {
+    let (b, t, f, h) = (d.batch, d.steps, d.inputs, d.units);
+    let (gw, threads) = (gates * h, crate::threads::current_threads());
+    if let Some(dx) = dx.as_deref_mut() {
+        dx.fill(0.0);
+    }
+    crate::workspace::with_scratch(2 * b * t * f, |buf| {
+        let (xm, part) = buf.split_at_mut(b * t * f);
+        for g in 0..gates {
+            let m = &masks[g * b * f..(g + 1) * b * f];
+            mask_over_time(x, m, t, f, xm);
+            sgemm(
+                Trans::T,
+                Trans::N,
+                f,
+                h,
+                b * t,
+                1.0,
+                xm,
+                f,
+                &dg[g * h..],
+                gw,
+                0.0,
+                &mut dkernel[g * h..],
+                gw,
+                threads,
+            );
+            if let Some(dx) = dx.as_deref_mut() {
+                sgemm(
+                    Trans::N,
+                    Trans::T,
+                    b * t,
+                    f,
+                    h,
+                    1.0,
+                    &dg[g * h..],
+                    gw,
+                    &kernel[g * h..],
+                    gw,
+                    0.0,
+                    part,
+                    f,
+                    threads,
+                );
+                mask_over_time(part, m, t, f, xm); // xm is free again: reuse it for the masked part
+                add_inplace(dx, xm);
+            }
+        }
+    });
+}
+
+/// [`recurrent_weight_grad`] for one gate whose recurrent input is `h_{t-1} ⊙ mask` (a `(B, H)`
+/// recurrent-dropout mask): the same sum with the history and `h0` masked first.
+#[allow(clippy::too_many_arguments)]
+pub fn masked_recurrent_weight_grad(
+    d: RnnDims,
+    hist: &[f32],
+    h0: Option<&[f32]>,
+    mask: &[f32],
+    lengths: Lengths,
+    go_backwards: bool,
+    dg: &[f32],
+    ldg: usize,
+    n: usize,
+    du: &mut [f32],
+    lddu: usize,
+) {
+    let (b, t, h) = (d.batch, d.steps, d.units);
+    crate::workspace::with_scratch(b * t * h + b * h, |buf| {
+        let (hm, h0m) = buf.split_at_mut(b * t * h);
+        mask_over_time(hist, mask, t, h, hm);
+        if let Some(h0) = h0 {
+            mul(h0, mask, h0m);
+        }
+        let h0m = h0.map(|_| &*h0m);
+        let threads = crate::threads::current_threads();
+        recurrent_weight_grad(d, hm, h0m, lengths, go_backwards, dg, ldg, n, du, lddu, threads);
+    });
+}
+
 multiversion! {
     /// `out = a ⊙ b`
     pub fn mul(a: &[f32], b: &[f32], out: &mut [f32]) {

@@ -3,7 +3,7 @@ use super::dense::parse_activation;
 use super::errors::{run_kernel_on, slice, slice_mut, value_error};
 use crate::kernels::gru::{self, GruGrads, GruParams, GruSpec, GruTape};
 use crate::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
-use crate::kernels::rnn::{Lengths, RnnDims, CELL_ACTIVATIONS};
+use crate::kernels::rnn::{GateMasks, Lengths, RnnDims, CELL_ACTIVATIONS};
 use crate::simd::activation::Activation;
 use numpy::{
     PyArray1, PyArray2, PyArray3, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
@@ -101,6 +101,39 @@ pub(crate) fn rnn_dims(
     Ok(RnnDims { batch: b, steps: t, inputs: f, units: h })
 }
 
+/// Checks the optional per-gate dropout masks: input `(gates, B, F)`, recurrent `(gates, B, H)`.
+pub(crate) fn check_masks(
+    op: &str,
+    gates: usize,
+    d: RnnDims,
+    input: &Option<PyReadonlyArray3<f32>>,
+    recurrent: &Option<PyReadonlyArray3<f32>>,
+) -> PyResult<()> {
+    for (name, m, w) in [("input_masks", input, d.inputs), ("recurrent_masks", recurrent, d.units)] {
+        if let Some(m) = m {
+            if m.shape() != [gates, d.batch, w] {
+                return Err(value_error(
+                    op,
+                    format!(
+                        "{name} must have shape ({gates}, {}, {w}) (one mask per gate); received {:?}",
+                        d.batch,
+                        m.shape()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn masks<'a>(
+    op: &str,
+    input: &'a Option<PyReadonlyArray3<f32>>,
+    recurrent: &'a Option<PyReadonlyArray3<f32>>,
+) -> PyResult<GateMasks<'a>> {
+    Ok(GateMasks { input: opt(input, op, "input_masks")?, recurrent: opt(recurrent, op, "recurrent_masks")? })
+}
+
 type LstmFwdOut<'py> = (
     Bound<'py, PyArray3<f32>>,
     Bound<'py, PyArray2<f32>>,
@@ -110,8 +143,10 @@ type LstmFwdOut<'py> = (
 );
 
 /// `lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, lengths, activation,
-/// recurrent_activation, go_backwards, training) -> (outputs, h, c, gates | None, cells | None)`
+/// recurrent_activation, go_backwards, training, input_masks=None, recurrent_masks=None)
+/// -> (outputs, h, c, gates | None, cells | None)`
 #[pyfunction]
+#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, c0, lengths, activation, recurrent_activation, go_backwards, training, input_masks=None, recurrent_masks=None))]
 #[allow(clippy::too_many_arguments)]
 fn lstm_forward<'py>(
     py: Python<'py>,
@@ -126,6 +161,8 @@ fn lstm_forward<'py>(
     recurrent_activation: &str,
     go_backwards: bool,
     training: bool,
+    input_masks: Option<PyReadonlyArray3<'py, f32>>,
+    recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
 ) -> PyResult<LstmFwdOut<'py>> {
     const OP: &str = "lstm_forward";
     let spec = LstmSpec {
@@ -142,6 +179,7 @@ fn lstm_forward<'py>(
     }
     check_state(OP, "initial h", &h0, b, h)?;
     check_state(OP, "initial c", &c0, b, h)?;
+    check_masks(OP, 4, spec.dims, &input_masks, &recurrent_masks)?;
     let lens = lengths_vec(OP, &lengths, b, t)?;
     let out = new3(py, b, t, h);
     let (hl, cl) = (new2(py, b, h), new2(py, b, h));
@@ -156,6 +194,7 @@ fn lstm_forward<'py>(
             h0: opt(&h0, OP, "initial h")?,
             c0: opt(&c0, OP, "initial c")?,
             lengths: Lengths(lens.as_deref()),
+            masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let (mut ow, mut hw, mut cw) = (out.readwrite(), hl.readwrite(), cl.readwrite());
         let mut gw = gates.as_ref().map(|a| a.readwrite());
@@ -182,9 +221,11 @@ type LstmBwdOut<'py> = (
 );
 
 /// `lstm_backward(x, kernel, recurrent_kernel, has_bias, h0, c0, lengths, activation,
-/// recurrent_activation, go_backwards, outputs, gates, cells, d_outputs, d_h, d_c, need_dx)
-/// -> (dx | None, dkernel, drecurrent_kernel, dbias | None, dh0, dc0)`. Overwrites `gates`.
+/// recurrent_activation, go_backwards, outputs, gates, cells, d_outputs, d_h, d_c, need_dx,
+/// input_masks=None, recurrent_masks=None) -> (dx | None, dkernel, drecurrent_kernel, dbias | None,
+/// dh0, dc0)`. Overwrites `gates`. The masks must be the forward's.
 #[pyfunction]
+#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, c0, lengths, activation, recurrent_activation, go_backwards, outputs, gates, cells, d_outputs, d_h, d_c, need_dx, input_masks=None, recurrent_masks=None))]
 #[allow(clippy::too_many_arguments)]
 fn lstm_backward<'py>(
     py: Python<'py>,
@@ -205,6 +246,8 @@ fn lstm_backward<'py>(
     d_h: Option<PyReadonlyArray2<'py, f32>>,
     d_c: Option<PyReadonlyArray2<'py, f32>>,
     need_dx: bool,
+    input_masks: Option<PyReadonlyArray3<'py, f32>>,
+    recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
 ) -> PyResult<LstmBwdOut<'py>> {
     const OP: &str = "lstm_backward";
     let spec = LstmSpec {
@@ -218,6 +261,7 @@ fn lstm_backward<'py>(
     check_state(OP, "initial c", &c0, b, h)?;
     check_state(OP, "d_h", &d_h, b, h)?;
     check_state(OP, "d_c", &d_c, b, h)?;
+    check_masks(OP, 4, spec.dims, &input_masks, &recurrent_masks)?;
     for (name, shape, want) in [
         ("outputs", outputs.shape().to_vec(), [b, t, h]),
         ("gates", gates.shape().to_vec(), [b, t, 4 * h]),
@@ -249,6 +293,7 @@ fn lstm_backward<'py>(
             h0: opt(&h0, OP, "initial h")?,
             c0: opt(&c0, OP, "initial c")?,
             lengths: Lengths(lens.as_deref()),
+            masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let up = LstmUpstream {
             d_out: opt(&d_outputs, OP, "d_outputs")?,
@@ -291,8 +336,10 @@ type GruFwdOut<'py> = (
 );
 
 /// `gru_forward(x, kernel, recurrent_kernel, bias, h0, lengths, activation, recurrent_activation,
-/// go_backwards, reset_after, training) -> (outputs, h, gates | None, extra | None)`
+/// go_backwards, reset_after, training, input_masks=None, recurrent_masks=None)
+/// -> (outputs, h, gates | None, extra | None)`
 #[pyfunction]
+#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, lengths, activation, recurrent_activation, go_backwards, reset_after, training, input_masks=None, recurrent_masks=None))]
 #[allow(clippy::too_many_arguments)]
 fn gru_forward<'py>(
     py: Python<'py>,
@@ -307,6 +354,8 @@ fn gru_forward<'py>(
     go_backwards: bool,
     reset_after: bool,
     training: bool,
+    input_masks: Option<PyReadonlyArray3<'py, f32>>,
+    recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
 ) -> PyResult<GruFwdOut<'py>> {
     const OP: &str = "gru_forward";
     let spec = GruSpec {
@@ -327,6 +376,7 @@ fn gru_forward<'py>(
         }
     }
     check_state(OP, "initial h", &h0, b, h)?;
+    check_masks(OP, 3, spec.dims, &input_masks, &recurrent_masks)?;
     let lens = lengths_vec(OP, &lengths, b, t)?;
     let out = new3(py, b, t, h);
     let hl = new2(py, b, h);
@@ -340,6 +390,7 @@ fn gru_forward<'py>(
             bias: opt(&bias, OP, "bias")?,
             h0: opt(&h0, OP, "initial h")?,
             lengths: Lengths(lens.as_deref()),
+            masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let (mut ow, mut hw) = (out.readwrite(), hl.readwrite());
         let mut gw = gates.as_ref().map(|a| a.readwrite());
@@ -365,9 +416,11 @@ type GruBwdOut<'py> = (
 );
 
 /// `gru_backward(x, kernel, recurrent_kernel, has_bias, h0, lengths, activation,
-/// recurrent_activation, go_backwards, reset_after, outputs, gates, extra, d_outputs, d_h, need_dx)
-/// -> (dx | None, dkernel, drecurrent_kernel, dbias | None, dh0)`. Overwrites `gates` and `extra`.
+/// recurrent_activation, go_backwards, reset_after, outputs, gates, extra, d_outputs, d_h, need_dx,
+/// input_masks=None, recurrent_masks=None) -> (dx | None, dkernel, drecurrent_kernel, dbias | None,
+/// dh0)`. Overwrites `gates` and `extra`. The masks must be the forward's.
 #[pyfunction]
+#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, lengths, activation, recurrent_activation, go_backwards, reset_after, outputs, gates, extra, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None))]
 #[allow(clippy::too_many_arguments)]
 fn gru_backward<'py>(
     py: Python<'py>,
@@ -387,6 +440,8 @@ fn gru_backward<'py>(
     d_outputs: Option<PyReadonlyArray3<'py, f32>>,
     d_h: Option<PyReadonlyArray2<'py, f32>>,
     need_dx: bool,
+    input_masks: Option<PyReadonlyArray3<'py, f32>>,
+    recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
 ) -> PyResult<GruBwdOut<'py>> {
     const OP: &str = "gru_backward";
     let spec = GruSpec {
@@ -399,6 +454,7 @@ fn gru_backward<'py>(
     let RnnDims { batch: b, steps: t, inputs: f, units: h } = spec.dims;
     check_state(OP, "initial h", &h0, b, h)?;
     check_state(OP, "d_h", &d_h, b, h)?;
+    check_masks(OP, 3, spec.dims, &input_masks, &recurrent_masks)?;
     for (name, shape, want) in [
         ("outputs", outputs.shape().to_vec(), [b, t, h]),
         ("gates", gates.shape().to_vec(), [b, t, 3 * h]),
@@ -428,6 +484,7 @@ fn gru_backward<'py>(
             bias: None,
             h0: opt(&h0, OP, "initial h")?,
             lengths: Lengths(lens.as_deref()),
+            masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let (d_out, d_hl) = (opt(&d_outputs, OP, "d_outputs")?, opt(&d_h, OP, "d_h")?);
         let outs = slice(&outputs, OP, "outputs")?;
