@@ -101,7 +101,7 @@ fn bench_install(c: &mut Criterion) {
 fn bench_recurrent(c: &mut Criterion) {
     use seqcore::kernels::gru::{self, GruGrads, GruParams, GruSpec, GruTape};
     use seqcore::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
-    use seqcore::kernels::rnn::{Lengths, RnnDims};
+    use seqcore::kernels::rnn::{GateMasks, Lengths, RnnDims};
     let mut group = c.benchmark_group("recurrent");
     configure(&mut group);
     let (act, rec) = (Activation::Tanh, Activation::Sigmoid);
@@ -119,6 +119,7 @@ fn bench_recurrent(c: &mut Criterion) {
             h0: None,
             c0: None,
             lengths: Lengths(None),
+            masks: GateMasks::default(),
         };
         let (mut out, mut hl, mut cl) = (vec![0.0; b * t * h], vec![0.0; b * h], vec![0.0; b * h]);
         let (mut gates, mut cells) = (vec![0.0; b * t * 4 * h], vec![0.0; b * t * h]);
@@ -158,7 +159,15 @@ fn bench_recurrent(c: &mut Criterion) {
     let dims = RnnDims { batch: b, steps: t, inputs: f, units: h };
     let spec = GruSpec { dims, activation: act, recurrent_activation: rec, go_backwards: false, reset_after: true };
     let (x, w, u, bias) = (filled(b * t * f, 1), filled(f * 3 * h, 2), filled(h * 3 * h, 3), filled(6 * h, 4));
-    let p = GruParams { x: &x, kernel: &w, recurrent_kernel: &u, bias: Some(&bias), h0: None, lengths: Lengths(None) };
+    let p = GruParams {
+        x: &x,
+        kernel: &w,
+        recurrent_kernel: &u,
+        bias: Some(&bias),
+        h0: None,
+        lengths: Lengths(None),
+        masks: GateMasks::default(),
+    };
     let (mut out, mut hl) = (vec![0.0; b * t * h], vec![0.0; b * h]);
     let (mut gates, mut extra) = (vec![0.0; b * t * 3 * h], vec![0.0; b * t * h]);
     let d_out = filled(b * t * h, 5);

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import seqcore
+from hypothesis import settings
 from seqcore import _seqcore
 
 LEVEL_NAMES = ("portable", "avx2", "avx512")
@@ -30,6 +31,13 @@ with warnings.catch_warnings():
         import libcst  # noqa: F401
     except ImportError:
         pass
+
+
+# CI runs the property tests derandomized (HYPOTHESIS_PROFILE=ci, set by .ci/run): the same examples
+# on every run, so a submission's CI result does not depend on the draw. Local runs keep exploring
+# new random examples (and Hypothesis's database replays any failure found).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def _restore_simd(level: str) -> None:
