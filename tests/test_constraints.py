@@ -445,8 +445,8 @@ def test_save_and_load_model_keep_the_constraints(tmp_path: Path) -> None:
     g = np.random.default_rng(6)
     x, y = g.normal(size=(4, 6, 2)).astype(np.float32), g.normal(size=(4, 2)).astype(np.float32)
     model.train_on_batch(x, y)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.load_model(tmp_path / "m.keras")
+    model.save(tmp_path / "m.seqcore")
+    loaded = keras.load_model(tmp_path / "m.seqcore")
     assert loaded.get_config() == model.get_config()
     assert loaded.layers[0].kernel.constraint == C.MinMaxNorm(0.3, 0.9, 0.5, [0, 1])
     assert loaded.layers[1].backward_layer.recurrent_kernel.constraint == C.UnitNorm()
@@ -463,7 +463,7 @@ def test_custom_constraints_train_but_cannot_be_saved(tmp_path: Path) -> None:
     model.compile("sgd", "mse")
     model.train_on_batch(x, y)
     with pytest.raises(TypeError, match=r"cannot store Recorder .*custom callables cannot be saved"):
-        model.save(tmp_path / "m.keras")
+        model.save(tmp_path / "m.seqcore")
 
 
 # ----- errors --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -530,13 +531,23 @@ def test_evaluate_with_sample_weight_and_f1():
     x, y = binary_data(40)
     sw = np.random.default_rng(0).random(40).astype(np.float32)
     model = small_classifier()
-    f1 = metrics.F1Score(average="micro", threshold=0.5)
-    model.compile("sgd", "binary_crossentropy", metrics=[f1, metrics.TruePositives(), metrics.Precision(name="p")])
+
+    def three() -> list[Any]:
+        return [metrics.F1Score(average="micro", threshold=0.5), metrics.TruePositives(), metrics.Precision(name="p")]
+
+    # As Keras 3: `metrics` ignore sample_weight, `weighted_metrics` use it; a weighted metric whose
+    # name is taken is logged as weighted_<name>.
+    model.compile("sgd", "binary_crossentropy", metrics=three(), weighted_metrics=three())
     logs = model.evaluate(x, y, sample_weight=sw, batch_size=16, return_dict=True, verbose=0)
+    assert list(logs) == ["loss", "f1_score", "true_positives", "p", "weighted_f1_score", "weighted_true_positives",
+                          "weighted_p"]  # fmt: skip
     pred = model.predict(x, verbose=0)
-    assert logs["f1_score"] == pytest.approx(metrics.F1Score(average="micro", threshold=0.5)(y, pred, sw), rel=1e-9)
-    assert logs["true_positives"] == pytest.approx(metrics.TruePositives()(y, pred, sw), rel=1e-9)
-    assert logs["p"] == pytest.approx(metrics.Precision()(y, pred, sw), rel=1e-9)
+    for weights, prefix in ((None, ""), (sw, "weighted_")):
+        f1 = metrics.F1Score(average="micro", threshold=0.5)(y, pred, weights)
+        assert logs[prefix + "f1_score"] == pytest.approx(f1, rel=1e-9)
+        assert logs[prefix + "true_positives"] == pytest.approx(metrics.TruePositives()(y, pred, weights), rel=1e-9)
+        assert logs[prefix + "p"] == pytest.approx(metrics.Precision()(y, pred, weights), rel=1e-9)
+    assert logs["true_positives"] != logs["weighted_true_positives"]
 
 
 def test_early_stopping_on_val_auc():

@@ -218,10 +218,27 @@ def test_nan_input_refused_before_training() -> None:
 def test_target_shape_mismatch_is_not_broadcast() -> None:
     m = Sequential([keras.Input((5, 2)), LSTM(3), Dense(1)])
     m.compile("adam", "mse")
-    with pytest.raises(
-        ValueError, match=r"targets of shape \(4,\) do not match the model output of shape \(4, 1\).*reshape"
-    ):
-        m.fit(np.zeros((4, 5, 2)), np.zeros(4), verbose=0)
+    # Keras would broadcast (4, 3) targets against the (4, 1) output into a (4, 3) loss.
+    with pytest.raises(ValueError, match=r"targets of shape \(4, 3\) do not match the model output of shape \(4, 1\)"):
+        m.fit(np.zeros((4, 5, 2)), np.zeros((4, 3)), verbose=0)
+
+
+def test_targets_missing_the_trailing_unit_axis_are_lined_up_as_keras_does() -> None:
+    # Keras 3 expands (N,) targets to a (N, 1) output (squeeze_or_expand_to_same_rank): every
+    # forecasting tutorial fits Dense(1) on a 1-D y. Same for (N, T) targets of a (N, T, 1) output.
+    x = np.random.default_rng(0).normal(size=(8, 5, 2)).astype(np.float32)
+    y = x[:, :, 0].sum(axis=1)
+    m = Sequential([keras.Input((5, 2)), LSTM(3), Dense(1)])
+    m.compile("sgd", "mse", metrics=["mae"])
+    w0 = m.get_weights()
+    flat = m.train_on_batch(x, y, return_dict=True)
+    m.set_weights(w0)
+    m.compile("sgd", "mse", metrics=["mae"])
+    column = m.train_on_batch(x, y[:, None], return_dict=True)
+    assert flat == column
+    seq = Sequential([keras.Input((5, 2)), LSTM(3, return_sequences=True), Dense(1)])
+    seq.compile("sgd", "mse")
+    assert np.isfinite(seq.evaluate(x, x[:, :, 0], verbose=0))
 
 
 def test_wrong_input_shape_named() -> None:

@@ -8,6 +8,7 @@ import math
 import numbers
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -78,6 +79,35 @@ class Sequential:
         self.layers.append(layer)
         if self._input_spec is not None:
             self._build_layers(self._input_spec.shape)
+
+    def pop(self, rebuild: bool = True) -> Layer:
+        """Removes and returns the last layer, as Keras's ``Sequential.pop``."""
+        if not self.layers:
+            raise TypeError(f"{self.name}: there are no layers in the model to pop.")
+        layer = self.layers.pop()
+        if rebuild and self._input_spec is not None and self.layers:
+            self._build_layers(self._input_spec.shape)
+        return layer
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by ``name`` or by ``index`` (0 is the first layer after the Input), as Keras."""
+        if (name is None) == (index is None):
+            raise ValueError(f"{self.name}.get_layer: provide exactly one of name or index. Received: "
+                             f"name={name!r}, index={index!r}")  # fmt: skip
+        if index is not None:
+            if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+                raise TypeError(f"{self.name}.get_layer: index must be an int; received {index!r}.")
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(
+                    f"{self.name}.get_layer: index {index} is out of range for a model with {len(self.layers)} "
+                    f"layer(s)."
+                )
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        names = [layer.name for layer in self.layers]
+        raise ValueError(f"{self.name}.get_layer: no layer named {name!r}; the layers are {names}.")
 
     def _build_layers(self, input_shape: Shape) -> Shape:
         """Builds every layer on the shape flowing in, checking it; returns the output shape."""
@@ -314,23 +344,43 @@ class Sequential:
         loss: Any = None,
         metrics: Sequence[Any] | None = None,
         loss_weights: Any = None,
+        weighted_metrics: Sequence[Any] | None = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
         **kwargs: Any,
     ) -> None:
+        """As Keras 3. ``metrics`` are computed without ``sample_weight``/``class_weight`` (the
+        padding mask still applies); ``weighted_metrics`` with them. ``run_eagerly``,
+        ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` are accepted and have nothing
+        to change: seqcore runs every step eagerly on its Rust kernels, in float32, with the same
+        results."""
         who = f"{self.name}.compile"
         if kwargs:
-            raise TypeError(f"{who}: unsupported argument(s) {sorted(kwargs)}.")
+            raise TypeError(
+                f"{who}: unsupported argument(s) {sorted(kwargs)}; compile takes optimizer, loss, metrics, "
+                f"loss_weights, weighted_metrics, run_eagerly, steps_per_execution, jit_compile, auto_scale_loss."
+            )
         if loss is None:
             raise ValueError(f"{who}: a loss is required, e.g. compile(optimizer='adam', loss='mse').")
+        if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, (int, np.integer)):
+            raise TypeError(f"{who}: steps_per_execution must be an int >= 1; received {steps_per_execution!r}.")
+        if steps_per_execution < 1:
+            raise ValueError(f"{who}: steps_per_execution must be an int >= 1; received {steps_per_execution!r}.")
         # Keras 3 refuses anything but a list/tuple (or a dict for multi-output models): a string
         # would otherwise be read character by character ("Unknown metric 'm'").
-        if metrics is not None and not isinstance(metrics, (list, tuple)):
-            got = f"the str {metrics!r}" if isinstance(metrics, str) else f"a {type(metrics).__name__}"
-            example = repr([metrics]) if isinstance(metrics, str) else "['mae']"
-            raise ValueError(f"{who}: metrics must be a list, e.g. metrics={example}; received {got}.")
+        for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value is not None and not isinstance(value, (list, tuple)):
+                got = f"the str {value!r}" if isinstance(value, str) else f"a {type(value).__name__}"
+                example = repr([value]) if isinstance(value, str) else "['mae']"
+                raise ValueError(f"{who}: {arg} must be a list, e.g. {arg}={example}; received {got}.")
         # Resolve everything first: a compile that fails leaves the model as it was.
         opt = optimizers_mod.get(optimizer)
         loss_fn = losses_mod.get(loss)
-        mets = [metrics_mod.get(m, loss_fn.name) for m in (metrics or [])]
+        plain = [metrics_mod.get(m, loss_fn.name) for m in (metrics or [])]
+        weighted = [metrics_mod.get(m, loss_fn.name) for m in (weighted_metrics or [])]
+        mets = plain + weighted
         seen: dict[int, int] = {}
         for i, m in enumerate(mets):
             if id(m) in seen:
@@ -340,7 +390,9 @@ class Sequential:
                 )
             seen[id(m)] = i
         self.optimizer, self.loss, self.compiled_metrics = opt, loss_fn, mets
-        self._metric_log_names = _unique_log_names(mets)
+        # Which compiled metrics take the sample weights (the weighted_metrics, after the plain ones).
+        self._metric_weighted = [False] * len(plain) + [True] * len(weighted)
+        self._metric_log_names = _unique_log_names(mets, self._metric_weighted)
         self.loss_weight = float(loss_weights) if isinstance(loss_weights, (int, float)) else 1.0
 
     @property
@@ -352,8 +404,24 @@ class Sequential:
     def _metric_results(self) -> dict[str, Any]:
         names = getattr(self, "_metric_log_names", None)
         if names is None or len(names) != len(self.compiled_metrics):
-            names = _unique_log_names(self.compiled_metrics)
+            names = _unique_log_names(self.compiled_metrics, self._weighted_flags())
         return {n: m.result() for n, m in zip(names, self.compiled_metrics, strict=True)}
+
+    def _weighted_flags(self) -> list[bool]:
+        flags = getattr(self, "_metric_weighted", None)
+        return (
+            flags
+            if flags is not None and len(flags) == len(self.compiled_metrics)
+            else [False] * len(self.compiled_metrics)
+        )
+
+    def _update_metrics(self, y: np.ndarray, out: np.ndarray, sw: np.ndarray | None) -> None:
+        """Keras 3: ``metrics`` see no sample weights, ``weighted_metrics`` see them; both see the
+        padding mask (as Keras's metrics read the output's mask)."""
+        _, weighted = self._mask_weights(out, sw)
+        plain = weighted if sw is None else self._mask_weights(out, None)[1]
+        for m, is_weighted in zip(self.compiled_metrics, self._weighted_flags(), strict=True):
+            m.update_state(y, out, weighted if is_weighted else plain)
 
     def _require_compiled(self, where: str) -> None:
         if self.optimizer is None or self.loss is None:
@@ -361,6 +429,7 @@ class Sequential:
 
     def _loss_and_grad(self, y: np.ndarray, out: np.ndarray, sw: np.ndarray | None) -> tuple[float, np.ndarray]:
         assert self.loss is not None
+        y = _match_rank(y, out)
         try:
             value, grad = self.loss(y, out, sw)
         except ValueError as e:
@@ -397,7 +466,7 @@ class Sequential:
     def _train_step(self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> dict[str, float]:
         assert self.optimizer is not None
         out = self._forward(x, training=True)
-        loss_sw, metric_sw = self._mask_weights(out, sw)
+        loss_sw, _ = self._mask_weights(out, sw)
         loss, grad = self._loss_and_grad(y, out, loss_sw)
         reg = sum(layer.regularization_loss() for layer in self.layers)
         total = loss + reg + self.activity_loss()
@@ -423,10 +492,8 @@ class Sequential:
                 f"{self.optimizer.iterations + 1}; the weights were left as they were before this step."
             )
         self.optimizer.apply(weights, grads)
-        logs = {"loss": total}
-        for m in self.compiled_metrics:
-            m.update_state(y, out, metric_sw)
-        return logs
+        self._update_metrics(_match_rank(y, out), out, sw)
+        return {"loss": total}
 
     # ----- truncated backpropagation through time (fit(tbptt_steps=...)) ------------------------
     def _tbptt_plan(self, tbptt_steps: Any, who: str) -> _TBPTTPlan:
@@ -527,12 +594,12 @@ class Sequential:
         ya = _as_array(y, "y", who)
         sw = _sample_weight(sample_weight, len(xa), who)
         out = self._forward(xa, training=False)
-        loss_sw, metric_sw = self._mask_weights(out, sw)
+        loss_sw, _ = self._mask_weights(out, sw)
         loss, _ = self._loss_and_grad(ya, out, loss_sw)
         loss += sum(layer.regularization_loss() for layer in self.layers) + self.activity_loss()
         for m in self.compiled_metrics:
             m.reset_state()
-            m.update_state(ya, out, metric_sw)
+        self._update_metrics(_match_rank(ya, out), out, sw)
         logs = {"loss": loss, **self._metric_results()}
         return logs if return_dict else (loss if not self.compiled_metrics else list(logs.values()))
 
@@ -540,15 +607,25 @@ class Sequential:
         return self(x)
 
     def predict(
-        self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: Sequence[callbacks_mod.Callback] | None = None,
     ) -> np.ndarray:
         who = f"{self.name}.predict"
         bs = _positive_int_or_none(batch_size, "batch_size", who) or 32
         steps = _positive_int_or_none(steps, "steps", who)
         _check_input_kind(x, who)
+        cbs = _prepare_callbacks(self, callbacks, who)
+        _hook(cbs, "on_predict_begin", None)
         outs = []
-        for xb, _, _ in _batches(x, None, None, bs, shuffle=False, steps=steps, who=who):
+        for i, (xb, _, _) in enumerate(_batches(x, None, None, bs, shuffle=False, steps=steps, who=who)):
+            _hook(cbs, "on_predict_batch_begin", i, None)
             outs.append(self._forward(self._check_x(xb, "predict"), training=False))
+            _hook(cbs, "on_predict_batch_end", i, {"outputs": outs[-1]})
+        _hook(cbs, "on_predict_end", None)
         if not outs:
             raise ValueError(f"{who}: no input data.")
         return np.concatenate(outs, axis=0)
@@ -561,6 +638,7 @@ class Sequential:
         verbose: Any = "auto",
         sample_weight: Any = None,
         steps: int | None = None,
+        callbacks: Sequence[callbacks_mod.Callback] | None = None,
         return_dict: bool = False,
     ) -> Any:
         self._require_compiled("evaluate")
@@ -568,19 +646,24 @@ class Sequential:
         bs = _positive_int_or_none(batch_size, "batch_size", who) or 32
         steps = _positive_int_or_none(steps, "steps", who)
         x, y, sample_weight = _check_data(x, y, sample_weight, who)
+        cbs = _prepare_callbacks(self, callbacks, who)
+        _hook(cbs, "on_test_begin", None)
         total, count = 0.0, 0
         for m in self.compiled_metrics:
             m.reset_state()
-        for xb, yb, swb in _batches(x, y, sample_weight, bs, shuffle=False, steps=steps, who=who):
+        for i, (xb, yb, swb) in enumerate(_batches(x, y, sample_weight, bs, shuffle=False, steps=steps, who=who)):
+            _hook(cbs, "on_test_batch_begin", i, None)
             out = self._forward(self._check_x(xb, "evaluate"), training=False)
-            loss_sw, metric_sw = self._mask_weights(out, swb)
+            loss_sw, _ = self._mask_weights(out, swb)
             loss, _ = self._loss_and_grad(yb, out, loss_sw)
             total += (loss + self.activity_loss()) * len(xb)  # as Keras: per batch, weighted by its size
             count += len(xb)
-            for m in self.compiled_metrics:
-                m.update_state(yb, out, metric_sw)
+            self._update_metrics(_match_rank(yb, out), out, swb)
+            if cbs:
+                _hook(cbs, "on_test_batch_end", i, {"loss": total / count, **self._metric_results()})
         reg = sum(layer.regularization_loss() for layer in self.layers)
         logs = {"loss": total / max(1, count) + reg, **self._metric_results()}
+        _hook(cbs, "on_test_end", logs)
         if verbose not in (0, "0", False) and verbose != "auto":
             print(_Progress._fmt(logs))
         if return_dict:
@@ -692,11 +775,14 @@ class Sequential:
             cb.set_params(params)
         self.stop_training = False
         verbose_level = 1 if verbose == "auto" else int(verbose)
+        # Every hook gets its logs positionally, as Keras's CallbackList passes them (None where
+        # Keras has none), so callbacks written for Keras (`def on_epoch_begin(self, epoch, logs)`) run.
         for cb in cbs:
-            cb.on_train_begin()
+            cb.on_train_begin(None)
+        epoch_logs: dict[str, Any] | None = None
         for epoch in range(initial_epoch, epochs):
             for cb in cbs:
-                cb.on_epoch_begin(epoch)
+                cb.on_epoch_begin(epoch, None)
             for m in self.compiled_metrics:
                 m.reset_state()
             bar = _Progress(epoch, epochs, steps, verbose_level)
@@ -704,7 +790,7 @@ class Sequential:
             batches = _batches(x, y, sample_weight, bs, shuffle=shuffle, steps=steps_per_epoch, epoch=epoch, who=who)
             for step, (xb, yb, swb) in enumerate(batches):
                 for cb in cbs:
-                    cb.on_train_batch_begin(step)
+                    cb.on_train_batch_begin(step, None)
                 self._check_x(xb, "fit")
                 if class_weight is not None and not arrays:  # arrays got theirs above, once
                     cw = _class_weights(yb, class_weight, self.name)
@@ -724,8 +810,9 @@ class Sequential:
             epoch_logs = {"loss": total / max(1, count), **self._metric_results()}
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
                 vx, vy, vsw = _split_validation(validation_data, self.name)
+                # With the fit's callbacks, as Keras does (their on_test_* hooks see the validation).
                 val = self.evaluate(vx, vy, batch_size=validation_batch_size or bs, verbose=0, sample_weight=vsw,
-                                    steps=validation_steps, return_dict=True)  # fmt: skip
+                                    steps=validation_steps, callbacks=cbs, return_dict=True)  # fmt: skip
                 epoch_logs.update({f"val_{k}": v for k, v in val.items()})
             bar.finish(epoch_logs)
             for cb in cbs:
@@ -735,7 +822,7 @@ class Sequential:
             if self.stop_training:
                 break
         for cb in cbs:
-            cb.on_train_end()
+            cb.on_train_end(epoch_logs)
         self.history = history
         return history
 
@@ -770,6 +857,14 @@ class Sequential:
         state); ``seqcore.saving.load_model(filepath)`` restores it. See ``seqcore.saving``."""
         from .saving import save_model
 
+        if str(filepath).endswith((".keras", ".h5", ".hdf5")):
+            warnings.warn(
+                f"{self.name}.save({str(filepath)!r}): this writes seqcore's own format, which Keras cannot load, "
+                f"under a Keras file name. Use the '.seqcore' extension, or seqcore.interop.save_keras(model, path) "
+                f"for a file Keras opens.",
+                UserWarning,
+                stacklevel=2,
+            )
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
@@ -953,21 +1048,59 @@ def _positive_int_or_none(value: Any, arg: str, who: str) -> int | None:
     return int(value)
 
 
-def _unique_log_names(metrics: Sequence[metrics_mod.Metric]) -> list[str]:
-    """Log keys for the compiled metrics: a repeated name gets ``_1``, ``_2``, ... as Keras's
-    CompileMetrics.result() does. Unlike Keras, a metric named ``loss`` becomes ``loss_1`` too,
-    instead of silently replacing the loss in the logs."""
+def _unique_log_names(metrics: Sequence[metrics_mod.Metric], weighted: Sequence[bool] | None = None) -> list[str]:
+    """Log keys for the compiled metrics, as Keras's CompileMetrics.result() names them: a repeated
+    name gets ``_1``, ``_2``, ...; a weighted metric whose name is taken becomes ``weighted_<name>``
+    first. Unlike Keras, a metric named ``loss`` is renamed too, instead of silently replacing the loss
+    in the logs."""
     counters: dict[str, int] = {"loss": 1}
     names: list[str] = []
-    for m in metrics:
-        name = m.name
+    for m, is_weighted in zip(metrics, weighted or [False] * len(metrics), strict=True):
+        base = m.name
+        if is_weighted and base in counters:
+            base = f"weighted_{m.name}"
+        name = base
         while name in counters:
-            index = counters[m.name]
-            counters[m.name] += 1
-            name = f"{m.name}_{index}"
+            index = counters[base]
+            counters[base] += 1
+            name = f"{base}_{index}"
         counters[name] = 1
         names.append(name)
     return names
+
+
+def _prepare_callbacks(model: Sequential, callbacks: Any, who: str) -> list[Any]:
+    """``callbacks`` of evaluate/predict: a list of Callback objects, attached to the model."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"{who}: callbacks must be a list of Callback objects; received {type(callbacks).__name__}.")
+    for cb in callbacks:
+        if not callable(getattr(cb, "set_model", None)):
+            raise TypeError(f"{who}: callbacks must be Callback objects; received {type(cb).__name__}.")
+        cb.set_model(model)
+    return list(callbacks)
+
+
+def _hook(cbs: Sequence[Any], name: str, *args: Any) -> None:
+    """Calls the hook ``name`` on every callback that has it (a Keras-style callback may define
+    only some of them)."""
+    for cb in cbs:
+        fn = getattr(cb, name, None)
+        if callable(fn):
+            fn(*args)
+
+
+def _match_rank(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Keras 3 lines the targets up with the output when their ranks differ by one trailing axis of
+    size 1 (``squeeze_or_expand_to_same_rank``): targets ``(N,)`` for a ``Dense(1)`` output
+    ``(N, 1)``, or ``(N, 1)`` for ``(N,)``. Only that: any other mismatch stays an error (seqcore
+    never broadcasts targets)."""
+    if y.ndim == out.ndim - 1 and out.shape[-1] == 1 and y.shape == out.shape[:-1]:
+        return y[..., None]
+    if y.ndim == out.ndim + 1 and y.shape[-1] == 1 and y.shape[:-1] == out.shape:
+        return y[..., 0]
+    return y
 
 
 def _check_finite(a: np.ndarray, name: str, model: str) -> None:

@@ -501,10 +501,12 @@ def _deserialize_object(spec: Any, module: Any, base: type, kind: str) -> Any:
 def _compile_config(model: Sequential) -> dict[str, Any] | None:
     if model.optimizer is None or model.loss is None:
         return None
+    pairs = list(zip(model.compiled_metrics, model._weighted_flags(), strict=True))
     return {
         "optimizer": optimizers_mod.serialize(model.optimizer),
         "loss": _serialize_object(model.loss, losses_mod),
-        "metrics": [_serialize_object(m, metrics_mod) for m in model.compiled_metrics],
+        "metrics": [_serialize_object(m, metrics_mod) for m, w in pairs if not w],
+        "weighted_metrics": [_serialize_object(m, metrics_mod) for m, w in pairs if w],
         "loss_weights": getattr(model, "loss_weight", 1.0),
     }
 
@@ -833,11 +835,17 @@ def _load(archive: _Archive, who: str, compile: bool) -> Sequential:
             raise ValueError(f"compile_config must be a dict; received {compile_config!r}")
         optimizer = optimizers_mod.deserialize(compile_config.get("optimizer"))  # type: ignore[arg-type]
         loss = _deserialize_object(compile_config.get("loss"), losses_mod, losses_mod.Loss, "loss")
-        metrics = [
-            _deserialize_object(m, metrics_mod, metrics_mod.Metric, "metric")
-            for m in compile_config.get("metrics") or []
-        ]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=compile_config.get("loss_weights"))
+        metrics, weighted = (
+            [_deserialize_object(m, metrics_mod, metrics_mod.Metric, "metric") for m in compile_config.get(k) or []]
+            for k in ("metrics", "weighted_metrics")
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            weighted_metrics=weighted,
+            loss_weights=compile_config.get("loss_weights"),
+        )
     except (ValueError, TypeError, KeyError) as e:
         raise ValueError(f"{who}: {where}: cannot compile the model as saved: {e}") from e
     state = config.get("optimizer_state")
