@@ -146,3 +146,15 @@ def test_save_under_a_keras_name_warns(tmp_path: Any) -> None:
     with pytest.warns(UserWarning, match=r"seqcore's own format.*seqcore.interop.save_keras"):
         m.save(tmp_path / "m.keras")
     assert keras.load_model(tmp_path / "m.keras").count_params() == m.count_params()
+
+
+def test_generators_may_yield_lists_or_bare_inputs_as_keras_accepts() -> None:
+    # Keras's unpack_x_y_sample_weight: a list is a tuple (a torch DataLoader yields lists) and a
+    # bare array is x alone.
+    x, y = data()
+    m = model()
+    ref = m.predict(x, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(m.predict((b for b in np.split(x, 3)), verbose=0), ref)
+    np.testing.assert_array_equal(m.predict(([b] for b in np.split(x, 3)), verbose=0), ref)
+    logs = m.evaluate(([a, b] for a, b in zip(np.split(x, 3), np.split(y, 3), strict=True)), verbose=0)
+    assert logs == m.evaluate(x, y, batch_size=8, verbose=0)

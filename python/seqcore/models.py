@@ -653,6 +653,7 @@ class Sequential:
             m.reset_state()
         for i, (xb, yb, swb) in enumerate(_batches(x, y, sample_weight, bs, shuffle=False, steps=steps, who=who)):
             _hook(cbs, "on_test_batch_begin", i, None)
+            _require_targets(yb, who)
             out = self._forward(self._check_x(xb, "evaluate"), training=False)
             loss_sw, _ = self._mask_weights(out, swb)
             loss, _ = self._loss_and_grad(yb, out, loss_sw)
@@ -792,6 +793,7 @@ class Sequential:
                 for cb in cbs:
                     cb.on_train_batch_begin(step, None)
                 self._check_x(xb, "fit")
+                _require_targets(yb, who)
                 if class_weight is not None and not arrays:  # arrays got theirs above, once
                     cw = _class_weights(yb, class_weight, self.name)
                     swb = cw if swb is None else swb * cw
@@ -1069,6 +1071,14 @@ def _unique_log_names(metrics: Sequence[metrics_mod.Metric], weighted: Sequence[
     return names
 
 
+def _require_targets(y: np.ndarray | None, who: str) -> None:
+    if y is None:
+        raise ValueError(
+            f"{who}: the data gave inputs but no targets; a Sequence/generator must yield (x, y) or "
+            f"(x, y, sample_weight) batches (x alone is for predict)."
+        )
+
+
 def _prepare_callbacks(model: Sequential, callbacks: Any, who: str) -> list[Any]:
     """``callbacks`` of evaluate/predict: a list of Callback objects, attached to the model."""
     if callbacks is None:
@@ -1183,10 +1193,16 @@ def _batches(
 
 
 def _unpack(item: Any, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    if not isinstance(item, tuple) or len(item) not in (1, 2, 3):
+    # As Keras's unpack_x_y_sample_weight: a list is a tuple (a torch DataLoader yields lists), and
+    # anything else is x alone (for predict).
+    if isinstance(item, list):
+        item = tuple(item)
+    if not isinstance(item, tuple):
+        item = (item,)
+    if len(item) not in (1, 2, 3):
         raise ValueError(
-            f"{who}: a Sequence/generator must yield (x, y) or (x, y, sample_weight) tuples; received "
-            f"{type(item).__name__}" + (f" of length {len(item)}" if isinstance(item, tuple) else "") + "."
+            f"{who}: a Sequence/generator must yield x, (x,), (x, y) or (x, y, sample_weight); received a "
+            f"tuple of length {len(item)}."
         )
     xb = _as_array(item[0], "x", who)
     yb = _as_array(item[1], "y", who) if len(item) > 1 else None
