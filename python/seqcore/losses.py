@@ -140,6 +140,46 @@ class Huber(Loss):
         return per.mean(axis=-1), (g / np.float32(w)).astype(np.float32)
 
 
+class MeanAbsolutePercentageError(Loss):
+    """``100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7))`` over the last axis, as Keras."""
+
+    name = "mean_absolute_percentage_error"
+
+    def per_sample(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = y_true.astype(np.float32)
+        scale = np.maximum(np.abs(t), np.float32(_EPS))
+        d = y_pred - t
+        w = d.shape[-1] if d.ndim else 1
+        return 100.0 * np.mean(np.abs(d) / scale, axis=-1), (np.sign(d) * np.float32(100.0 / w) / scale)
+
+
+class MeanSquaredLogarithmicError(Loss):
+    """``mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))**2)``, as Keras."""
+
+    name = "mean_squared_logarithmic_error"
+
+    def per_sample(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = np.maximum(y_pred, np.float32(_EPS))
+        d = np.log1p(p) - np.log1p(np.maximum(y_true.astype(np.float32), np.float32(_EPS)))
+        w = d.shape[-1] if d.ndim else 1
+        # d/dy_pred: zero where the clamp at eps is active, as the maximum's gradient is.
+        g = np.where(y_pred > _EPS, d * np.float32(2.0 / w) / (1.0 + p), 0.0)
+        return np.mean(np.square(d), axis=-1), g.astype(np.float32)
+
+
+class LogCosh(Loss):
+    """``mean(log(cosh(y_pred - y_true)))`` over the last axis, computed stably as Keras does
+    (``x + softplus(-2x) - log 2``)."""
+
+    name = "log_cosh"
+
+    def per_sample(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = y_pred - y_true.astype(np.float32)
+        w = x.shape[-1] if x.ndim else 1
+        per = x + np.logaddexp(0.0, -2.0 * x) - np.log(2.0)
+        return np.mean(per, axis=-1), (np.tanh(x) / np.float32(w)).astype(np.float32)
+
+
 def _log_sigmoid(z: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -z)
 
@@ -208,17 +248,62 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         return np.eye(y_pred.shape[-1], dtype=np.float32)[t.astype(np.int64)]
 
 
+_LOSS_CLASSES: tuple[type[Loss], ...] = (
+    MeanSquaredError,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    LogCosh,
+    Huber,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+)
+
+# Every string Keras 3's losses.get accepts for these: the class names, the function names and the
+# short aliases (plus "huber_loss", the name Huber logs under).
 _BY_NAME: dict[str, Callable[[], Loss]] = {
+    **{cls.__name__: cls for cls in _LOSS_CLASSES},
+    **{cls.name: cls for cls in _LOSS_CLASSES},
     "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
+    "MSE": MeanSquaredError,
     "mae": MeanAbsoluteError,
-    "mean_absolute_error": MeanAbsoluteError,
+    "MAE": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError,
+    "bce": BinaryCrossentropy,
+    "BCE": BinaryCrossentropy,
     "huber": Huber,
-    "huber_loss": Huber,
-    "binary_crossentropy": BinaryCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
+
+
+def _loss_function(cls: type[Loss], fn_name: str) -> Callable[[Any, Any], np.ndarray]:
+    """Keras's function form (``keras.losses.mean_squared_error(y_true, y_pred)``): the per-sample
+    values. Passed to ``compile(loss=...)`` it stands for the class (with its gradient)."""
+
+    def fn(y_true: Any, y_pred: Any) -> np.ndarray:
+        loss = cls()
+        p = np.asarray(y_pred, dtype=np.float32)
+        return loss.per_sample(loss.check(np.asarray(y_true), p), p)[0]
+
+    fn.__name__ = fn.__qualname__ = fn_name
+    fn.__doc__ = f"Per-sample {fn_name}, as keras.losses.{fn_name}."
+    _FUNCTIONS[fn] = cls
+    return fn
+
+
+_FUNCTIONS: dict[Callable[..., Any], type[Loss]] = {}
+mean_squared_error = _loss_function(MeanSquaredError, "mean_squared_error")
+mean_absolute_error = _loss_function(MeanAbsoluteError, "mean_absolute_error")
+mean_absolute_percentage_error = _loss_function(MeanAbsolutePercentageError, "mean_absolute_percentage_error")
+mean_squared_logarithmic_error = _loss_function(MeanSquaredLogarithmicError, "mean_squared_logarithmic_error")
+log_cosh = _loss_function(LogCosh, "log_cosh")
+huber = _loss_function(Huber, "huber")
+binary_crossentropy = _loss_function(BinaryCrossentropy, "binary_crossentropy")
+categorical_crossentropy = _loss_function(CategoricalCrossentropy, "categorical_crossentropy")
+sparse_categorical_crossentropy = _loss_function(SparseCategoricalCrossentropy, "sparse_categorical_crossentropy")
 
 
 def get(identifier: Any) -> Loss:
@@ -226,8 +311,22 @@ def get(identifier: Any) -> Loss:
         return identifier
     if isinstance(identifier, str):
         if identifier not in _BY_NAME:
-            raise ValueError(f"Unknown loss {identifier!r}; expected one of {sorted(_BY_NAME)} or a Loss instance.")
+            names = sorted(k for k in _BY_NAME if k.islower() or "_" in k)
+            close = difflib.get_close_matches(identifier, list(_BY_NAME), n=2, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ValueError(
+                f"Unknown loss {identifier!r}.{hint} Expected one of {names} (or the class names, e.g. "
+                f"'MeanSquaredError'), or a Loss instance."
+            )
         return _BY_NAME[identifier]()
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
+    if callable(identifier) and identifier in _FUNCTIONS:
+        return _FUNCTIONS[identifier]()
+    if callable(identifier):
+        raise TypeError(
+            f"Could not use the loss function {getattr(identifier, '__name__', identifier)!r}: training needs its "
+            f"gradient, which seqcore does not derive from Python code. Subclass seqcore.losses.Loss and implement "
+            f"per_sample(y_true, y_pred) -> (per-sample values, their gradient by y_pred), or use a built-in loss."
+        )
     raise TypeError(f"Could not interpret loss {identifier!r}: pass a name such as 'mse' or a seqcore.losses.Loss.")

@@ -139,6 +139,33 @@ class MeanAbsoluteError(Metric):
         return np.mean(np.abs(y_pred - y_true), axis=-1)
 
 
+class MeanAbsolutePercentageError(Metric):
+    name = "mean_absolute_percentage_error"
+    direction = "down"
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        scale = np.maximum(np.abs(y_true), 1e-7)  # Keras's backend epsilon
+        return 100.0 * np.mean(np.abs(y_true - y_pred) / scale, axis=-1)
+
+
+class MeanSquaredLogarithmicError(Metric):
+    name = "mean_squared_logarithmic_error"
+    direction = "down"
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        d = np.log1p(np.maximum(y_pred, 1e-7)) - np.log1p(np.maximum(y_true, 1e-7))
+        return np.mean(np.square(d), axis=-1)
+
+
+class LogCoshError(Metric):
+    name = "logcosh"
+    direction = "down"
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        x = np.asarray(y_pred, np.float64) - y_true
+        return np.mean(x + np.logaddexp(0.0, -2.0 * x) - np.log(2.0), axis=-1)
+
+
 class RootMeanSquaredError(Metric):
     name = "root_mean_squared_error"
     direction = "down"
@@ -853,6 +880,9 @@ class F1Score(FBetaScore):
 _CLASSES: tuple[type[Metric], ...] = (
     MeanSquaredError,
     MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    LogCoshError,
     RootMeanSquaredError,
     BinaryAccuracy,
     CategoricalAccuracy,
@@ -885,6 +915,10 @@ _BY_NAME: dict[str, type[Metric]] = {
     "MSE": MeanSquaredError,
     "mae": MeanAbsoluteError,
     "MAE": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError,
     "rmse": RootMeanSquaredError,
 }
 
@@ -936,6 +970,9 @@ __all__ = [
     "FalseNegatives",
     "FalsePositives",
     "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError",
+    "LogCoshError",
     "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
