@@ -209,6 +209,8 @@ _BY_NAME: dict[str, Callable[[], Initializer]] = {
     "constant": Constant,
     "random_normal": RandomNormal,
     "random_uniform": RandomUniform,
+    "uniform": RandomUniform,  # Keras's aliases (Embedding's default is "uniform")
+    "normal": RandomNormal,
     "truncated_normal": TruncatedNormal,
     "glorot_uniform": GlorotUniform,
     "glorot_normal": GlorotNormal,

@@ -22,6 +22,7 @@ from .layers import Layer
 from .layers.base import Shape, shape_str, unique_name
 from .layers.convolutional import Conv1D, _GlobalPooling1D, _Pooling1D
 from .layers.core import Activation, Dense, Dropout, Flatten, InputLayer, InputSpec, Reshape
+from .layers.embedding import Embedding
 from .layers.recurrent import _RNN
 from .layers.wrappers import Bidirectional, Masking, SequentialLayer, TimeDistributed
 from .utils import rng
@@ -289,7 +290,7 @@ class Sequential:
         size it is divided by when this model runs inside TimeDistributed (see Layer._forward_outer)."""
         lengths = None
         for layer in self.layers:
-            if isinstance(layer, Masking):
+            if layer.produces_mask:  # Masking, Embedding(mask_zero=True)
                 from .layers.recurrent import mask_to_lengths
 
                 lengths = mask_to_lengths(layer.compute_mask(x), layer.name)
@@ -904,7 +905,7 @@ def _contains(layer: Layer, cls: type) -> bool:
 def _mixes_time(layer: Layer) -> str:
     """Why running ``layer`` on chunks of the time axis would differ from running it on the whole
     sequence ("" when it acts on each step on its own)."""
-    if isinstance(layer, (Dense, Activation, Dropout, Masking, InputLayer, TimeDistributed)):
+    if isinstance(layer, (Dense, Activation, Dropout, Masking, InputLayer, TimeDistributed, Embedding)):
         return ""  # TimeDistributed maps each step on its own, whatever it wraps
     if isinstance(layer, SequentialLayer):
         for sub in layer.model.layers:

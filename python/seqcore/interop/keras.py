@@ -49,6 +49,7 @@ from ..layers import (
     Conv1D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     GlobalAveragePooling1D,
     GlobalMaxPooling1D,
@@ -86,6 +87,7 @@ SUPPORTED_LAYERS = (
     "Flatten",
     "Reshape",
     "Masking",
+    "Embedding",
     "LSTM",
     "GRU",
     "Conv1D",
@@ -315,6 +317,24 @@ def _dense(o: _Options) -> Layer:
     )
 
 
+def _embedding(o: _Options) -> Layer:
+    o.require("lora_rank", [None, 0])
+    o.get("lora_alpha")
+    o.get("input_length")  # deprecated in Keras 3, ignored by it
+    o.get("sparse")
+    return Embedding(
+        int(o.get("input_dim")),
+        int(o.get("output_dim")),
+        embeddings_initializer=o.initializer("embeddings_initializer") or "uniform",
+        embeddings_regularizer=o.regularizer("embeddings_regularizer"),
+        embeddings_constraint=o.constraint("embeddings_constraint"),
+        activity_regularizer=o.regularizer("activity_regularizer"),
+        mask_zero=bool(o.get("mask_zero", False)),
+        name=o.get("name"),
+        trainable=o.get("trainable", True),
+    )
+
+
 def _rnn(o: _Options) -> Layer:
     cls = _class(o.entry)
     o.require("return_state", [False], "A Sequential model has one output per layer; use a Functional model in Keras.")
@@ -443,6 +463,7 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "Flatten": _simple,
     "Reshape": _simple,
     "Masking": _simple,
+    "Embedding": _embedding,
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
 }
@@ -744,9 +765,18 @@ def _probe_for(model: Sequential, entries: Sequence[dict[str, Any]]) -> tuple[np
     makes the check cover mask handling; the plain one is for the layer-by-layer search."""
     shape = tuple(PROBE_STEPS if d is None else int(d) for d in model.input_shape[1:])
     x = probe_batch((model.input_shape[0] or 2, *shape))  # a stateful model fixes its batch size
+    first = _class(entries[0]) if entries else None
+    if first == "Embedding":
+        # Indices, not values: in [1, input_dim), with post-padding zeros when index 0 is the mask.
+        vocab = int(_cfg(entries[0]).get("input_dim", 2))
+        x = np.random.default_rng(0).integers(1, max(2, vocab), size=x.shape).astype(np.int32)
+        if vocab < 2:
+            x[...] = 0
     masked = x.copy()
-    if entries and _class(entries[0]) == "Masking" and len(shape) == 2 and shape[0] >= 2:
-        masked[1, shape[0] // 2 :] = np.float32(_cfg(entries[0]).get("mask_value", 0.0))
+    padded = (first == "Masking" and len(shape) == 2) or (first == "Embedding" and _cfg(entries[0]).get("mask_zero"))
+    if padded and shape and shape[0] >= 2 and len(x) >= 2:
+        pad = 0 if first == "Embedding" else _cfg(entries[0]).get("mask_value", 0.0)
+        masked[1, shape[0] // 2 :] = pad
     return x, masked
 
 
@@ -972,6 +1002,17 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
         return _entry("Reshape", {**c, "target_shape": list(layer.target_shape)})
     if isinstance(layer, Masking):
         return _entry("Masking", {**c, "mask_value": layer.mask_value})
+    if isinstance(layer, Embedding):
+        c.update(
+            input_dim=layer.input_dim,
+            output_dim=layer.output_dim,
+            embeddings_initializer=_init_entry(layer.embeddings_initializer, who, "embeddings_initializer"),
+            embeddings_regularizer=_reg_entry(layer.embeddings_regularizer),
+            activity_regularizer=_reg_entry(layer.activity_regularizer),
+            embeddings_constraint=_constraint_entry(layer.embeddings_constraint, who, "embeddings_constraint"),
+            mask_zero=layer.mask_zero,
+        )
+        return _entry("Embedding", c)
     if isinstance(layer, TimeDistributed):
         return _entry("TimeDistributed", {**c, "layer": _export_layer(layer.layer, fn)})
     if isinstance(layer, Bidirectional):

@@ -7,6 +7,7 @@ from typing import Any
 from .base import Layer, Weight
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, Reshape
+from .embedding import Embedding
 from .recurrent import GRU, LSTM
 from .wrappers import Bidirectional, Masking, SequentialLayer, TimeDistributed
 
@@ -22,6 +23,7 @@ __all__ = [
     "Bidirectional",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "Input",
     "InputLayer",

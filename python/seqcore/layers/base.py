@@ -99,6 +99,9 @@ class Layer:
     #: whether ``forward`` takes the mask (as ``lengths=``): recurrent layers, Bidirectional, and
     #: GlobalAveragePooling1D (which averages the unmasked steps only)
     uses_mask = False
+    #: whether the layer starts a mask (``compute_mask(x)``, turned into per-sample lengths by the
+    #: model): Masking, and Embedding with ``mask_zero=True``
+    produces_mask = False
     #: whether a built layer accepts inputs of another rank (Dense works on the last axis of any rank)
     _any_rank = False
 
@@ -280,6 +283,10 @@ class Layer:
         return self._forward_outer(arr, training=training)  # activity_loss() then reports, like Keras's losses
 
     # ----- config --------------------------------------------------------------------------
+    def compute_mask(self, x: np.ndarray) -> np.ndarray:
+        """The (batch, steps) boolean mask this layer starts (only when ``produces_mask``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not produce a mask.")
+
     def get_config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self._input_shape_arg is not None:

@@ -125,6 +125,7 @@ class Masking(Layer):
     layers that follow (and its values are zeroed). seqcore takes post-padded sequences."""
 
     propagates_mask = True
+    produces_mask = True
 
     def __init__(self, mask_value: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
