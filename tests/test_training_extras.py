@@ -1,5 +1,5 @@
 """Schedules, gradient accumulation, clipping, and the data utilities (windows, CNN-LSTM shaping,
-post-padding, Sequence)."""
+padding, Sequence)."""
 
 from __future__ import annotations
 
@@ -78,15 +78,22 @@ def test_make_windows_and_split_sequences() -> None:
         utils.make_windows(series[:5], n_steps=8)
 
 
-def test_pad_sequences_post_with_lengths_feeds_masking() -> None:
+def test_pad_sequences_post_feeds_masking() -> None:
     seqs = [np.ones((3, 2)), np.ones((5, 2)) * 2, np.ones((1, 2)) * 3]
-    x, lengths = utils.pad_sequences(seqs)
-    assert x.shape == (3, 5, 2) and lengths.tolist() == [3, 5, 1]
+    x = utils.pad_sequences(seqs, padding="post", dtype="float32")  # one array, as Keras
+    lengths = np.array([len(s) for s in seqs])
+    assert x.shape == (3, 5, 2) and x.dtype == np.float32 and lengths.tolist() == [3, 5, 1]
     assert (x[0, 3:] == 0).all() and (x[2, 1:] == 0).all()
-    with pytest.raises(ValueError, match=r"post-padding"):
-        utils.pad_sequences(seqs, padding="pre")
-    m = keras.Sequential([keras.Input((5, 2)), layers.Masking(), layers.LSTM(3)])
-    assert m.predict(x, verbose=0).shape == (3, 3)
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((None, 2)), layers.Masking(), layers.LSTM(3)])
+    out = m.predict(x, verbose=0)
+    for i, n in enumerate(lengths):  # the mask skips the padding
+        np.testing.assert_allclose(out[i], m.predict(x[i : i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
+    # Keras's default pre-padding puts the padding first, which seqcore's kernels cannot skip: refused.
+    pre = utils.pad_sequences(seqs, dtype="float32")
+    assert (pre[2, :4] == 0).all() and (pre[2, 4] == 3).all()
+    with pytest.raises(ValueError, match=r"padding='post'"):
+        m.predict(pre, verbose=0)
 
 
 def test_sequence_base_class_feeds_fit() -> None:

@@ -11,6 +11,7 @@ import numbers
 from . import (
     _malloc,
     _seqcore,
+    backend,
     callbacks,
     constraints,
     convert,
@@ -46,6 +47,7 @@ __all__ = [
     "BUILD_PROFILE",
     "Input",
     "Sequential",
+    "backend",
     "callbacks",
     "constraints",
     "convert",

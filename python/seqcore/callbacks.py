@@ -1,5 +1,6 @@
-"""Callbacks with Keras's hooks: History, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN,
-LambdaCallback, CSVLogger, ModelCheckpoint."""
+"""Callbacks with Keras's hooks: History, EarlyStopping, ReduceLROnPlateau, LearningRateScheduler,
+TerminateOnNaN, LambdaCallback, CSVLogger, ModelCheckpoint. Every hook takes ``logs`` (``None``
+where Keras passes none), positionally or by keyword."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from . import metrics as metrics_mod
 
 
 class Callback:
+    """Keras's Callback: override any hook. As in Keras, ``on_train_batch_begin``/``_end`` call
+    the older ``on_batch_begin``/``_end`` by default."""
+
     model: Any = None
     params: dict[str, Any] = {}
 
@@ -26,16 +30,51 @@ class Callback:
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
 
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None: ...
-    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None: ...
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None: ...
-    def on_train_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None: ...
-    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None: ...
-    def on_test_begin(self, logs: dict[str, float] | None = None) -> None: ...
-    def on_test_end(self, logs: dict[str, float] | None = None) -> None: ...
-    def on_predict_begin(self, logs: dict[str, float] | None = None) -> None: ...
-    def on_predict_end(self, logs: dict[str, float] | None = None) -> None: ...
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None: ...
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_predict_begin(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_predict_end(self, logs: dict[str, Any] | None = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None: ...
+
+
+#: Every hook a callback can have (LambdaCallback accepts exactly these).
+HOOKS = tuple(name for name in vars(Callback) if name.startswith("on_"))
+
+
+def _settable_lr(optimizer: Any, who: str) -> Any:
+    """The model's optimizer, if its learning rate can be set: one built on a schedule recomputes
+    its rate every step, so a value set from outside would be silently replaced (Keras refuses too)."""
+    if optimizer is None or not hasattr(optimizer, "learning_rate"):
+        raise ValueError(f"{who}: the model has no optimizer with a learning_rate; compile it first.")
+    if getattr(optimizer, "schedule", None) is not None:
+        raise TypeError(
+            f"{who}: the optimizer was created with a LearningRateSchedule ({type(optimizer.schedule).__name__}) "
+            f"as its learning_rate, which sets the rate at every step, so its learning rate is not settable. Use "
+            f"either the schedule or {who}, with a float learning_rate."
+        )
+    return optimizer
+
+
+def _current_lr(optimizer: Any) -> float:
+    """The learning rate as Keras reads it (its variable is float32): the value logs and schedule
+    functions see, e.g. 0.0010000000474974513 for 0.001."""
+    return float(np.float32(optimizer.learning_rate))
 
 
 class History(Callback):
@@ -45,7 +84,7 @@ class History(Callback):
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
@@ -133,7 +172,7 @@ class EarlyStopping(Callback):
     def _is_improvement(self, current: float, reference: float | None) -> bool:
         return reference is None or self._resolve_mode()(current, reference, self.min_delta)
 
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         # Reset, so the instance can be reused across fit calls (as Keras).
         self.wait, self.best_epoch, self.stopped_epoch = 0, 0, 0
         self.best = None
@@ -141,7 +180,7 @@ class EarlyStopping(Callback):
         if self.model is not None:
             self._resolve_mode()  # a monitor of unknown direction fails before the first epoch
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         if self.monitor not in logs:
             raise ValueError(
@@ -167,7 +206,7 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
@@ -207,15 +246,24 @@ class ReduceLROnPlateau(Callback):
             self._better = _mode_better(mode)
         return self._better
 
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.best, self.wait, self.cooldown_counter = None, 0, 0
         if self.model is not None:
             self._resolve_mode()
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         better = self._resolve_mode()
-        cur = (logs or {}).get(self.monitor)
+        logs = logs if logs is not None else {}
+        # As Keras 3: the rate in force during this epoch goes into the logs (History, CSVLogger).
+        logs["learning_rate"] = _current_lr(self.model.optimizer)
+        cur = logs.get(self.monitor)
         if cur is None:
+            warnings.warn(
+                f"ReduceLROnPlateau: learning rate reduction is conditioned on {self.monitor!r}, which is not "
+                f"available. Available metrics are: {','.join(logs)}.",
+                UserWarning,
+                stacklevel=2,
+            )
             return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
@@ -225,8 +273,8 @@ class ReduceLROnPlateau(Callback):
         elif self.cooldown_counter <= 0:
             self.wait += 1
             if self.wait >= self.patience:
-                opt = self.model.optimizer
-                old = float(opt.learning_rate)
+                opt = _settable_lr(self.model.optimizer, "ReduceLROnPlateau")
+                old = _current_lr(opt)
                 if old > np.float32(self.min_lr):  # Keras: a cooldown only follows an actual reduction
                     new = max(old * self.factor, self.min_lr)
                     opt.learning_rate = new
@@ -235,8 +283,50 @@ class ReduceLROnPlateau(Callback):
                     self.cooldown_counter, self.wait = self.cooldown, 0
 
 
+class LearningRateScheduler(Callback):
+    """Keras 3's LearningRateScheduler: at the start of every epoch the optimizer's learning rate
+    becomes ``schedule(epoch, lr)`` (epoch from 0, ``lr`` the current rate as a float; a function
+    of ``epoch`` alone works too, as in Keras), and the rate goes into the epoch's logs as
+    ``learning_rate``. ``verbose=1`` prints each update. For a rate that changes every step, pass a
+    ``seqcore.optimizers.schedules`` object as the optimizer's learning_rate instead."""
+
+    def __init__(self, schedule: Callable[..., Any], verbose: int = 0):
+        if not callable(schedule):
+            raise TypeError(
+                f"LearningRateScheduler: schedule must be a function (epoch, lr) -> new lr; received {schedule!r}."
+            )
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        opt = _settable_lr(self.model.optimizer, "LearningRateScheduler")
+        lr = _current_lr(opt)
+        try:
+            new = self.schedule(epoch, lr)
+        except TypeError:  # Keras's fallback for the old API, schedule(epoch)
+            new = self.schedule(epoch)
+        if isinstance(new, np.ndarray) and new.ndim == 0:
+            new = new[()]
+        if not isinstance(new, (float, np.float32, np.float64)):
+            raise ValueError(
+                f"LearningRateScheduler: the output of the schedule function should be a float (as Keras "
+                f"requires). Got: {new!r} (a {type(new).__name__}); return e.g. float(...)."
+            )
+        if not math.isfinite(new) or new < 0:
+            raise ValueError(
+                f"LearningRateScheduler: the schedule returned learning rate {new} at epoch {epoch}; it must be a "
+                f"finite number >= 0."
+            )
+        opt.learning_rate = float(new)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {new}.")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = _current_lr(self.model.optimizer)
+
+
 class TerminateOnNaN(Callback):
-    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             print(f"Batch {batch}: Invalid loss, terminating training")
@@ -244,10 +334,38 @@ class TerminateOnNaN(Callback):
 
 
 class LambdaCallback(Callback):
-    def __init__(self, **hooks: Callable[..., Any]):
+    """Keras's LambdaCallback: each given function becomes that hook and receives what the hook
+    does, ``logs`` included: ``on_epoch_begin``/``on_epoch_end`` get ``(epoch, logs)``,
+    ``on_train_batch_begin``/``_end`` ``(batch, logs)``, ``on_train_begin``/``_end`` ``(logs)``;
+    any other hook (``on_test_end=...``, ``on_predict_batch_end=...``) by keyword. A hook left
+    ``None`` does nothing; an unknown hook name is refused (it would never be called)."""
+
+    def __init__(
+        self,
+        on_epoch_begin: Callable[..., Any] | None = None,
+        on_epoch_end: Callable[..., Any] | None = None,
+        on_train_begin: Callable[..., Any] | None = None,
+        on_train_end: Callable[..., Any] | None = None,
+        on_train_batch_begin: Callable[..., Any] | None = None,
+        on_train_batch_end: Callable[..., Any] | None = None,
+        **kwargs: Callable[..., Any] | None,
+    ):
+        hooks = {
+            "on_epoch_begin": on_epoch_begin,
+            "on_epoch_end": on_epoch_end,
+            "on_train_begin": on_train_begin,
+            "on_train_end": on_train_end,
+            "on_train_batch_begin": on_train_batch_begin,
+            "on_train_batch_end": on_train_batch_end,
+            **kwargs,
+        }
         for k, fn in hooks.items():
-            if not k.startswith("on_"):
-                raise TypeError(f"LambdaCallback: unexpected argument {k!r} (hooks are named on_*).")
+            if k not in HOOKS:
+                raise TypeError(f"LambdaCallback: unexpected argument {k!r}; the hooks are {list(HOOKS)}.")
+            if fn is None:
+                continue
+            if not callable(fn):
+                raise TypeError(f"LambdaCallback: {k} must be a function; received {fn!r}.")
             setattr(self, k, fn)
 
 
@@ -261,26 +379,33 @@ def _csv_value(v: Any) -> Any:
 
 
 class CSVLogger(Callback):
-    """Keras's CSVLogger: one row per epoch (``epoch`` and every log). Array-valued results are
-    written as ``[a, b]`` (a quoted cell, since it holds the separator)."""
+    """Keras's CSVLogger: one row per epoch, ``epoch`` then the first epoch's log keys in sorted
+    order (plus a ``val_*`` column for each when the first epoch had no validation, so later
+    validation epochs fit); a value missing in an epoch is written ``NA``, as Keras does. Array-valued
+    results are written as ``[a, b]`` (a quoted cell, since it holds the separator)."""
 
     def __init__(self, filename: str, separator: str = ",", append: bool = False):
         self.filename, self.separator, self.append = filename, separator, append
 
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
         self._writer: Any = None
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         if self._writer is None:
-            self._writer = csv.DictWriter(self._file, ["epoch", *logs], delimiter=self.separator)
+            keys = sorted(logs)
+            if keys and not any(k.startswith("val_") for k in keys):
+                keys += [f"val_{k}" for k in keys]
+            self._keys = keys
+            self._writer = csv.DictWriter(self._file, ["epoch", *keys], delimiter=self.separator)
             if not self.append or self._file.tell() == 0:
                 self._writer.writeheader()
-        self._writer.writerow({"epoch": epoch, **{k: _csv_value(v) for k, v in logs.items()}})
+        row = {k: _csv_value(logs[k]) if k in logs else "NA" for k in self._keys}
+        self._writer.writerow({"epoch": epoch, **row})
         self._file.flush()
 
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._file.close()
 
 
@@ -377,7 +502,7 @@ class ModelCheckpoint(Callback):
         self._batches_since_save = 0
         self._last_batch: int | None = None
 
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._batches_since_save, self._last_batch = 0, None
         if self.save_best_only:
             # Resolved once the model (and its compiled metrics) is known, so a bad monitor fails
@@ -385,10 +510,10 @@ class ModelCheckpoint(Callback):
             mode = self.mode if self.mode != "auto" else _auto_mode(self.monitor, self.model, "ModelCheckpoint")
             self._better = _mode_better(mode)
 
-    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.save_freq == "epoch":
             return
         # Batches are numbered from 0 in each epoch; count across epochs as Keras does.
@@ -399,7 +524,7 @@ class ModelCheckpoint(Callback):
             self._batches_since_save = 0
             self._save(self._epoch, batch, logs or {})
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.save_freq == "epoch":
             self._save(epoch, None, logs or {})
 

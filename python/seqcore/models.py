@@ -959,7 +959,10 @@ def _as_array(a: Any, name: str, who: str) -> np.ndarray:
 
     def ragged(items: Any) -> str:
         detail = _ragged_detail(items)
-        return f"{who}: {name} is ragged ({detail}); pad them with seqcore.utils.pad_sequences and use a Masking layer."
+        return (
+            f"{who}: {name} is ragged ({detail}); pad them with seqcore.utils.pad_sequences(..., padding='post') "
+            f"and use a Masking layer."
+        )
 
     if isinstance(a, np.ndarray):
         arr = a
@@ -973,7 +976,7 @@ def _as_array(a: Any, name: str, who: str) -> np.ndarray:
             raise ValueError(ragged(arr))
         raise TypeError(
             f"{who}: {name} has dtype object; convert it with {name}.astype('float32') (ragged sequences: pad "
-            f"them with seqcore.utils.pad_sequences)."
+            f"them with seqcore.utils.pad_sequences(..., padding='post'))."
         )
     return arr
 
@@ -1270,3 +1273,15 @@ class _Progress:
         else:
             sys.stdout.write(f"{steps}/{steps} - {elapsed:.0f}s - {per} - {self._fmt(logs)}\n")
         sys.stdout.flush()
+
+
+def load_model(filepath: Any, compile: bool = True) -> Sequential:
+    """``keras.models.load_model``: the model ``model.save`` wrote (see ``seqcore.saving.load_model``)."""
+    from .saving import load_model as _load_model  # saving imports this module
+
+    return _load_model(filepath, compile=compile)
+
+
+def save_model(model: Sequential, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+    """``keras.models.save_model``: the same as ``model.save(filepath)``."""
+    model.save(filepath, overwrite=overwrite, include_optimizer=include_optimizer)

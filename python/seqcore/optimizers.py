@@ -4,10 +4,23 @@ array in one call (``_seqcore.sgd_momentum_update`` / ``adam_update``).
 For saving (``seqcore.saving``): ``get_config``/``from_config`` (and module-level ``serialize``/
 ``deserialize``) round-trip the hyper-parameters, and ``get_state``/``set_state`` export and import the
 training state (iteration count, current learning rate, slot arrays such as Adam's moments, and the
-gradient-accumulation buffers) so that training continues exactly where it stopped."""
+gradient-accumulation buffers) so that training continues exactly where it stopped.
+
+Keras 3's common optimizer arguments are accepted where seqcore does what Keras does with them
+(``weight_decay`` on Adam/AdamW, ``use_ema=False``, ``ema_momentum``/``ema_overwrite_frequency``,
+which Keras ignores without EMA, ``loss_scale_factor=None``) and refused with what to use instead
+otherwise; an unknown argument raises a TypeError listing the accepted ones.
+
+``seqcore.optimizers.schedules`` is ``seqcore.schedules``, as ``keras.optimizers.schedules``."""
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import math
+import numbers
+import sys
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +32,11 @@ from . import schedules as schedules_mod
 from .layers.base import Weight
 from .schedules import LearningRateSchedule
 
+# keras.optimizers.schedules: the same module under that path, also for
+# `from seqcore.optimizers.schedules import ExponentialDecay` (a module of a module, not a package).
+schedules = schedules_mod
+sys.modules[f"{__name__}.schedules"] = schedules_mod
+
 # Slot holding the running gradient sum between updates when gradient_accumulation_steps > 1.
 ACCUMULATOR_SLOT = "accumulated_gradient"
 
@@ -27,11 +45,29 @@ ACCUMULATOR_SLOT = "accumulated_gradient"
 # dead model's momentum of the same shape (or crash the Rust update on a shape mismatch).
 
 
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this module (the user's constructor call),
+    whatever the depth of ``__init__`` chaining (AdamW -> Adam -> Optimizer)."""
+    level, frame = 1, sys._getframe(1)  # frame 1: the function calling warnings.warn
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        level += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return level
+
+
 def _slot_dict() -> weakref.WeakKeyDictionary[Weight, np.ndarray]:
     return weakref.WeakKeyDictionary()
 
 
+class OptimizerArgumentError(TypeError, ValueError):
+    """An unknown optimizer argument. A TypeError, as Python raises for an unexpected keyword
+    argument, and a ValueError, as Keras 3 raises (``Argument(s) not recognized``), so code written
+    for either catches it."""
+
+
 class Optimizer:
+    #: Whether the update applies Keras's decoupled ``weight_decay`` (Adam/AdamW, inside the Rust step).
+    _WEIGHT_DECAY = False
     #: The per-weight state: (slot name, attribute holding a dict keyed by the weight). Slot names
     #: follow Keras's optimizer variable names (``momentum``, ``velocity``, ...).
     _SLOTS: tuple[tuple[str, str], ...] = ()
@@ -44,7 +80,18 @@ class Optimizer:
         global_clipnorm: float | None = None,
         gradient_accumulation_steps: int | None = None,
         name: str | None = None,
+        *,
+        weight_decay: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        **kwargs: Any,
     ):
+        self._check_keras_arguments(weight_decay, use_ema, loss_scale_factor, kwargs)
+        # Keras ignores these without use_ema (and use_ema=True is refused above); kept for inspection.
+        self.ema_momentum, self.ema_overwrite_frequency = ema_momentum, ema_overwrite_frequency
+        self.weight_decay = 0.0 if weight_decay is None else float(weight_decay)
         if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError(
                 f"{type(self).__name__}: pass at most one of clipnorm, clipvalue, global_clipnorm "
@@ -73,6 +120,69 @@ class Optimizer:
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0
         self.name = name or type(self).__name__.lower()
+
+    @classmethod
+    def accepted_arguments(cls) -> list[str]:
+        """The keyword arguments of this optimizer class (its own first, then the common ones)."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or not (isinstance(klass, type) and issubclass(klass, Optimizer)):
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in names:
+                    names.append(p.name)
+        return names
+
+    def _check_keras_arguments(
+        self, weight_decay: Any, use_ema: Any, loss_scale_factor: Any, kwargs: dict[str, Any]
+    ) -> None:
+        """Keras 3's arguments seqcore does not act on are refused with what to use instead, and an
+        unknown one with the list of accepted ones; ``decay`` is ignored with a warning, as Keras 3."""
+        cls = type(self).__name__
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn(
+                f"{cls}: Argument `decay` is no longer supported and will be ignored (as in Keras 3). For Keras 2's "
+                f"lr / (1 + decay * step) pass learning_rate=seqcore.optimizers.schedules.InverseTimeDecay(lr, "
+                f"decay_steps=1, decay_rate=decay).",
+                UserWarning,
+                stacklevel=_caller_stacklevel(),
+            )
+        if kwargs:
+            accepted = self.accepted_arguments()
+            hints = []
+            for key in sorted(kwargs):
+                close = ["learning_rate"] if key == "lr" else difflib.get_close_matches(key, accepted, n=1)
+                if close:
+                    hints.append(f"{key!r} -> did you mean {close[0]!r}?")
+            hint = f" ({'; '.join(hints)})" if hints else ""
+            raise OptimizerArgumentError(
+                f"{cls}: unexpected keyword argument(s) {sorted(kwargs)}{hint}. {cls} accepts: {', '.join(accepted)}."
+            )
+        if weight_decay is not None:
+            if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real):
+                raise TypeError(f"{cls}: weight_decay must be a float or None; received {weight_decay!r}.")
+            if not math.isfinite(float(weight_decay)):
+                raise ValueError(f"{cls}: weight_decay must be finite. Received: weight_decay={weight_decay}")
+            if weight_decay != 0 and not self._WEIGHT_DECAY:
+                raise ValueError(
+                    f"{cls}: weight_decay={weight_decay} is not supported by seqcore's {cls} (its Rust update has no "
+                    f"decay term). Use AdamW(weight_decay={weight_decay}) (or Adam(weight_decay=...)), whose update "
+                    f"applies Keras's decoupled weight decay, or penalize the weights in the loss with "
+                    f"kernel_regularizer=seqcore.regularizers.L2(...) on the layers."
+                )
+        if use_ema:
+            raise ValueError(
+                f"{cls}: use_ema=True (an exponential moving average of the weights, swapped in at the end of fit) "
+                f"is not supported by seqcore's optimizers. Train with use_ema=False; to keep the best weights use "
+                f"EarlyStopping(restore_best_weights=True) or ModelCheckpoint(save_best_only=True)."
+            )
+        if loss_scale_factor is not None:
+            raise ValueError(
+                f"{cls}: loss_scale_factor={loss_scale_factor!r} is not supported: loss scaling protects float16 "
+                f"gradients in mixed-precision training, and seqcore computes in float32, so it needs none. Drop "
+                f"the argument (or pass None)."
+            )
 
     def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         if self.clipvalue is not None:
@@ -290,6 +400,10 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    """Keras 3's Adam. ``weight_decay`` applies Keras's decoupled weight decay, as every Keras 3
+    optimizer's argument does (the same update as ``AdamW``)."""
+
+    _WEIGHT_DECAY = True
     _SLOTS = (("momentum", "_m"), ("velocity", "_v"))
 
     def __init__(
@@ -299,13 +413,17 @@ class Adam(Optimizer):
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
         amsgrad: bool = False,
+        weight_decay: float | None = None,
         **kwargs: Any,
     ):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
         if amsgrad:
-            raise ValueError("Adam: amsgrad=True is not supported yet.")
+            raise ValueError(
+                f"{type(self).__name__}: amsgrad=True is not supported: seqcore's fused Adam update (one Rust call "
+                f"over all weights) has no AMSGrad variant (the running maximum of the second moments). Use "
+                f"amsgrad=False."
+            )
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        self.weight_decay = 0.0
         self._m: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
         self._v: weakref.WeakKeyDictionary[Weight, np.ndarray] = _slot_dict()
 
@@ -318,18 +436,22 @@ class Adam(Optimizer):
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "weight_decay": self.weight_decay,
+        }
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Keras's default weight_decay=0.004)."""
 
     def __init__(self, learning_rate: float = 0.001, weight_decay: float = 0.004, **kwargs: Any):
-        super().__init__(learning_rate, **kwargs)
-        self.weight_decay = float(weight_decay)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "weight_decay": self.weight_decay}
+        if weight_decay is None:  # Keras's AdamW refuses it too
+            raise ValueError("AdamW: Argument `weight_decay` must be a float. Received: weight_decay=None")
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
 
 class RMSprop(Optimizer):

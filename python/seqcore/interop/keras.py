@@ -57,6 +57,7 @@ from ..layers import (
     Layer,
     Masking,
     MaxPooling1D,
+    RepeatVector,
     Reshape,
     TimeDistributed,
 )
@@ -86,6 +87,7 @@ SUPPORTED_LAYERS = (
     "Dropout",
     "Flatten",
     "Reshape",
+    "RepeatVector",
     "Masking",
     "Embedding",
     "LSTM",
@@ -105,6 +107,7 @@ _ALIASES = {
     "AvgPool1D": "AveragePooling1D",
     "GlobalMaxPool1D": "GlobalMaxPooling1D",
     "GlobalAvgPool1D": "GlobalAveragePooling1D",
+    "Convolution1D": "Conv1D",
 }
 # Keras activations with a seqcore kernel of the same formula (Keras 3's hard_sigmoid is
 # relu6(x + 3) / 6, which is seqcore's).
@@ -425,6 +428,8 @@ def _simple(o: _Options) -> Layer:
         return Reshape(tuple(o.get("target_shape")), name=name)
     if cls == "Masking":
         return Masking(float(o.get("mask_value", 0.0)), name=name)
+    if cls == "RepeatVector":
+        return RepeatVector(int(o.get("n")), name=name)
     raise AssertionError(cls)
 
 
@@ -463,6 +468,7 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "Flatten": _simple,
     "Reshape": _simple,
     "Masking": _simple,
+    "RepeatVector": _simple,
     "Embedding": _embedding,
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
@@ -1002,6 +1008,8 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
         return _entry("Reshape", {**c, "target_shape": list(layer.target_shape)})
     if isinstance(layer, Masking):
         return _entry("Masking", {**c, "mask_value": layer.mask_value})
+    if isinstance(layer, RepeatVector):
+        return _entry("RepeatVector", {**c, "n": layer.n})
     if isinstance(layer, Embedding):
         c.update(
             input_dim=layer.input_dim,

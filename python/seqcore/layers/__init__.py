@@ -6,10 +6,18 @@ from typing import Any
 
 from .base import Layer, Weight
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
-from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, Reshape
+from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, RepeatVector, Reshape
 from .embedding import Embedding
 from .recurrent import GRU, LSTM
 from .wrappers import Bidirectional, Masking, SequentialLayer, TimeDistributed
+
+# Keras 3's aliases (keras.layers exports exactly these for the 1-D layers seqcore has); a layer
+# built under an alias is the canonical class and serializes under its canonical name, as in Keras.
+MaxPool1D = MaxPooling1D
+AvgPool1D = AveragePooling1D
+GlobalMaxPool1D = GlobalMaxPooling1D
+GlobalAvgPool1D = GlobalAveragePooling1D
+Convolution1D = Conv1D
 
 __all__ = [
     "GRU",
@@ -20,6 +28,11 @@ __all__ = [
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
     "MaxPooling1D",
+    "AvgPool1D",
+    "Convolution1D",
+    "GlobalAvgPool1D",
+    "GlobalMaxPool1D",
+    "MaxPool1D",
     "Bidirectional",
     "Dense",
     "Dropout",
@@ -30,6 +43,7 @@ __all__ = [
     "InputSpec",
     "Layer",
     "Masking",
+    "RepeatVector",
     "Reshape",
     "SequentialLayer",
     "TimeDistributed",

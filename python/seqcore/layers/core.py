@@ -1,4 +1,4 @@
-"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape, RepeatVector."""
 
 from __future__ import annotations
 
@@ -298,3 +298,52 @@ class Reshape(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": self.target_shape}
+
+
+class RepeatVector(Layer):
+    """Keras's RepeatVector: ``(batch, features)`` -> ``(batch, n, features)``, each sample repeated
+    ``n`` times along a new time axis; backward sums dL/d(output) over that axis. The bridge of an
+    encoder-decoder (seq2seq) model: ``LSTM(units)`` -> ``RepeatVector(horizon)`` ->
+    ``LSTM(units, return_sequences=True)`` -> ``TimeDistributed(Dense(1))``. No weights; like
+    Keras's, it carries no mask (its input has no time axis)."""
+
+    def __init__(self, n: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(
+                f"RepeatVector {self.name!r}: n must be an int (the number of repetitions); received {n!r}."
+            )
+        if n <= 0:
+            raise ValueError(f"RepeatVector {self.name!r}: n must be a positive integer. Received: n={n}")
+        self.n = int(n)
+
+    def _refuse_rank(self, shape: Shape) -> None:
+        hint = (
+            " It repeats one vector per sample: put it after a layer that returns one, e.g. an LSTM/GRU with "
+            "return_sequences=False, Flatten or GlobalAveragePooling1D."
+            if len(shape) > 1
+            else ""
+        )
+        raise ValueError(
+            f"RepeatVector {self.name!r}: expects a 2-D input (batch, features); received input shape "
+            f"{shape_str((None, *shape))}.{hint}"
+        )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 1:
+            self._refuse_rank(tuple(input_shape))
+        return (self.n, input_shape[0])
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if x.ndim != 2:
+            self._refuse_rank(tuple(x.shape[1:]))
+        # A contiguous copy, not a broadcast view: the next layer's kernel reads it as (batch, n, features).
+        return np.repeat(x[:, None, :], self.n, axis=1)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        if not self.need_input_grad:
+            return unused_input_grad((dy.shape[0], dy.shape[2]))
+        return dy.sum(axis=1, dtype=np.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "n": self.n}
