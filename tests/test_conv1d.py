@@ -515,7 +515,8 @@ def test_x_rank(shape) -> None:
 
 def test_bad_padding_and_activation() -> None:
     raises(ValueError, "conv1d_forward", "padding", "'full'", "causal", padding="full")
-    raises(ValueError, "conv1d_forward", "unknown activation", "'gelu'", activation="gelu")
+    raises(ValueError, "conv1d_forward", "unknown activation", "'celu'", activation="celu")
+    raises(ValueError, "conv1d_forward", "'gelu' cannot be fused", "activation='linear'", activation="gelu")
     raises(TypeError, "conv1d_forward", "x", "real numbers", args=(X.astype(np.complex64), K))
 
 

@@ -5,10 +5,15 @@ terms is off by about eps * sqrt(K) * (|x| @ |W|) (round-off random walk), the a
 on through its slope, and a backward GEMM adds its own term. Each bound is a constant far below what
 any real bug (wrong transpose, missing bias, lost row) produces.
 
-Relu and hard_sigmoid are tested on "quantized" data (integers times 1/8, bias an odd multiple of
-1/16) so every pre-activation is computed exactly in float32 and lies at least 1/16 from a kink:
-the kernel (which takes the derivative from its float32 output) and the float64 reference then make
-the same decision at every element, and finite differences never straddle a kink.
+Relu, hard_sigmoid, leaky_relu, relu6 and selu (whose slope jumps at 0) are tested on "quantized"
+data (integers times 1/8, bias an odd multiple of 1/16) so every pre-activation is computed exactly
+in float32 and lies at least 1/16 from a kink: the kernel (which takes the derivative from its
+float32 output) and the float64 reference then make the same decision at every element, and finite
+differences never straddle a kink.
+
+The activations that need their input for the derivative (gelu, silu, mish, hard_silu) are not
+fused, so not in `ACTIVATIONS`; the Dense layer runs them as a linear kernel plus
+`ops.activation` (tests/test_keras_compat_activations.py).
 """
 
 from __future__ import annotations
@@ -23,9 +28,28 @@ from seqcore import ops, reference
 from seqcore._seqcore import ACTIVATIONS
 
 EPS32 = float(np.finfo(np.float32).eps)
-KINKED = ("relu", "hard_sigmoid")
-# Largest |f'(z)| of each activation (softmax is handled row-wise).
-SLOPE = {"linear": 1.0, "relu": 1.0, "sigmoid": 0.25, "hard_sigmoid": 1 / 6, "tanh": 1.0, "softmax": 2.0}
+KINKED = ("relu", "hard_sigmoid", "leaky_relu", "relu6", "selu")
+# Largest |f'(z)| of each activation (softmax is handled row-wise; exponential's is y itself).
+SLOPE = {
+    "linear": 1.0,
+    "relu": 1.0,
+    "sigmoid": 0.25,
+    "hard_sigmoid": 1 / 6,
+    "tanh": 1.0,
+    "softmax": 2.0,
+    "elu": 1.0,
+    "selu": 1.7581,
+    "softplus": 1.0,
+    "softsign": 1.0,
+    "leaky_relu": 1.0,
+    "relu6": 1.0,
+}
+
+
+def slope(act: str, y: np.ndarray) -> np.ndarray | float:
+    """Bound on |f'(z)| (and, for exponential, on |f''(z)|, which is y too) near each element."""
+    return np.abs(y) * (1 + 1e-5) if act == "exponential" else SLOPE[act]
+
 
 small_dim = st.one_of(st.sampled_from([0, 1]), st.integers(2, 9))
 features_st = st.one_of(st.sampled_from([0, 1]), st.integers(2, 40))
@@ -116,7 +140,7 @@ def forward_bounds(x, k, b, act, y_ref):
         row_max = zerr.max(axis=1, keepdims=True) if zerr.size else zerr
         yerr = 2 * y * row_max
     else:
-        yerr = SLOPE[act] * zerr
+        yerr = slope(act, y) * zerr
     return 1e-5 * np.abs(y) + yerr + 1e-7, zerr
 
 
@@ -278,10 +302,11 @@ def backward_bounds(x, k, dy, act, y_ref, zerr):
         dy_scale = np.broadcast_to(row_dy, dy_abs.shape)
         zerr = np.broadcast_to(zerr.max(axis=1, keepdims=True), zerr.shape) if zerr.size else zerr
     else:
-        dz_mag = SLOPE[act] * dy_abs
-        dy_scale = dy_abs
+        dz_mag = slope(act, y) * dy_abs
+        dy_scale = dy_abs * (slope(act, y) if act == "exponential" else 1.0)
     # error of dz: float32 rounding of the derivative, plus the forward error it inherits through
-    # f'' (|f''| <= 2 for every activation here; 0 for linear, relu, hard_sigmoid off the kinks).
+    # f'' (|f''| <= 2 for every activation here but exponential, whose f'' = y is folded into
+    # dy_scale; 0 for linear, relu, hard_sigmoid, leaky_relu, relu6 off the kinks).
     dz_err = 1e-6 * dz_mag + 2 * dy_scale * zerr
     k_abs = np.abs(k.astype(np.float64))
     x_abs = np.abs(rows(x))

@@ -82,7 +82,7 @@ CASES = [
                  id="lstm-negative-dropout"),
     pytest.param(lambda: L.Dropout(1.0, name="dr"), ValueError, ["Dropout", "'dr'", "rate", "[0, 1)", "1.0"],
                  id="dropout-rate-one"),
-    pytest.param(lambda: L.Dense(3, activation="gelu", name="d"), ValueError, ["'d'", "'gelu'", "'relu'", "'tanh'"],
+    pytest.param(lambda: L.Dense(3, activation="celu", name="d"), ValueError, ["'d'", "'celu'", "'relu'", "'gelu'"],
                  id="unknown-activation-lists-supported"),
     pytest.param(lambda: L.LSTM(3, activation="relu6", name="l"), ValueError, ["'l'", "'relu6'", "'tanh'"],
                  id="unknown-cell-activation"),

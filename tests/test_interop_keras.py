@@ -179,7 +179,7 @@ def _layer(cls: str, **config: Any) -> dict[str, Any]:
             ),
             r"'d' \(Dense\): kernel_constraint 'MyC' is not supported; seqcore converts only Keras's built-in",
         ),
-        (_layer("Dense", name="d", units=2, activation="gelu"), r"'d' \(Dense\): activation='gelu' is not supported"),
+        (_layer("Dense", name="d", units=2, activation="celu"), r"'d' \(Dense\): activation='celu' is not supported"),
         (_layer("Dense", name="d", units=2, dtype="mixed_float16"), r"dtype policy 'mixed_float16'"),
         (_layer("Dense", name="d", units=2, lora_rank=4), r"lora_rank=4"),
         (_layer("Dense", name="d", units=2, some_future_option=3), r"option some_future_option=3 is not supported"),

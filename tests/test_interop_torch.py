@@ -329,7 +329,17 @@ def test_to_torch_of_seqcore_only_forms(torch: Any) -> None:
         (lambda nn: nn.Conv1d(3, 4, 3, padding=1, stride=2), {}, r"stride=2, dilation=1, padding=1\) pads"),
         (lambda nn: nn.RNN(3, 4), {}, r"RNN is not supported; seqcore converts nn.Linear"),
         (lambda nn: nn.Sequential(nn.LSTM(3, 4)), {}, r"nn.Sequential\[0\] LSTM: .* tuples"),
-        (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.GELU()), {}, r"nn.Sequential\[1\] GELU is not supported"),
+        (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.CELU()), {}, r"nn.Sequential\[1\] CELU is not supported"),
+        (
+            lambda nn: nn.Sequential(nn.Linear(3, 4), nn.GELU(approximate="tanh")),
+            {},
+            r"nn.Sequential\[1\] GELU\(approximate='tanh'\): seqcore's gelu needs approximate='none'",
+        ),
+        (
+            lambda nn: nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU()),
+            {},
+            r"LeakyReLU\(negative_slope=0.01\): seqcore's leaky_relu needs negative_slope=0.2",
+        ),
         (lambda nn: nn.Sequential(nn.Conv1d(2, 3, 3), nn.Linear(3, 2)), {}, r"nn.Linear on a channels-first"),
         (lambda nn: nn.Sequential(nn.Conv1d(2, 3, 3), nn.Flatten(), nn.Linear(3, 2)), {}, r"input_length="),
         (lambda nn: nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=0)), {}, r"Softmax\(dim=0\)"),

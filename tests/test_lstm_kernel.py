@@ -229,9 +229,11 @@ class TestErrors:
             ops.lstm_forward(self.x, self.k, self.rk, lengths=[1.5, 2])
 
     def test_unsupported_activation(self) -> None:
-        with pytest.raises(ValueError, match=r"unknown activation 'softmax'"):
+        with pytest.raises(ValueError, match=r"unsupported activation 'softmax'"):
             ops.lstm_forward(self.x, self.k, self.rk, activation="softmax")
-        with pytest.raises(ValueError, match=r"unknown recurrent_activation 'gelu'"):
+        with pytest.raises(ValueError, match=r"unknown activation 'sofmax'"):
+            ops.lstm_forward(self.x, self.k, self.rk, activation="sofmax")
+        with pytest.raises(ValueError, match=r"unsupported recurrent_activation 'gelu'; a recurrent cell fuses"):
             ops.lstm_forward(self.x, self.k, self.rk, recurrent_activation="gelu")
 
     def test_tape_is_single_use_and_upstream_shapes_checked(self) -> None:

@@ -256,7 +256,8 @@ def test_wrong_input_shape_named() -> None:
     ("make", "pattern"),
     [
         (lambda: Dense(0), r"units must be a positive integer. Received: units=0"),
-        (lambda: LSTM(4, activation="gelu"), r"unknown activation 'gelu'"),
+        (lambda: LSTM(4, activation="gelu"), r"activation 'gelu' is not supported here; supported: \['linear'"),
+        (lambda: LSTM(4, activation="gelu_new"), r"unknown activation 'gelu_new'"),
         (lambda: LSTM(4, recurrent_dropout=1.0), r"recurrent_dropout must be in \[0, 1\). Received: recurrent_drop"),
         (lambda: Dense(3, kernal_initializer="zeros"), r"unexpected keyword argument\(s\) \['kernal_initializer'\]"),
         (lambda: layers.Dropout(1.5), r"rate must be in \[0, 1\)"),

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _seqcore
-from ._validation import as_f32
+from ._validation import ACTIVATION_ALIASES, ALL_ACTIVATIONS, as_f32
 
 CELL_ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh")
 
@@ -26,7 +26,11 @@ def _cell_activation(name: Any, op: str, arg: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"{op}: {arg} must be a name, one of {list(CELL_ACTIVATIONS)}; received {name!r}.")
     if name not in CELL_ACTIVATIONS:
-        raise ValueError(f"{op}: unknown {arg} {name!r}; expected one of {list(CELL_ACTIVATIONS)}.")
+        what = "unknown" if ACTIVATION_ALIASES.get(name, name) not in ALL_ACTIVATIONS else "unsupported"
+        raise ValueError(
+            f"{op}: {what} {arg} {name!r}; a recurrent cell fuses its activations and supports "
+            f"{list(CELL_ACTIVATIONS)}."
+        )
     return name
 
 

@@ -7,11 +7,14 @@ import numpy.typing as npt
 
 __all__ = [
     "ACTIVATIONS",
+    "ACTIVATION_ALIASES",
+    "INPUT_ACTIVATIONS",
     "BUILD_PROFILE",
     "__version__",
     "_debug_panic",
     "_force_simd_level",
     "activation_backward",
+    "activation_backward_from_input",
     "activation_forward",
     "dense_backward",
     "dense_forward",
@@ -45,6 +48,8 @@ __all__ = [
 __version__: str
 BUILD_PROFILE: str
 ACTIVATIONS: list[str]
+INPUT_ACTIVATIONS: list[str]
+ACTIVATION_ALIASES: dict[str, str]
 
 _F32 = npt.NDArray[np.float32]
 
@@ -60,6 +65,7 @@ def dense_backward(
 ) -> tuple[_F32 | None, _F32, _F32 | None]: ...
 def activation_forward(x: _F32, name: str) -> _F32: ...
 def activation_backward(y: _F32, dy: _F32, name: str) -> _F32: ...
+def activation_backward_from_input(x: _F32, dy: _F32, name: str) -> _F32: ...
 def mse(pred: _F32, target: _F32) -> tuple[float, _F32]: ...
 def sgd_update(param: _F32, grad: _F32, lr: float) -> None: ...
 

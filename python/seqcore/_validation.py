@@ -11,7 +11,23 @@ import numpy as np
 
 from . import _seqcore
 
+# The activations the kernels fuse (derivative from the output) ...
 ACTIVATIONS: tuple[str, ...] = tuple(_seqcore.ACTIVATIONS)
+# ... the ones whose derivative needs the input (gelu, silu, mish, hard_silu: never fused) ...
+INPUT_ACTIVATIONS: tuple[str, ...] = tuple(_seqcore.INPUT_ACTIVATIONS)
+ALL_ACTIVATIONS: tuple[str, ...] = ACTIVATIONS + INPUT_ACTIVATIONS
+# ... and Keras's other names for some of them (swish = silu, hard_swish = hard_silu).
+ACTIVATION_ALIASES: dict[str, str] = dict(_seqcore.ACTIVATION_ALIASES)
+
+
+def not_fusable(op: str, name: str, allowed: tuple[str, ...]) -> str:
+    """The message for an input-needing activation passed to a kernel that keeps only its output."""
+    return (
+        f"{op}: activation {name!r} cannot be fused here: its derivative needs the pre-activation, which the "
+        f"kernel does not keep (it keeps only the output). Use activation='linear' and apply ops.activation(z, "
+        f"{name!r}) to the result (backward: ops.activation_backward_from_input(z, dy, {name!r})); the layers "
+        f"Dense and Conv1D do this for you. Fused activations: {list(allowed)}."
+    )
 
 
 def as_f32(a: Any, op: str, name: str) -> np.ndarray:
@@ -30,17 +46,20 @@ def as_f32(a: Any, op: str, name: str) -> np.ndarray:
     return np.require(arr, dtype=np.float32, requirements=["C", "A"])
 
 
-def activation_name(activation: Any, op: str) -> str:
+def activation_name(activation: Any, op: str, allowed: tuple[str, ...] = ACTIVATIONS) -> str:
+    """The canonical name (aliases resolved) of an activation argument that must be in `allowed`."""
     if activation is None:
         return "linear"
     if not isinstance(activation, str):
         raise TypeError(
-            f"{op}: activation must be a name (one of {list(ACTIVATIONS)}) or None; "
-            f"received {type(activation).__name__}."
+            f"{op}: activation must be a name (one of {list(allowed)}) or None; received {type(activation).__name__}."
         )
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"{op}: unknown activation {activation!r}; expected one of {list(ACTIVATIONS)}.")
-    return activation
+    name = ACTIVATION_ALIASES.get(activation, activation)
+    if name not in allowed:
+        if name in INPUT_ACTIVATIONS:
+            raise ValueError(not_fusable(op, activation, allowed))
+        raise ValueError(f"{op}: unknown activation {activation!r}; expected one of {list(allowed)}.")
+    return name
 
 
 def rows_view(a: np.ndarray) -> np.ndarray:

@@ -30,7 +30,17 @@ from ._recurrent import (
     lstm_backward,
     lstm_forward,
 )
-from ._validation import activation_name, as_f32, require_rank, require_shape, rows_view
+from ._validation import (
+    ACTIVATION_ALIASES,
+    ACTIVATIONS,
+    ALL_ACTIVATIONS,
+    INPUT_ACTIVATIONS,
+    activation_name,
+    as_f32,
+    require_rank,
+    require_shape,
+    rows_view,
+)
 
 __all__ = [
     "DenseGrads",
@@ -45,6 +55,7 @@ __all__ = [
     "lstm_forward",
     "activation",
     "activation_backward",
+    "activation_backward_from_input",
     "dense_backward",
     "dense_forward",
     "mse",
@@ -146,9 +157,10 @@ def dense_backward(
 
 
 def activation(x: Any, name: str | None) -> np.ndarray:
-    """Applies a Keras activation elementwise (softmax: over the last axis). Returns a new array."""
+    """Applies a Keras activation elementwise (softmax: over the last axis). Returns a new array.
+    Any activation, including those fused kernels refuse (gelu, silu/swish, mish, hard_silu/hard_swish)."""
     op = "activation"
-    act = activation_name(name, op)
+    act = activation_name(name, op, ALL_ACTIVATIONS)
     xa = as_f32(x, op, "x")
     return _seqcore.activation_forward(rows_view(xa), act).reshape(xa.shape)
 
@@ -156,11 +168,29 @@ def activation(x: Any, name: str | None) -> np.ndarray:
 def activation_backward(y: Any, dy: Any, name: str | None) -> np.ndarray:
     """``dL/dz`` for ``y = activation(z)``, from the output ``y`` and ``dy = dL/dy``."""
     op = "activation_backward"
+    if isinstance(name, str) and ACTIVATION_ALIASES.get(name, name) in INPUT_ACTIVATIONS:
+        raise ValueError(
+            f"{op}: {name!r}'s derivative cannot be taken from its output (the function is not monotonic, so "
+            f"y does not determine x); use ops.activation_backward_from_input(x, dy, {name!r}) with the input x. "
+            f"From the output: {list(ACTIVATIONS)}."
+        )
     act = activation_name(name, op)
     ya = as_f32(y, op, "y")
     dya = as_f32(dy, op, "dy")
     require_shape(dya, ya.shape, op, "dy", "(dy must match y exactly; no broadcasting)")
     return _seqcore.activation_backward(rows_view(ya), rows_view(dya), act).reshape(ya.shape)
+
+
+def activation_backward_from_input(x: Any, dy: Any, name: str | None) -> np.ndarray:
+    """``dL/dx`` for ``y = activation(x)``, from the input ``x`` and ``dy = dL/dy``. Any activation;
+    the only way for gelu, silu/swish, mish and hard_silu/hard_swish, whose output does not
+    determine their slope."""
+    op = "activation_backward_from_input"
+    act = activation_name(name, op, ALL_ACTIVATIONS)
+    xa = as_f32(x, op, "x")
+    dya = as_f32(dy, op, "dy")
+    require_shape(dya, xa.shape, op, "dy", "(dy must match x exactly; no broadcasting)")
+    return _seqcore.activation_backward_from_input(rows_view(xa), rows_view(dya), act).reshape(xa.shape)
 
 
 def mse(pred: Any, target: Any) -> tuple[float, np.ndarray]:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import constraints, initializers, regularizers
+from .. import _validation, constraints, initializers, regularizers
 from ..layers import (
     GRU,
     LSTM,
@@ -110,8 +110,9 @@ _ALIASES = {
     "Convolution1D": "Conv1D",
 }
 # Keras activations with a seqcore kernel of the same formula (Keras 3's hard_sigmoid is
-# relu6(x + 3) / 6, which is seqcore's).
-_ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh", "softmax")
+# relu6(x + 3) / 6, which is seqcore's; gelu is Keras's default approximate=False; leaky_relu is the
+# keras.activations function, negative_slope=0.2). Aliases (swish, hard_swish) map to seqcore's names.
+_ACTIVATIONS = _validation.ALL_ACTIVATIONS
 _RNN_ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh")
 _INITIALIZERS = {
     "Zeros",
@@ -220,6 +221,7 @@ class _Options:
         if isinstance(value, dict):  # {"module": "keras.activations", "class_name": "function", "config": "relu"}
             value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
         value = "linear" if value is None else value
+        value = _validation.ACTIVATION_ALIASES.get(value, value) if isinstance(value, str) else value
         if value not in allowed:
             raise ValueError(f"{self.who}: {key}={value!r} is not supported; seqcore has {list(allowed)}.")
         return str(value)

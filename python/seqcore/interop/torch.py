@@ -106,15 +106,69 @@ def _who(fn: str, layer: Any) -> str:
     return f"{fn}: layer {getattr(layer, 'name', '?')!r} ({type(layer).__name__})"
 
 
-_ACT_MODULES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "hard_sigmoid": "Hardsigmoid"}
+# seqcore activation -> (torch.nn module, its arguments) computing the same function.
+_ACT_MODULES: dict[str, tuple[str, dict[str, Any]]] = {
+    "relu": ("ReLU", {}),
+    "tanh": ("Tanh", {}),
+    "sigmoid": ("Sigmoid", {}),
+    "hard_sigmoid": ("Hardsigmoid", {}),
+    "elu": ("ELU", {}),
+    "selu": ("SELU", {}),
+    "softplus": ("Softplus", {}),  # beta=1; threshold=20 returns x where float32 softplus already is x
+    "softsign": ("Softsign", {}),
+    "leaky_relu": ("LeakyReLU", {"negative_slope": 0.2}),  # Keras's default, not torch's 0.01
+    "relu6": ("ReLU6", {}),
+    "gelu": ("GELU", {}),  # approximate="none", Keras's default
+    "silu": ("SiLU", {}),
+    "mish": ("Mish", {}),
+    "hard_silu": ("Hardswish", {}),
+}
 
 
-def _act_mods(activation: str, channels_first: bool, keep_identity: bool) -> list[_Mod]:
+def _act_mods(activation: str, channels_first: bool, keep_identity: bool, who: str = "to_torch") -> list[_Mod]:
     if activation == "linear":
         return [_Mod("Identity", {})] if keep_identity else []
     if activation == "softmax":  # over seqcore's last axis = torch's channel axis (dim 1) when channels-first
         return [_Mod("Softmax", {"dim": 1 if channels_first else -1})]
-    return [_Mod(_ACT_MODULES[activation], {})]
+    if activation not in _ACT_MODULES:
+        raise ValueError(
+            f"{who}: activation {activation!r} has no torch.nn module (torch.exp is a function, not a module)."
+        )
+    cls, kwargs = _ACT_MODULES[activation]
+    return [_Mod(cls, dict(kwargs))]
+
+
+def _act_from_torch(nn: Any, m: Any, who: str) -> str | None:
+    """The seqcore activation a torch activation module computes, None if `m` is not one, or a
+    ValueError for one whose arguments seqcore's function does not have."""
+    plain = {
+        nn.ReLU: "relu",
+        nn.Tanh: "tanh",
+        nn.Sigmoid: "sigmoid",
+        nn.Hardsigmoid: "hard_sigmoid",
+        nn.Identity: "linear",
+        nn.SELU: "selu",
+        nn.Softsign: "softsign",
+        nn.ReLU6: "relu6",
+        nn.SiLU: "silu",
+        nn.Mish: "mish",
+        nn.Hardswish: "hard_silu",
+    }
+    if type(m) in plain:
+        return plain[type(m)]
+    checks = {
+        nn.ELU: ("elu", "alpha=1.0", lambda: m.alpha == 1.0),
+        nn.LeakyReLU: ("leaky_relu", "negative_slope=0.2 (Keras's leaky_relu)", lambda: m.negative_slope == 0.2),
+        nn.GELU: ("gelu", "approximate='none'", lambda: m.approximate == "none"),
+        # float32 softplus(x) is x from x ~ 17 on, so any threshold >= 20 gives the same numbers
+        nn.Softplus: ("softplus", "beta=1 and threshold >= 20", lambda: m.beta == 1 and m.threshold >= 20),
+    }
+    if type(m) in checks:
+        name, need, ok = checks[type(m)]
+        if not ok():
+            raise ValueError(f"{who}({m.extra_repr()}): seqcore's {name} needs {need}.")
+        return name
+    return None
 
 
 def _require_built(layer: Any, fn: str) -> None:
@@ -156,7 +210,7 @@ def _dense_mods(layer: Dense, fn: str, flat_order: tuple[int, int] | None) -> li
         layer.set_weights([kernel] if b is None else [kernel, b])
 
     lin = _Mod("Linear", {"in_features": f_in, "out_features": units, "bias": layer.use_bias}, params, load)
-    return [lin, *_act_mods(layer.activation, False, keep_identity=False)]
+    return [lin, *_act_mods(layer.activation, False, keep_identity=False, who=_who(fn, layer))]
 
 
 def _conv_mods(layer: Conv1D, fn: str) -> list[_Mod]:
@@ -200,7 +254,7 @@ def _conv_mods(layer: Conv1D, fn: str) -> list[_Mod]:
         params,
         load,
     )
-    return [*pre, conv, *_act_mods(layer.activation, True, keep_identity=False)]
+    return [*pre, conv, *_act_mods(layer.activation, True, keep_identity=False, who=_who(fn, layer))]
 
 
 def _cell(layer: Any) -> _RNN:
@@ -370,7 +424,7 @@ def _sequential_plan(model: Sequential, fn: str) -> _Plan:
                     raise ValueError(f"{who}: noise_shape has no nn.Dropout equivalent.")
                 mods.append(_Mod("Dropout", {"p": layer.rate}))
             else:
-                mods += _act_mods(layer.activation, channels_first, keep_identity=True)
+                mods += _act_mods(layer.activation, channels_first, keep_identity=True, who=who)
             continue
         if flat_order is not None and not isinstance(layer, Dense):
             raise ValueError(
@@ -615,7 +669,8 @@ def from_torch(
       0/'valid' -> 'valid'; 'same' or an int equal to ``dilation*(kernel_size-1)/2`` (stride 1) ->
       'same'; other paddings and ``padding_mode`` other than 'zeros' are refused;
     * ``nn.Sequential`` of Linear, Conv1d, MaxPool1d/AvgPool1d (no padding), AdaptiveMax/AvgPool1d(1),
-      Flatten, Dropout, ReLU, Tanh, Sigmoid, Hardsigmoid, Softmax and Identity -> ``Sequential``; after
+      Flatten, Dropout, the activations (ReLU, ReLU6, LeakyReLU(0.2), ELU(alpha=1), SELU, Softplus, Softsign,
+      Tanh, Sigmoid, Hardsigmoid, GELU, SiLU, Mish, Hardswish, Softmax) and Identity -> ``Sequential``; after
       channels-first layers a Flatten + Linear needs ``input_length`` (the steps of the input) to
       reorder the Linear's weights.
 
@@ -739,24 +794,22 @@ def _conv_from_torch(m: Any, fn: str) -> Conv1D:
 
 def _sequential_from_torch(torch: Any, seq: Any, fn: str, input_length: int | None) -> Sequential:
     nn = torch.nn
-    acts = {
-        nn.ReLU: "relu",
-        nn.Tanh: "tanh",
-        nn.Sigmoid: "sigmoid",
-        nn.Hardsigmoid: "hard_sigmoid",
-        nn.Identity: "linear",
-    }
     children = list(seq)
     cf = False  # channels-first stage (after a leading conv/pool)
-    first = next((m for m in children if not isinstance(m, (nn.Dropout, *acts, nn.Softmax))), None)
+    act_types = (
+        *(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Hardsigmoid, nn.Identity, nn.ELU, nn.SELU, nn.Softplus),
+        *(nn.Softsign, nn.LeakyReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish),
+    )
+    first = next((m for m in children if not isinstance(m, (nn.Dropout, *act_types, nn.Softmax))), None)
     cf = isinstance(first, (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveMaxPool1d, nn.AdaptiveAvgPool1d))
     starts_cf = cf
     in_channels = next((m.in_channels for m in children if isinstance(m, nn.Conv1d)), None)
     layers: list[Any] = []
     for i, m in enumerate(children):
         who = f"{fn}: nn.Sequential[{i}] {type(m).__name__}"
-        if type(m) in acts:
-            layers.append(Activation(acts[type(m)]))
+        act = _act_from_torch(nn, m, who)
+        if act is not None:
+            layers.append(Activation(act))
         elif isinstance(m, nn.Softmax):
             ok = m.dim in ((1, -2) if cf else (-1,))
             if not ok:

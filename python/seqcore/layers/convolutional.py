@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import constraints, initializers, ops, regularizers
 from .base import Layer, Shape, shape_str, unused_input_grad
-from .core import activation_name, positive_int
+from .core import activation_name, needs_input, positive_int
 
 
 def _one_int(value: Any, layer: str, arg: str) -> int:
@@ -136,25 +136,29 @@ class Conv1D(Layer):
         return (out, self.filters)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        split = needs_input(self.activation)  # gelu & co: linear kernel, then the activation on its output
         y = ops.conv1d_forward(
             x,
             self.kernel.value,
             None if self.bias is None else self.bias.value,
-            activation=self.activation,
+            activation="linear" if split else self.activation,
             **self._opts(),
         )
-        self._cache = (x, y) if training else None
-        return y
+        self._cache = (x, y) if training else None  # y is the pre-activation when split
+        return ops.activation(y, self.activation) if split else y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         assert self._cache is not None, "backward without a training forward"
         x, y = self._cache
+        act = self.activation
+        if needs_input(act):
+            dy, act = ops.activation_backward_from_input(y, dy, act), "linear"
         g = ops.conv1d_backward(
             x,
             self.kernel.value,
             y,
             dy,
-            activation=self.activation,
+            activation=act,
             use_bias=self.use_bias,
             need_dx=self.need_input_grad,
             **self._opts(),

@@ -8,25 +8,37 @@ from typing import Any
 import numpy as np
 
 from .. import constraints, initializers, ops, regularizers
-from .._validation import ACTIVATIONS
+from .._validation import ACTIVATION_ALIASES, ALL_ACTIVATIONS, INPUT_ACTIVATIONS
 from ..utils import rng
 from .base import Layer, Shape, shape_str, unused_input_grad
 
 
-def activation_name(activation: Any, layer: str, allowed: tuple[str, ...] = ACTIVATIONS) -> str:
-    """The fused-kernel name of a Keras activation argument, or a clear error."""
+def activation_name(activation: Any, layer: str, allowed: tuple[str, ...] = ALL_ACTIVATIONS) -> str:
+    """The canonical seqcore name (Keras aliases such as swish resolved) of a Keras activation
+    argument, or a clear error."""
     if activation is None:
         return "linear"
-    if callable(activation) and getattr(activation, "__name__", None) in allowed:
-        return str(activation.__name__)
+    if callable(activation) and isinstance(getattr(activation, "__name__", None), str):
+        name = ACTIVATION_ALIASES.get(activation.__name__, activation.__name__)
+        if name in allowed:  # keras.activations.relu and the like
+            return name
     if not isinstance(activation, str):
         raise TypeError(
             f"{layer}: activation must be a name, one of {list(allowed)} (or None); received {activation!r}. "
             f"Custom activation functions are not supported by the fused kernels; add an Activation layer instead."
         )
-    if activation not in allowed:
-        raise ValueError(f"{layer}: unknown activation {activation!r}; supported: {list(allowed)}.")
-    return activation
+    name = ACTIVATION_ALIASES.get(activation, activation)
+    if name not in allowed:
+        what = "unknown activation" if name not in ALL_ACTIVATIONS else "activation"
+        where = " is not supported here" if name in ALL_ACTIVATIONS else ""
+        raise ValueError(f"{layer}: {what} {activation!r}{where}; supported: {list(allowed)}.")
+    return name
+
+
+def needs_input(activation: str) -> bool:
+    """True for gelu, silu, mish and hard_silu: their derivative needs the pre-activation, so Dense
+    and Conv1D run their kernel linear, keep its output and apply the activation separately."""
+    return activation in INPUT_ACTIVATIONS
 
 
 def positive_int(value: Any, layer: str, arg: str) -> int:
@@ -145,17 +157,20 @@ class Dense(Layer):
         return (*input_shape[:-1], self.units)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        y = ops.dense_forward(x, self.kernel.value, None if self.bias is None else self.bias.value, self.activation)
-        self._cache = (x, y) if training else None
-        return y
+        split = needs_input(self.activation)  # gelu & co: linear kernel, then the activation on its output
+        bias = None if self.bias is None else self.bias.value
+        y = ops.dense_forward(x, self.kernel.value, bias, "linear" if split else self.activation)
+        self._cache = (x, y) if training else None  # y is the pre-activation when split
+        return ops.activation(y, self.activation) if split else y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         if self._cache is None:
             raise RuntimeError(f"Dense {self.name!r}: backward without a training forward.")
         x, y = self._cache
-        g = ops.dense_backward(
-            x, self.kernel.value, y, dy, self.activation, use_bias=self.use_bias, need_dx=self.need_input_grad
-        )
+        act = self.activation
+        if needs_input(act):
+            dy, act = ops.activation_backward_from_input(y, dy, act), "linear"
+        g = ops.dense_backward(x, self.kernel.value, y, dy, act, use_bias=self.use_bias, need_dx=self.need_input_grad)
         self.kernel.grad = g.dkernel
         if self.bias is not None:
             self.bias.grad = g.dbias
@@ -184,16 +199,19 @@ class Activation(Layer):
     def __init__(self, activation: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.activation = activation_name(activation, f"Activation {self.name!r}")
-        self._y: np.ndarray | None = None
+        self._y: np.ndarray | None = None  # the output, or the input for gelu & co (see needs_input)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         y = ops.activation(x, self.activation)
-        self._y = y if training else None
+        self._y = (x if needs_input(self.activation) else y) if training else None
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         assert self._y is not None, "backward without a training forward"
-        dx = ops.activation_backward(self._y, dy, self.activation)
+        if needs_input(self.activation):
+            dx = ops.activation_backward_from_input(self._y, dy, self.activation)
+        else:
+            dx = ops.activation_backward(self._y, dy, self.activation)
         self._y = None
         return dx
 

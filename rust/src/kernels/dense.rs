@@ -278,6 +278,7 @@ mod tests {
                     let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
                     row.iter_mut().for_each(|v| *v = (*v - m).exp() / s);
                 }
+                _ => unreachable!("not used in these tests"),
             }
         }
     }

@@ -22,7 +22,7 @@ fn act64(a: Activation, x: f64) -> f64 {
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Activation::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
         Activation::Tanh => x.tanh(),
-        Activation::Softmax => unreachable!(),
+        _ => unreachable!("not a recurrent-cell activation"),
     }
 }
 
@@ -298,6 +298,7 @@ struct Results {
 /// Runs the training forward, the inference forward (checked identical to it) and the backward,
 /// in the current rayon pool. Outputs start as NaN, so anything the kernel fails to write shows.
 fn run_kernel(c: &Case) -> Results {
+    let _level = crate::simd::test_level_lock(false); // the two forwards must run at one SIMD level
     let RnnDims { batch: b, steps: t, inputs: f, units: h } = c.spec.dims;
     let p = c.params();
     let nan = |n: usize| vec![f32::NAN; n];

@@ -698,7 +698,7 @@ mod tests {
             Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Activation::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
             Activation::Tanh => x.tanh(),
-            Activation::Softmax => unreachable!(),
+            _ => unreachable!("not a recurrent-cell activation"),
         }
     }
 

@@ -348,6 +348,7 @@ mod tests {
 
     #[test]
     fn every_level_matches_sgemm_over_odd_sizes() {
+        let _level = crate::simd::test_level_lock(true);
         for lvl in [Level::Portable, Level::Avx2, Level::Avx512] {
             set_forced_level(Some(lvl));
             for &(m, n, k) in

@@ -5,9 +5,35 @@ use crate::simd::activation::Activation;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
+/// An activation a fused kernel can use: one whose derivative comes from its output.
 pub(crate) fn parse_activation(op: &str, name: &str) -> PyResult<Activation> {
-    Activation::parse(name)
-        .ok_or_else(|| value_error(op, format!("unknown activation {name:?}; expected one of {:?}", Activation::NAMES)))
+    let act = parse_any_activation(op, name)?;
+    if act.needs_input() {
+        return Err(value_error(
+            op,
+            format!(
+                "activation {name:?} cannot be fused here: its derivative needs the pre-activation, which the \
+                 kernel does not keep; use \"linear\" and apply activation_forward / \
+                 activation_backward_from_input to the result (expected one of {:?})",
+                Activation::NAMES
+            ),
+        ));
+    }
+    Ok(act)
+}
+
+/// Any activation, aliases included (for the elementwise ops that have the input).
+pub(crate) fn parse_any_activation(op: &str, name: &str) -> PyResult<Activation> {
+    Activation::parse(name).ok_or_else(|| {
+        value_error(
+            op,
+            format!(
+                "unknown activation {name:?}; expected one of {:?} or {:?}",
+                Activation::NAMES,
+                Activation::INPUT_NAMES
+            ),
+        )
+    })
 }
 
 /// Allocates an uninitialized C-contiguous float32 array; the kernel writes every element.
@@ -130,7 +156,7 @@ fn activation_forward<'py>(
     name: &str,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     const OP: &str = "activation";
-    let act = parse_activation(OP, name)?;
+    let act = parse_any_activation(OP, name)?;
     let (rows, width) = (x.shape()[0], x.shape()[1]);
     let out = new_array2(py, rows, width);
     {
@@ -169,10 +195,36 @@ fn activation_backward<'py>(
     Ok(out)
 }
 
+/// `activation_backward_from_input(x, dy, name) -> dz`: gradient through the activation, from its
+/// input (any activation; the only way for those whose output does not determine their slope).
+#[pyfunction]
+fn activation_backward_from_input<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    dy: PyReadonlyArray2<'py, f32>,
+    name: &str,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    const OP: &str = "activation_backward_from_input";
+    let act = parse_any_activation(OP, name)?;
+    if x.shape() != dy.shape() {
+        return Err(value_error(OP, format!("x has shape {:?} but dy has shape {:?}", x.shape(), dy.shape())));
+    }
+    let (rows, width) = (x.shape()[0], x.shape()[1]);
+    let out = new_array2(py, rows, width);
+    {
+        let (xs, dys) = (slice(&x, OP, "x")?, slice(&dy, OP, "dy")?);
+        let mut ow = out.readwrite();
+        let os = slice_mut(&mut ow, OP, "out")?;
+        run_kernel(py, OP, || act.backward_from_input(xs, dys, os, width))?;
+    }
+    Ok(out)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dense_forward, m)?)?;
     m.add_function(wrap_pyfunction!(dense_backward, m)?)?;
     m.add_function(wrap_pyfunction!(activation_forward, m)?)?;
     m.add_function(wrap_pyfunction!(activation_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(activation_backward_from_input, m)?)?;
     Ok(())
 }

@@ -15,7 +15,10 @@ mod training;
 fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
-    m.add("ACTIVATIONS", crate::simd::activation::Activation::NAMES.to_vec())?;
+    use crate::simd::activation::Activation;
+    m.add("ACTIVATIONS", Activation::NAMES.to_vec())?;
+    m.add("INPUT_ACTIVATIONS", Activation::INPUT_NAMES.to_vec())?;
+    m.add("ACTIVATION_ALIASES", Activation::ALIASES.iter().copied().collect::<std::collections::HashMap<_, _>>())?;
     runtime::register(m)?;
     m.add_class::<buffers::PooledBuffer>()?;
     m.add_function(wrap_pyfunction!(buffers::release_memory, m)?)?;

@@ -97,6 +97,26 @@ pub fn set_forced_level(level: Option<Level>) -> Level {
     lvl
 }
 
+/// Tests that force a level hold this for writing, and tests that compare two runs bit for bit hold it
+/// for reading, so that a level forced by one test cannot change under the other (tests share the
+/// process-wide level and run in parallel).
+#[cfg(test)]
+pub(crate) fn test_level_lock(force: bool) -> TestLevelGuard {
+    static LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+    if force {
+        TestLevelGuard::Write(LOCK.write().unwrap_or_else(|e| e.into_inner()))
+    } else {
+        TestLevelGuard::Read(LOCK.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[cfg(test)]
+#[allow(dead_code)] // held for its Drop only
+pub(crate) enum TestLevelGuard {
+    Read(std::sync::RwLockReadGuard<'static, ()>),
+    Write(std::sync::RwLockWriteGuard<'static, ()>),
+}
+
 /// Defines `pub fn $name(args)` whose body is compiled for each [`Level`] and picked at run time.
 /// The body must only call `#[inline(always)]` helpers, so that they are compiled with the features
 /// of the copy they are inlined into.
@@ -134,6 +154,7 @@ mod tests {
 
     #[test]
     fn parse_names() {
+        let _level = test_level_lock(true);
         assert_eq!(Level::parse("scalar"), Some(Level::Portable));
         assert_eq!(Level::parse(" AVX2 "), Some(Level::Avx2));
         assert_eq!(Level::parse("avx512"), Some(Level::Avx512));
