@@ -158,3 +158,16 @@ def test_generators_may_yield_lists_or_bare_inputs_as_keras_accepts() -> None:
     np.testing.assert_array_equal(m.predict(([b] for b in np.split(x, 3)), verbose=0), ref)
     logs = m.evaluate(([a, b] for a, b in zip(np.split(x, 3), np.split(y, 3), strict=True)), verbose=0)
     assert logs == m.evaluate(x, y, batch_size=8, verbose=0)
+
+
+def test_val_monitors_skip_epochs_that_validation_freq_does_not_validate() -> None:
+    # Regression: with validation_freq=2 the first epoch has no val_loss, and EarlyStopping raised.
+    x, y = data()
+    m = model()
+    stop = keras.callbacks.EarlyStopping(patience=1)
+    plateau = keras.callbacks.ReduceLROnPlateau(patience=1)
+    hist = m.fit(x, y, epochs=4, validation_split=0.25, validation_freq=2, callbacks=[stop, plateau], verbose=0)
+    assert len(hist.history["loss"]) == 4 and len(hist.history["val_loss"]) == 2
+    # Without any validation a val_* monitor can never appear: still a clear error up front.
+    with pytest.raises(ValueError, match=r"'val_loss' is not in the logs.*validation_split"):
+        model().fit(x, y, epochs=1, callbacks=[keras.callbacks.EarlyStopping()], verbose=0)

@@ -182,6 +182,8 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
+        if self.monitor not in logs and _validation_skipped(self.model, self.monitor, logs):
+            return  # fit(validation_freq=k): no val_* values this epoch; Keras skips it too (with a warning)
         if self.monitor not in logs:
             raise ValueError(
                 f"EarlyStopping: monitored value {self.monitor!r} is not in the logs {sorted(logs)}. For val_* "
@@ -257,6 +259,8 @@ class ReduceLROnPlateau(Callback):
         # As Keras 3: the rate in force during this epoch goes into the logs (History, CSVLogger).
         logs["learning_rate"] = _current_lr(self.model.optimizer)
         cur = logs.get(self.monitor)
+        if cur is None and _validation_skipped(self.model, self.monitor, logs):
+            return  # fit(validation_freq=k): this epoch was not validated
         if cur is None:
             warnings.warn(
                 f"ReduceLROnPlateau: learning rate reduction is conditioned on {self.monitor!r}, which is not "
@@ -418,6 +422,16 @@ _METRIC_DIRECTIONS: tuple[tuple[type, str], ...] = (
     (metrics_mod.MeanAbsoluteError, "min"),
     (metrics_mod.RootMeanSquaredError, "min"),
 )
+
+
+def _validation_skipped(model: Any, monitor: str, logs: dict[str, Any]) -> bool:
+    """Whether ``monitor`` is a ``val_*`` value missing only because fit validates on other epochs
+    (``validation_freq``), not because it never exists."""
+    return (
+        monitor.startswith("val_")
+        and bool(getattr(model, "_validates", False))
+        and not any(k.startswith("val_") for k in logs)
+    )
 
 
 def _auto_mode(monitor: str, model: Any, who: str) -> str:

@@ -776,6 +776,7 @@ class Sequential:
             cb.set_model(self)
             cb.set_params(params)
         self.stop_training = False
+        self._validates = validation_data is not None  # callbacks tell skipped from missing val_* values
         verbose_level = 1 if verbose == "auto" else int(verbose)
         # Every hook gets its logs positionally, as Keras's CallbackList passes them (None where
         # Keras has none), so callbacks written for Keras (`def on_epoch_begin(self, epoch, logs)`) run.
