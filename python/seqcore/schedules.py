@@ -41,52 +41,45 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _StepDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments and the progress
+    ``step / decay_steps`` (floored when ``staircase``)."""
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        decay_rate: float,
+        staircase: bool = False,
+        name: str | None = None,
+    ):
+        cls = type(self).__name__
+        _positive_steps(decay_steps, cls, "decay_steps")
+        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), int(decay_steps)
+        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name or cls
+
+    def _progress(self, step: int) -> float:
+        p = step / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class ExponentialDecay(_StepDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (the exponent floored when
     ``staircase``)."""
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        decay_rate: float,
-        staircase: bool = False,
-        name: str = "ExponentialDecay",
-    ):
-        _positive_steps(decay_steps, "ExponentialDecay", "decay_steps")
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), int(decay_steps)
-        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
-
     def __call__(self, step: int) -> float:
-        p = step / self.decay_steps
-        return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (``step / decay_steps``
     floored when ``staircase``). With ``decay_steps=1`` it is Keras 2's ``decay`` argument."""
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        decay_rate: float,
-        staircase: bool = False,
-        name: str = "InverseTimeDecay",
-    ):
-        _positive_steps(decay_steps, "InverseTimeDecay", "decay_steps")
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), int(decay_steps)
-        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
-
     def __call__(self, step: int) -> float:
-        p = step / self.decay_steps
-        return self.initial_learning_rate / (1.0 + self.decay_rate * (math.floor(p) if self.staircase else p))
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
 class PolynomialDecay(LearningRateSchedule):
@@ -217,7 +210,10 @@ def _classes() -> dict[str, type[LearningRateSchedule]]:
     return {
         name: obj
         for name, obj in globals().items()
-        if isinstance(obj, type) and issubclass(obj, LearningRateSchedule) and obj is not LearningRateSchedule
+        if isinstance(obj, type)
+        and issubclass(obj, LearningRateSchedule)
+        and obj is not LearningRateSchedule
+        and not name.startswith("_")  # shared bases such as _StepDecay
     }
 
 
