@@ -60,11 +60,49 @@ def test_keras_common_arguments_with_their_keras_meaning() -> None:
     assert optimizers.Adam.from_config(keras_cfg).get_config()["beta_2"] == 0.999
 
 
-@pytest.mark.parametrize("cls", [optimizers.SGD, optimizers.RMSprop, optimizers.Adagrad], ids=lambda c: c.__name__)
-def test_weight_decay_without_a_decay_term_is_refused_with_the_alternatives(cls: type) -> None:
-    with pytest.raises(ValueError, match=rf"{cls.__name__}: weight_decay=0.01 is not supported.*AdamW\(weight_decay="
-                       r"0.01\).*kernel_regularizer=seqcore.regularizers.L2"):  # fmt: skip
-        cls(weight_decay=0.01)
+# Keras 3.15.1 / TF 2.21, generated once with (CI needs neither):
+#     import numpy as np, keras as K
+#     x = (np.arange(12, dtype=np.float32).reshape(4, 3) % 5 - 2) / 2
+#     y = np.array([[0.5, -1.0], [1.0, 0.0], [-0.5, 2.0], [0.0, 1.0]], np.float32)
+#     for name, opt in [("sgd", K.optimizers.SGD(0.1, momentum=0.9, weight_decay=0.05)),
+#                       ("rmsprop", K.optimizers.RMSprop(0.01, weight_decay=0.05)),
+#                       ("adagrad", K.optimizers.Adagrad(0.1, weight_decay=0.05))]:
+#         m = K.Sequential([K.Input((3,)), K.layers.Dense(2)])
+#         m.set_weights([np.array([[0.3, -0.2], [0.1, 0.4], [-0.5, 0.25]], np.float32),
+#                        np.array([0.1, -0.1], np.float32)])
+#         m.compile(opt, "mse")
+#         for _ in range(3):
+#             m.train_on_batch(x, y)
+#         print(name, [w.tolist() for w in m.get_weights()])
+WEIGHT_DECAY_GOLDEN = {
+    "sgd": ([[0.1473221331834793, 0.04252594709396362], [0.14221686124801636, 0.2221786081790924],
+             [-0.4929647445678711, 0.2561178207397461]], [0.11863947659730911, 0.2640906870365143]),
+    "rmsprop": ([[0.22817066311836243, -0.12725073099136353], [0.16903337836265564, 0.32738322019577026],
+                 [-0.47628384828567505, 0.270089715719223]], [0.14749681949615479, -0.02751319296658039]),
+    "adagrad": ([[0.14191466569900513, -0.01016664132475853], [0.1613062620162964, 0.22996661067008972],
+                 [-0.5007028579711914, 0.2731242775917053]], [0.12701943516731262, 0.1015205979347229]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adagrad"])
+def test_weight_decay_on_sgd_rmsprop_adagrad_matches_keras(name: str) -> None:
+    # Keras's _apply_weight_decay: w <- w - w * weight_decay * lr, before each update.
+    opt = {
+        "sgd": lambda: optimizers.SGD(0.1, momentum=0.9, weight_decay=0.05),
+        "rmsprop": lambda: optimizers.RMSprop(0.01, weight_decay=0.05),
+        "adagrad": lambda: optimizers.Adagrad(0.1, weight_decay=0.05),
+    }[name]()
+    x = (np.arange(12, dtype=np.float32).reshape(4, 3) % 5 - 2) / 2
+    y = np.array([[0.5, -1.0], [1.0, 0.0], [-0.5, 2.0], [0.0, 1.0]], np.float32)
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    m.set_weights([np.array([[0.3, -0.2], [0.1, 0.4], [-0.5, 0.25]], np.float32), np.array([0.1, -0.1], np.float32)])
+    m.compile(opt, "mse")
+    for _ in range(3):
+        m.train_on_batch(x, y)
+    kernel, bias = WEIGHT_DECAY_GOLDEN[name]
+    np.testing.assert_allclose(m.get_weights()[0], kernel, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(m.get_weights()[1], bias, rtol=2e-6, atol=1e-7)
+    assert type(opt).from_config(opt.get_config()).weight_decay == 0.05
 
 
 def test_refused_keras_arguments_say_what_to_do() -> None:

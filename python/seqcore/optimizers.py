@@ -7,7 +7,7 @@ training state (iteration count, current learning rate, slot arrays such as Adam
 gradient-accumulation buffers) so that training continues exactly where it stopped.
 
 Keras 3's common optimizer arguments are accepted where seqcore does what Keras does with them
-(``weight_decay`` on Adam/AdamW, ``use_ema=False``, ``ema_momentum``/``ema_overwrite_frequency``,
+(``weight_decay`` on every optimizer, ``use_ema=False``, ``ema_momentum``/``ema_overwrite_frequency``,
 which Keras ignores without EMA, ``loss_scale_factor=None``) and refused with what to use instead
 otherwise; an unknown argument raises a TypeError listing the accepted ones.
 
@@ -66,7 +66,8 @@ class OptimizerArgumentError(TypeError, ValueError):
 
 
 class Optimizer:
-    #: Whether the update applies Keras's decoupled ``weight_decay`` (Adam/AdamW, inside the Rust step).
+    #: Whether the update applies Keras's decoupled ``weight_decay`` inside the Rust step (Adam/AdamW);
+    #: the others apply it in ``apply`` just before their update, as Keras's ``_apply_weight_decay``.
     _WEIGHT_DECAY = False
     #: The per-weight state: (slot name, attribute holding a dict keyed by the weight). Slot names
     #: follow Keras's optimizer variable names (``momentum``, ``velocity``, ...).
@@ -164,13 +165,6 @@ class Optimizer:
                 raise TypeError(f"{cls}: weight_decay must be a float or None; received {weight_decay!r}.")
             if not math.isfinite(float(weight_decay)):
                 raise ValueError(f"{cls}: weight_decay must be finite. Received: weight_decay={weight_decay}")
-            if weight_decay != 0 and not self._WEIGHT_DECAY:
-                raise ValueError(
-                    f"{cls}: weight_decay={weight_decay} is not supported by seqcore's {cls} (its Rust update has no "
-                    f"decay term). Use AdamW(weight_decay={weight_decay}) (or Adam(weight_decay=...)), whose update "
-                    f"applies Keras's decoupled weight decay, or penalize the weights in the loss with "
-                    f"kernel_regularizer=seqcore.regularizers.L2(...) on the layers."
-                )
         if use_ema:
             raise ValueError(
                 f"{cls}: use_ema=True (an exponential moving average of the weights, swapped in at the end of fit) "
@@ -228,7 +222,14 @@ class Optimizer:
         if self.schedule is not None:
             self.learning_rate = float(self.schedule(self.iterations))
         self.iterations += 1
-        self._update(list(weights), self._clip(gs))
+        gs = self._clip(gs)
+        if self.weight_decay and not self._WEIGHT_DECAY:
+            # Keras's _apply_weight_decay, before the update and with the same learning rate:
+            # w <- w - w * weight_decay * lr (Adam/AdamW do this inside their Rust step).
+            wd, lr = np.float32(self.weight_decay), np.float32(self.learning_rate)
+            for w in weights:
+                w.value -= w.value * wd * lr
+        self._update(list(weights), gs)
         self._apply_constraints(weights)
 
     @staticmethod
@@ -280,6 +281,7 @@ class Optimizer:
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
             "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            **({"weight_decay": self.weight_decay} if self.weight_decay else {}),
         }
 
     @classmethod
