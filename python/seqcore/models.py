@@ -430,7 +430,6 @@ class Sequential:
 
     def _loss_and_grad(self, y: np.ndarray, out: np.ndarray, sw: np.ndarray | None) -> tuple[float, np.ndarray]:
         assert self.loss is not None
-        y = _match_rank(y, out)
         try:
             value, grad = self.loss(y, out, sw)
         except ValueError as e:
@@ -467,6 +466,7 @@ class Sequential:
     def _train_step(self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> dict[str, float]:
         assert self.optimizer is not None
         out = self._forward(x, training=True)
+        y = _match_rank(y, out)
         loss_sw, _ = self._mask_weights(out, sw)
         loss, grad = self._loss_and_grad(y, out, loss_sw)
         reg = sum(layer.regularization_loss() for layer in self.layers)
@@ -493,7 +493,7 @@ class Sequential:
                 f"{self.optimizer.iterations + 1}; the weights were left as they were before this step."
             )
         self.optimizer.apply(weights, grads)
-        self._update_metrics(_match_rank(y, out), out, sw)
+        self._update_metrics(y, out, sw)
         return {"loss": total}
 
     # ----- truncated backpropagation through time (fit(tbptt_steps=...)) ------------------------
@@ -595,12 +595,13 @@ class Sequential:
         ya = _as_array(y, "y", who)
         sw = _sample_weight(sample_weight, len(xa), who)
         out = self._forward(xa, training=False)
+        ya = _match_rank(ya, out)
         loss_sw, _ = self._mask_weights(out, sw)
         loss, _ = self._loss_and_grad(ya, out, loss_sw)
         loss += sum(layer.regularization_loss() for layer in self.layers) + self.activity_loss()
         for m in self.compiled_metrics:
             m.reset_state()
-        self._update_metrics(_match_rank(ya, out), out, sw)
+        self._update_metrics(ya, out, sw)
         logs = {"loss": loss, **self._metric_results()}
         return logs if return_dict else (loss if not self.compiled_metrics else list(logs.values()))
 
@@ -656,11 +657,12 @@ class Sequential:
             _hook(cbs, "on_test_batch_begin", i, None)
             _require_targets(yb, who)
             out = self._forward(self._check_x(xb, "evaluate"), training=False)
+            yb = _match_rank(yb, out)
             loss_sw, _ = self._mask_weights(out, swb)
             loss, _ = self._loss_and_grad(yb, out, loss_sw)
             total += (loss + self.activity_loss()) * len(xb)  # as Keras: per batch, weighted by its size
             count += len(xb)
-            self._update_metrics(_match_rank(yb, out), out, swb)
+            self._update_metrics(yb, out, swb)
             if cbs:
                 _hook(cbs, "on_test_batch_end", i, {"loss": total / count, **self._metric_results()})
         reg = sum(layer.regularization_loss() for layer in self.layers)

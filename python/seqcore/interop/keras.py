@@ -302,6 +302,22 @@ def _one(value: Any) -> Any:
     return value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
 
 
+def _kernel_bias_options(o: _Options) -> dict[str, Any]:
+    """What Dense and Conv1D share: initializers, regularizers and constraints of a kernel and a bias,
+    the activity regularizer, name and trainable flag."""
+    return {
+        "kernel_initializer": o.initializer("kernel_initializer") or "glorot_uniform",
+        "bias_initializer": o.initializer("bias_initializer") or "zeros",
+        "kernel_regularizer": o.regularizer("kernel_regularizer"),
+        "bias_regularizer": o.regularizer("bias_regularizer"),
+        "activity_regularizer": o.regularizer("activity_regularizer"),
+        "kernel_constraint": o.constraint("kernel_constraint"),
+        "bias_constraint": o.constraint("bias_constraint"),
+        "name": o.get("name"),
+        "trainable": o.get("trainable", True),
+    }
+
+
 def _dense(o: _Options) -> Layer:
     o.none("quantization_config")
     o.require("lora_rank", [None, 0])
@@ -310,15 +326,7 @@ def _dense(o: _Options) -> Layer:
         int(o.get("units")),
         activation=o.activation("activation"),
         use_bias=bool(o.get("use_bias", True)),
-        kernel_initializer=o.initializer("kernel_initializer") or "glorot_uniform",
-        bias_initializer=o.initializer("bias_initializer") or "zeros",
-        kernel_regularizer=o.regularizer("kernel_regularizer"),
-        bias_regularizer=o.regularizer("bias_regularizer"),
-        activity_regularizer=o.regularizer("activity_regularizer"),
-        kernel_constraint=o.constraint("kernel_constraint"),
-        bias_constraint=o.constraint("bias_constraint"),
-        name=o.get("name"),
-        trainable=o.get("trainable", True),
+        **_kernel_bias_options(o),
     )
 
 
@@ -385,15 +393,7 @@ def _conv1d(o: _Options) -> Layer:
         groups=int(o.get("groups", 1)),
         activation=o.activation("activation"),
         use_bias=bool(o.get("use_bias", True)),
-        kernel_initializer=o.initializer("kernel_initializer") or "glorot_uniform",
-        bias_initializer=o.initializer("bias_initializer") or "zeros",
-        kernel_regularizer=o.regularizer("kernel_regularizer"),
-        bias_regularizer=o.regularizer("bias_regularizer"),
-        activity_regularizer=o.regularizer("activity_regularizer"),
-        kernel_constraint=o.constraint("kernel_constraint"),
-        bias_constraint=o.constraint("bias_constraint"),
-        name=o.get("name"),
-        trainable=o.get("trainable", True),
+        **_kernel_bias_options(o),
     )
 
 

@@ -559,7 +559,7 @@ fn backward_chunk(
     let xoff = kx - h; // f when dx is computed, else 0
     let mut prod = vec![0.0f32; rows * kx];
     // With recurrent-dropout masks: one gate's dG_g·U_gᵀ before its mask.
-    let mut part = if back_w.len() > 1 { vec![0.0f32; rows * h] } else { Vec::new() };
+    let mut part = if p.masks.recurrent.is_some() { vec![0.0f32; rows * h] } else { Vec::new() };
     let mut tmp = vec![0.0f32; 5 * h];
     let zeros = vec![0.0f32; h];
     for s in (0..t).rev() {
@@ -588,7 +588,7 @@ fn backward_chunk(
                 z.fill(0.0);
             }
         }
-        match p.masks.recurrent.filter(|_| back_w.len() > 1) {
+        match p.masks.recurrent {
             None => gemm_packed(rows, &gates[s * g4..], t * g4, &back_w[0], &mut prod, kx, false),
             Some(m) => {
                 for (gi, ut) in back_w.iter().enumerate() {

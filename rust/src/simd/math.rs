@@ -22,6 +22,13 @@ const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
 pub fn exp(x: f32) -> f32 {
     let x = if x < -87.0 { -87.0 } else { x };
     let x = if x > 88.0 { 88.0 } else { x };
+    let (e, ni) = exp_reduced(x);
+    e * f32::from_bits((ni.wrapping_add(127) << 23) as u32)
+}
+
+/// The shared core of [`exp`] and [`exp_full`]: `x = n·ln2 + r` (Cody–Waite), and `(e^r, n)`.
+#[inline(always)]
+fn exp_reduced(x: f32) -> (f32, i32) {
     let t = x * LOG2E + ROUND_MAGIC;
     let n = t - ROUND_MAGIC; // round(x * log2 e)
     let ni = (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC_BITS);
@@ -33,8 +40,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
-    let e = p * r * r + r + 1.0;
-    e * f32::from_bits((ni.wrapping_add(127) << 23) as u32)
+    (p * r * r + r + 1.0, ni)
 }
 
 #[inline(always)]
@@ -89,17 +95,7 @@ pub fn relu(x: f32) -> f32 {
 pub fn exp_full(x: f32) -> f32 {
     let x = if x < -104.0 { -104.0 } else { x };
     let x = if x > 89.0 { 89.0 } else { x };
-    let t = x * LOG2E + ROUND_MAGIC;
-    let n = t - ROUND_MAGIC;
-    let ni = (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC_BITS); // in [-150, 129]
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
-    let e = p * r * r + r + 1.0;
+    let (e, ni) = exp_reduced(x); // ni in [-150, 129]
     let n1 = ni >> 1; // in [-75, 64]: 2^n1 and 2^(n - n1) are normal
     let n2 = ni.wrapping_sub(n1);
     let s1 = f32::from_bits((n1.wrapping_add(127) << 23) as u32);
