@@ -11,7 +11,7 @@ implemented") or raises :class:`Unavailable` with a reason that the report print
 Adding a workload: write the per-framework setup functions (they import their framework lazily;
 ``run.py`` has already configured its threads), build a :class:`Workload` and pass it to
 :func:`register`. The recurrent workloads are built by :func:`recurrent_workload`; their seqcore
-side is a hook (:func:`_seqcore_recurrent`) to fill in once ``seqcore.ops`` has the kernels.
+side is a hook (:func:`_seqcore_recurrent`) to fill in once ``seqcore.kernels`` has the kernels.
 
 Fairness rules every workload follows:
 - same shapes, dtype (float32), loss (MSE, mean over every element) and optimizer (plain SGD,
@@ -144,7 +144,7 @@ def _ms(seconds: float) -> str:
 def _seqcore_ops() -> Any:
     import seqcore
 
-    return seqcore.ops
+    return getattr(seqcore, "kernels", None) or seqcore.ops  # (named ops before the Functional API)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,24 +303,38 @@ def _dense_data(B: int, T: int, F: int, U: int, seed: int = 0) -> dict[str, np.n
     }
 
 
-def dense_workload(name: str, B: int, T: int, F: int, U: int, description: str) -> Workload:
+def dense_workload(name: str, B: int, T: int, F: int, U: int, description: str, model: bool = False) -> Workload:
+    """``model=True``: seqcore's side is ``Sequential([Input, Dense]).train_on_batch`` (the layer API
+    and trainer around the same kernels), to measure what the model and trainer cost on top."""
     shape = {"B": B, "T": T, "F": F, "U": U}
 
+    def seqcore_model_setup(ctx: Context) -> Step:
+        import seqcore
+
+        d = _dense_data(B, T, F, U)
+        x, target = d["x"], d["target"]
+        m = seqcore.Sequential([seqcore.Input((T, F)), seqcore.layers.Dense(U)])
+        m.layers[-1].set_weights([d["kernel"], d["bias"]])
+        m.compile(seqcore.optimizers.SGD(LR), "mse")
+        return Step(lambda: m.train_on_batch(x, target), "seqcore.Sequential([Input, Dense]).train_on_batch")
+
     def seqcore_setup(ctx: Context) -> Step:
-        ops = _seqcore_ops()
+        if model:
+            return seqcore_model_setup(ctx)
+        kernels = _seqcore_ops()
         d = _dense_data(B, T, F, U)
         x, target = d["x"], d["target"]
         kernel, bias = d["kernel"].copy(), d["bias"].copy()
 
         def step() -> float:
-            y = ops.dense_forward(x, kernel, bias)
-            loss, g = ops.mse(y, target)
-            grads = ops.dense_backward(x, kernel, y, g, need_dx=False)
-            ops.sgd_update(kernel, grads.dkernel, LR)
-            ops.sgd_update(bias, grads.dbias, LR)
+            y = kernels.dense_forward(x, kernel, bias)
+            loss, g = kernels.mse(y, target)
+            grads = kernels.dense_backward(x, kernel, y, g, need_dx=False)
+            kernels.sgd_update(kernel, grads.dkernel, LR)
+            kernels.sgd_update(bias, grads.dbias, LR)
             return loss
 
-        return Step(step, "seqcore.ops: dense_forward, mse, dense_backward(need_dx=False), sgd_update x2")
+        return Step(step, "seqcore.kernels: dense_forward, mse, dense_backward(need_dx=False), sgd_update x2")
 
     def torch_setup(ctx: Context) -> Step:
         import torch
@@ -368,9 +382,21 @@ def dense_workload(name: str, B: int, T: int, F: int, U: int, description: str) 
         flops_formula="forward 2*B*T*F*U + backward dW 2*B*T*F*U (no dx: first layer) = 4*B*T*F*U",
         setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
         shared_init=True,
+        default=not model,
     )
 
 
+register(
+    dense_workload(
+        "td_dense_model",
+        B=64,
+        T=100,
+        F=128,
+        U=256,
+        description="td_dense through seqcore.Sequential.train_on_batch (the model and trainer around the kernel)",
+        model=True,
+    )
+)
 register(
     dense_workload(
         "td_dense",
@@ -406,10 +432,10 @@ def _rnn_data(B: int, T: int, F: int, H: int, seed: int = 0) -> dict[str, np.nda
 
 def _seqcore_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool, rdrop: float = 0.0) -> Setup:
     def setup(ctx: Context) -> Step | None:
-        ops = _seqcore_ops()
+        kernels = _seqcore_ops()
         fwd_name = f"{cell}_forward"
-        if not hasattr(ops, fwd_name):
-            raise Unavailable(f"seqcore kernel not yet available (seqcore.ops has no {fwd_name})")
+        if not hasattr(kernels, fwd_name):
+            raise Unavailable(f"seqcore kernel not yet available (seqcore.kernels has no {fwd_name})")
         d = _rnn_data(B, T, F, H)
         x, target = d["x"], d["target"]
         rng = _rng(1)
@@ -418,13 +444,13 @@ def _seqcore_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool, r
         kernel = rng.uniform(-lim, lim, (F, g * H)).astype(np.float32)
         recurrent = (rng.normal(size=(H, g * H)) / np.sqrt(H)).astype(np.float32)
         bias = np.zeros((g * H,) if cell == "lstm" else (2, g * H), np.float32)
-        fwd, bwd = getattr(ops, fwd_name), getattr(ops, f"{cell}_backward")
+        fwd, bwd = getattr(kernels, fwd_name), getattr(kernels, f"{cell}_backward")
         if not train:
 
             def infer() -> float:
                 return float(fwd(x, kernel, recurrent, bias, training=False).outputs[0, -1, 0])
 
-            return Step(infer, f"seqcore.ops.{fwd_name}(training=False)")
+            return Step(infer, f"seqcore.kernels.{fwd_name}(training=False)")
 
         mask_rng = np.random.default_rng(2)
 
@@ -441,14 +467,14 @@ def _seqcore_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool, r
 
         def step() -> float:
             res = fwd(x, kernel, recurrent, bias, training=True, **masks())
-            loss, grad = ops.mse(res.outputs, target)
+            loss, grad = kernels.mse(res.outputs, target)
             grads = bwd(res.tape, grad, need_dx=False)  # first layer: no input gradient
-            ops.sgd_update(kernel, grads.dkernel, LR)
-            ops.sgd_update(recurrent, grads.drecurrent_kernel, LR)
-            ops.sgd_update(bias, grads.dbias, LR)
+            kernels.sgd_update(kernel, grads.dkernel, LR)
+            kernels.sgd_update(recurrent, grads.drecurrent_kernel, LR)
+            kernels.sgd_update(bias, grads.dbias, LR)
             return loss
 
-        how = f"seqcore.ops.{fwd_name} + mse + {cell}_backward(need_dx=False) + sgd_update"
+        how = f"seqcore.kernels.{fwd_name} + mse + {cell}_backward(need_dx=False) + sgd_update"
         if rdrop:
             how += f" with per-gate dropout masks (rate {rdrop}) drawn every step"
         return Step(step, how)
@@ -565,7 +591,7 @@ def conv1d_workload(name: str, B: int, T: int, C: int, Co: int, K: int) -> Workl
     (no dx: the input needs no gradient) 2*B*T*K*C*Co."""
 
     def seqcore_setup(ctx: Context) -> Step:
-        ops = _seqcore_ops()
+        kernels = _seqcore_ops()
         rng = _rng(0)
         x, target = _normal(rng, (B, T, C)), _normal(rng, (B, T, Co))
         lim = float(np.sqrt(6.0 / (K * C + K * Co)))
@@ -573,14 +599,14 @@ def conv1d_workload(name: str, B: int, T: int, C: int, Co: int, K: int) -> Workl
         bias = np.zeros(Co, np.float32)
 
         def step() -> float:
-            y = ops.conv1d_forward(x, kernel, bias, padding="same")
-            loss, g = ops.mse(y, target)
-            grads = ops.conv1d_backward(x, kernel, y, g, padding="same", need_dx=False)
-            ops.sgd_update(kernel, grads.dkernel, LR)
-            ops.sgd_update(bias, grads.dbias, LR)
+            y = kernels.conv1d_forward(x, kernel, bias, padding="same")
+            loss, g = kernels.mse(y, target)
+            grads = kernels.conv1d_backward(x, kernel, y, g, padding="same", need_dx=False)
+            kernels.sgd_update(kernel, grads.dkernel, LR)
+            kernels.sgd_update(bias, grads.dbias, LR)
             return loss
 
-        return Step(step, "seqcore.ops: conv1d_forward(same), mse, conv1d_backward(need_dx=False), sgd_update x2")
+        return Step(step, "seqcore.kernels: conv1d_forward(same), mse, conv1d_backward(need_dx=False), sgd_update x2")
 
     def torch_setup(ctx: Context) -> Step:
         import torch

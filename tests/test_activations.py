@@ -1,4 +1,4 @@
-"""`ops.activation` / `ops.activation_backward` against the float64 reference.
+"""`kernels.activation` / `kernels.activation_backward` against the float64 reference.
 
 Accuracy targets (float32 kernels vs float64 math on the same float32 inputs):
 - sigmoid, tanh: 1e-6 relative wherever the true value is a normal float32 (|v| >= ~1.2e-38);
@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from seqcore import ops, reference
+from seqcore import kernels, reference
 from seqcore._seqcore import ACTIVATION_ALIASES, ACTIVATIONS, INPUT_ACTIVATIONS
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -61,8 +61,8 @@ def backward(x, y, dy, act):
     """The gradient the way a layer takes it: from the output for the fused activations, from
     the input for the others."""
     if act in INPUT_ACTIVATIONS:
-        return ops.activation_backward_from_input(x, dy, act)
-    return ops.activation_backward(y, dy, act)
+        return kernels.activation_backward_from_input(x, dy, act)
+    return kernels.activation_backward(y, dy, act)
 
 
 def forward_tol(z, r, act):
@@ -169,14 +169,14 @@ def test_forward_matches_reference(act, shape, scale, seed, layout):
     z = make_z(shape, scale, seed, integer=layout == "int64")
     z0 = z.copy()
 
-    y = ops.activation(z, act)
+    y = kernels.activation(z, act)
 
     assert isinstance(y, np.ndarray) and y.dtype == np.float32 and y.shape == z.shape
     r = ref_act(z, act)
     assert_within(y, r, forward_tol(z, r, act), f"{act} {shape} scale {scale}")
     np.testing.assert_array_equal(z, z0)  # input untouched
 
-    yv = ops.activation(LAYOUTS[layout](z), act)
+    yv = kernels.activation(LAYOUTS[layout](z), act)
     assert yv.dtype == np.float32 and yv.shape == y.shape
     np.testing.assert_array_equal(yv, y, err_msg=f"layout {layout}")
 
@@ -239,7 +239,7 @@ def test_backward_matches_reference(act, shape, scale, seed, layout, which):
         # below e^x's float32 overflow: beyond it y = inf, and dy * inf is all y can tell
         z = np.minimum(z, np.float32(88)).astype(np.float32)
     dy = np.asarray(np.random.default_rng(seed + 1).standard_normal(shape), dtype=np.float32)
-    y = ops.activation(z, act)
+    y = kernels.activation(z, act)
 
     dz = backward(z, y, dy, act)
 
@@ -251,7 +251,7 @@ def test_backward_matches_reference(act, shape, scale, seed, layout, which):
     assert_within(dz, r, backward_tol(z, dy, r, act), f"{act}' {shape} scale {scale}")
 
     # From the input, any activation gives what the output gives (it goes through y).
-    np.testing.assert_array_equal(ops.activation_backward_from_input(z, dy, act), dz)
+    np.testing.assert_array_equal(kernels.activation_backward_from_input(z, dy, act), dz)
 
     first = "x" if act in INPUT_ACTIVATIONS else "y"
     args = {first: z if first == "x" else y, "dy": dy}
@@ -275,7 +275,7 @@ SWEEP = np.concatenate(
 
 @pytest.mark.parametrize("act", ELEMENTWISE)
 def test_wide_sweep_accuracy(act):
-    y = ops.activation(SWEEP, act)
+    y = kernels.activation(SWEEP, act)
     r = ref_act(SWEEP, act)
     assert_within(y, r, forward_tol(SWEEP, r, act), f"{act} sweep")
 
@@ -283,7 +283,7 @@ def test_wide_sweep_accuracy(act):
 @pytest.mark.parametrize("act", ["sigmoid", "tanh"])
 def test_large_inputs_saturate_accurately(act):
     z = np.array([-100, -50, -20, -10, 10, 20, 50, 100], np.float32)
-    y = ops.activation(z, act).astype(np.float64)
+    y = kernels.activation(z, act).astype(np.float64)
     r = ref_act(z, act)
     np.testing.assert_allclose(y, r, rtol=1e-6, atol=ATOL_TINY)
     assert np.all(np.isfinite(y))
@@ -306,7 +306,7 @@ def test_softmax_rows_sum_to_one_and_match_reference(width):
         np.where(np.arange(width) % 2 == 0, 100.0, -100.0),
     ]
     z = np.array(rows, np.float32)
-    y = ops.activation(z, "softmax")
+    y = kernels.activation(z, "softmax")
     r = ref_act(z, "softmax")
     assert_within(y, r, forward_tol(z, r, "softmax"), f"softmax width {width}")
     sums = y.astype(np.float64).sum(axis=-1)
@@ -315,7 +315,7 @@ def test_softmax_rows_sum_to_one_and_match_reference(width):
 
 def test_softmax_huge_logits():
     z = np.array([[1000, 999, -1000], [-1000, -999, 1000], [1000, 1000, 1000]], np.float32)
-    y = ops.activation(z, "softmax").astype(np.float64)
+    y = kernels.activation(z, "softmax").astype(np.float64)
     r = ref_act(z, "softmax")
     np.testing.assert_allclose(y, r, rtol=1e-6, atol=ATOL_TINY)
     np.testing.assert_allclose(y.sum(axis=-1), 1.0, atol=1e-6)
@@ -331,7 +331,7 @@ def test_nan_propagates_at_every_simd_level(act, simd_levels, force_simd):
     z[nan_at] = np.nan
     for level in simd_levels:
         assert force_simd(level) == level
-        y = ops.activation(z, act)
+        y = kernels.activation(z, act)
         np.testing.assert_array_equal(np.isnan(y), nan_at, err_msg=f"{act} at {level}")
         r = ref_act(z[~nan_at], act)
         assert_within(y[~nan_at], r, forward_tol(z[~nan_at], r, act), f"{act} at {level}")
@@ -342,7 +342,7 @@ def test_nan_propagates_at_every_simd_level(act, simd_levels, force_simd):
 
 def test_hard_sigmoid_relative_accuracy_near_lower_knee():
     z = np.float32(-3) + np.geomspace(1e-5, 0.5, 2001).astype(np.float32)
-    y = ops.activation(z, "hard_sigmoid")
+    y = kernels.activation(z, "hard_sigmoid")
     r = ref_act(z, "hard_sigmoid")
     np.testing.assert_allclose(y, r, rtol=1e-6, atol=0)
 
@@ -351,16 +351,16 @@ def test_hard_sigmoid_relative_accuracy_near_lower_knee():
 @pytest.mark.parametrize("act", ["relu", "softmax", "elu", "exponential", "gelu", "silu"])
 def test_zero_width_last_axis(shape, act):
     z = np.zeros(shape, np.float32)
-    assert ops.activation(z, act).shape == shape
+    assert kernels.activation(z, act).shape == shape
     if act not in INPUT_ACTIVATIONS:
-        assert ops.activation_backward(z, z, act).shape == shape
-    assert ops.activation_backward_from_input(z, z, act).shape == shape
+        assert kernels.activation_backward(z, z, act).shape == shape
+    assert kernels.activation_backward_from_input(z, z, act).shape == shape
 
 
 @pytest.mark.parametrize("act", ALL)
 def test_zero_d_float32_array(act):
     z = np.array(0.75, np.float32)
-    y = ops.activation(z, act)
+    y = kernels.activation(z, act)
     assert y.shape == ()
     np.testing.assert_allclose(y, ref_act(z, act), rtol=1e-6)
     dz = backward(z, y, np.array(2.0, np.float32), act)
@@ -370,8 +370,8 @@ def test_zero_d_float32_array(act):
 
 @pytest.mark.parametrize("value", [0.75, 2, np.array(0.75), np.float64(0.75)], ids=["float", "int", "f64_0d", "f64"])
 def test_zero_d_shape_is_kept(value):
-    assert ops.activation(value, "sigmoid").shape == ()
-    assert ops.activation_backward(value, value, "sigmoid").shape == ()
+    assert kernels.activation(value, "sigmoid").shape == ()
+    assert kernels.activation_backward(value, value, "sigmoid").shape == ()
 
 
 # --- the activations added for Keras 3 (elu ... hard_silu) ------------------------------------------
@@ -388,10 +388,10 @@ def test_new_activations_agree_at_every_simd_level(act, simd_levels, force_simd)
     results = {}
     for level in simd_levels:
         assert force_simd(level) == level
-        y = ops.activation(z, act)
-        from_input = ops.activation_backward_from_input(z, dy, act)
+        y = kernels.activation(z, act)
+        from_input = kernels.activation_backward_from_input(z, dy, act)
         if act not in INPUT_ACTIVATIONS:
-            np.testing.assert_array_equal(ops.activation_backward(y, dy, act), from_input, err_msg=level)
+            np.testing.assert_array_equal(kernels.activation_backward(y, dy, act), from_input, err_msg=level)
         results[level] = (y, from_input)
     y0, d0 = results["portable"]
     r = ref_act(z, act)
@@ -411,7 +411,7 @@ def test_gradient_from_input_propagates_nan_at_every_simd_level(act, simd_levels
     z[nan_at] = np.nan
     for level in simd_levels:
         assert force_simd(level) == level
-        d = ops.activation_backward_from_input(z, np.ones_like(z), act)
+        d = kernels.activation_backward_from_input(z, np.ones_like(z), act)
         np.testing.assert_array_equal(np.isnan(d), nan_at, err_msg=f"{act}' at {level}")
 
 
@@ -433,8 +433,8 @@ def test_infinite_inputs_give_the_limits():
         "hard_silu": ([0, np.inf], [0, 1]),
     }
     for act, (y_want, d_want) in want.items():
-        np.testing.assert_allclose(ops.activation(z, act), y_want, rtol=1e-7, err_msg=act)
-        d = ops.activation_backward_from_input(z, np.ones_like(z), act)
+        np.testing.assert_allclose(kernels.activation(z, act), y_want, rtol=1e-7, err_msg=act)
+        d = kernels.activation_backward_from_input(z, np.ones_like(z), act)
         np.testing.assert_allclose(d, d_want, rtol=1e-7, err_msg=act)
         with np.errstate(over="ignore", invalid="ignore"):
             np.testing.assert_allclose(ref_act(z, act), y_want, rtol=1e-7, err_msg=f"reference {act}")
@@ -443,10 +443,10 @@ def test_infinite_inputs_give_the_limits():
 @pytest.mark.parametrize(("alias", "name"), sorted(ACTIVATION_ALIASES.items()))
 def test_keras_aliases_are_the_same_function(alias, name):
     z = np.linspace(-8, 8, 101, dtype=np.float32)
-    np.testing.assert_array_equal(ops.activation(z, alias), ops.activation(z, name))
+    np.testing.assert_array_equal(kernels.activation(z, alias), kernels.activation(z, name))
     dy = np.cos(z)
     np.testing.assert_array_equal(
-        ops.activation_backward_from_input(z, dy, alias), ops.activation_backward_from_input(z, dy, name)
+        kernels.activation_backward_from_input(z, dy, alias), kernels.activation_backward_from_input(z, dy, name)
     )
 
 
@@ -454,8 +454,8 @@ def test_keras_aliases_are_the_same_function(alias, name):
 def test_output_gradient_of_an_input_activation_says_what_to_use(act):
     y = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match=rf"activation_backward: '{act}'.*activation_backward_from_input"):
-        ops.activation_backward(y, y, act)
+        kernels.activation_backward(y, y, act)
     with pytest.raises(ValueError, match=rf"dense_forward: activation '{act}' cannot be fused.*'linear'"):
-        ops.dense_forward(y, np.zeros((3, 4), np.float32), None, act)
+        kernels.dense_forward(y, np.zeros((3, 4), np.float32), None, act)
     with pytest.raises(ValueError, match=r"dy must match x"):
-        ops.activation_backward_from_input(y, y[:1], act)
+        kernels.activation_backward_from_input(y, y[:1], act)

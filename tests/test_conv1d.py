@@ -1,4 +1,4 @@
-"""`ops.conv1d_forward` / `ops.conv1d_backward` against Keras / PyTorch goldens, the independent
+"""`kernels.conv1d_forward` / `kernels.conv1d_backward` against Keras / PyTorch goldens, the independent
 float64 reference (seqcore.reference_conv) and finite differences.
 
 Goldens: tests/golden/conv_goldens.npz from tests/golden/generate_conv_goldens.py (Keras 3.15.1 / TF
@@ -21,7 +21,7 @@ import pytest
 import seqcore
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from seqcore import ops
+from seqcore import kernels
 from seqcore import reference_conv as R
 
 GOLDEN = __import__("pathlib").Path(__file__).parent / "golden" / "conv_goldens.npz"
@@ -83,9 +83,9 @@ def assert_within(got, want, tol, what: str) -> None:
 def test_matches_keras_goldens(name: str) -> None:
     cfg, g = golden_case("conv", name)
     bias = g.get("bias")
-    y = ops.conv1d_forward(g["x"], g["kernel"], bias, **conv_kw(cfg))
+    y = kernels.conv1d_forward(g["x"], g["kernel"], bias, **conv_kw(cfg))
     assert_scaled(y, g["y"], 1e-5, f"{name} y")
-    grads = ops.conv1d_backward(g["x"], g["kernel"], y, g["G"], use_bias=cfg["use_bias"], **conv_kw(cfg))
+    grads = kernels.conv1d_backward(g["x"], g["kernel"], y, g["G"], use_bias=cfg["use_bias"], **conv_kw(cfg))
     assert_scaled(grads.dx, g["dx"], 1e-5, f"{name} dx")
     assert_scaled(grads.dkernel, g["dkernel"], 1e-5, f"{name} dkernel")
     if cfg["use_bias"]:
@@ -101,9 +101,9 @@ def test_matches_torch_goldens(name: str) -> None:
     cfg, g = golden_case("torchconv", name)
     kernel = np.transpose(g["weight"], (2, 1, 0))
     np.testing.assert_array_equal(kernel, g["kernel"])
-    y = ops.conv1d_forward(g["x"], kernel, g["bias"], **conv_kw(cfg))
+    y = kernels.conv1d_forward(g["x"], kernel, g["bias"], **conv_kw(cfg))
     assert_scaled(y, g["y"], 1e-5, f"{name} y")
-    grads = ops.conv1d_backward(g["x"], kernel, y, g["G"], **conv_kw(cfg))
+    grads = kernels.conv1d_backward(g["x"], kernel, y, g["G"], **conv_kw(cfg))
     assert_scaled(grads.dx, g["dx"], 1e-5, f"{name} dx")
     assert_scaled(np.transpose(grads.dkernel, (2, 1, 0)), g["dweight"], 1e-5, f"{name} dweight")
     assert_scaled(grads.dbias, g["dbias"], 1e-5, f"{name} dbias")
@@ -113,7 +113,7 @@ def test_output_length_matches_keras_table() -> None:
     rows = golden()["conv_lengths"]
     assert len(rows) > 500
     for length, k, s, d, p, want in rows.tolist():
-        got = ops.conv1d_output_length(length, k, s, PADDINGS[p], d)
+        got = kernels.conv1d_output_length(length, k, s, PADDINGS[p], d)
         assert got == want, f"L={length} K={k} s={s} d={d} {PADDINGS[p]}: {got} != Keras {want}"
         assert got == R.conv1d_output_length(length, k, s, PADDINGS[p], d)
 
@@ -123,11 +123,11 @@ def test_same_padding_puts_the_extra_cell_on_the_right() -> None:
     x = np.zeros((1, 6, 1), np.float32)
     x[0, 0, 0] = 1.0
     k = np.arange(1, 5, dtype=np.float32).reshape(4, 1, 1)  # taps 1, 2, 3, 4
-    y = ops.conv1d_forward(x, k, padding="same")[0, :, 0]
+    y = kernels.conv1d_forward(x, k, padding="same")[0, :, 0]
     # y[t] = Σ_k x[t + k - 1] * (k + 1): x[0] is read by tap 1 at t = 0 and by tap 0 at t = 1.
     np.testing.assert_array_equal(y, [2, 1, 0, 0, 0, 0])
     # causal: three zeros on the left, y[t] = Σ_k x[t + k - 3] * (k + 1): the taps in reverse.
-    y = ops.conv1d_forward(x, k, padding="causal")[0, :, 0]
+    y = kernels.conv1d_forward(x, k, padding="causal")[0, :, 0]
     np.testing.assert_array_equal(y, [4, 3, 2, 1, 0, 0])
 
 
@@ -244,15 +244,15 @@ def test_forward_and_gradients_match_reference(p: dict) -> None:
     x, k, b, dy = make_problem(p)
     x0, k0 = x.copy(), k.copy()
     act = p["activation"]
-    y = ops.conv1d_forward(x, k, b, activation=act, **opts(p))
+    y = kernels.conv1d_forward(x, k, b, activation=act, **opts(p))
     assert y.dtype == np.float32 and y.flags.c_contiguous and y.shape == dy.shape
     ytol, (dxtol, dktol, dbtol) = bounds(x, k, b, dy, p)
     y_ref = ref_fwd(x, k, b, p, act)
     assert_within(y, y_ref, ytol, f"y {p}")
 
-    g = ops.conv1d_backward(x, k, y, dy, activation=act, use_bias=p["use_bias"], **opts(p))
+    g = kernels.conv1d_backward(x, k, y, dy, activation=act, use_bias=p["use_bias"], **opts(p))
     dx_ref, dk_ref, db_ref = ref_bwd(x, k, b, dy, p, act)
-    assert isinstance(g, ops.Conv1DGrads)
+    assert isinstance(g, kernels.Conv1DGrads)
     assert g.dx.dtype == g.dkernel.dtype == np.float32
     assert_within(g.dx, dx_ref, dxtol, f"dx {p}")
     assert_within(g.dkernel, dk_ref, dktol, f"dkernel {p}")
@@ -263,7 +263,7 @@ def test_forward_and_gradients_match_reference(p: dict) -> None:
     np.testing.assert_array_equal(x, x0)  # inputs are read, never written
     np.testing.assert_array_equal(k, k0)
 
-    no_dx = ops.conv1d_backward(x, k, y, dy, activation=act, need_dx=False, **opts(p))
+    no_dx = kernels.conv1d_backward(x, k, y, dy, activation=act, need_dx=False, **opts(p))
     assert no_dx.dx is None
     np.testing.assert_array_equal(no_dx.dkernel, g.dkernel)
 
@@ -283,10 +283,10 @@ def test_forward_and_gradients_match_reference(p: dict) -> None:
 def test_long_sequences_match_reference(p: dict, act: str) -> None:
     p = {**p, "activation": act, "use_bias": True, "seed": 7}
     x, k, b, dy = make_problem(p)
-    y = ops.conv1d_forward(x, k, b, activation=act, **opts(p))
+    y = kernels.conv1d_forward(x, k, b, activation=act, **opts(p))
     ytol, (dxtol, dktol, dbtol) = bounds(x, k, b, dy, p)
     assert_within(y, ref_fwd(x, k, b, p, act), ytol, "y")
-    g = ops.conv1d_backward(x, k, y, dy, activation=act, **opts(p))
+    g = kernels.conv1d_backward(x, k, y, dy, activation=act, **opts(p))
     dx_ref, dk_ref, db_ref = ref_bwd(x, k, b, dy, p, act)
     assert_within(g.dx, dx_ref, dxtol, "dx")
     assert_within(g.dkernel, dk_ref, dktol, "dkernel")
@@ -332,8 +332,8 @@ def test_gradients_match_finite_differences(p: dict) -> None:
     for name, r, n in zip(("dx", "dkernel", "dbias"), ref_bwd(x, k, b, dy, p, act), num, strict=True):
         np.testing.assert_allclose(r, n, rtol=1e-6, atol=1e-6 * (1 + np.abs(n).max(initial=0)), err_msg=name)
     # ... and so does the kernel, at float32 accuracy
-    y = ops.conv1d_forward(x, k, b, activation=act, **opts(p))
-    got = ops.conv1d_backward(x, k, y, dy, activation=act, **opts(p))
+    y = kernels.conv1d_forward(x, k, b, activation=act, **opts(p))
+    got = kernels.conv1d_backward(x, k, y, dy, activation=act, **opts(p))
     for name, gv, n in zip(("dx", "dkernel", "dbias"), got, num, strict=True):
         np.testing.assert_allclose(gv, n, rtol=1e-4, atol=2e-5 * (1 + np.abs(n).max(initial=0)), err_msg=name)
 
@@ -369,13 +369,13 @@ def test_layouts_and_dtypes_give_the_same_result(layout: str, which: str) -> Non
              padding="same", activation="tanh", use_bias=True, seed=3)  # fmt: skip
     x, k, b, dy = make_problem(p)
     kw = {**opts(p), "activation": "tanh"}
-    y = ops.conv1d_forward(x, k, b, **kw)
-    g = ops.conv1d_backward(x, k, y, dy, **kw)
+    y = kernels.conv1d_forward(x, k, b, **kw)
+    g = kernels.conv1d_backward(x, k, y, dy, **kw)
     args = {"x": x, "kernel": k, "bias": b, "y": y, "dy": dy}
     args[which] = LAYOUTS[layout](args[which])
-    y2 = ops.conv1d_forward(args["x"], args["kernel"], args["bias"], **kw)
+    y2 = kernels.conv1d_forward(args["x"], args["kernel"], args["bias"], **kw)
     np.testing.assert_array_equal(y2, y)
-    g2 = ops.conv1d_backward(args["x"], args["kernel"], args["y"], args["dy"], **kw)
+    g2 = kernels.conv1d_backward(args["x"], args["kernel"], args["y"], args["dy"], **kw)
     for a, c in zip(g2, g, strict=True):
         np.testing.assert_array_equal(a, c)
 
@@ -388,8 +388,8 @@ def test_simd_levels_agree(force_simd) -> None:
     results = []
     for level in ["portable", seqcore.detected_simd_level()]:
         force_simd(level)
-        y = ops.conv1d_forward(x, k, b, **kw)
-        results.append((y, *ops.conv1d_backward(x, k, y, dy, **kw)))
+        y = kernels.conv1d_forward(x, k, b, **kw)
+        results.append((y, *kernels.conv1d_backward(x, k, y, dy, **kw)))
     for a, c in zip(results[0], results[1], strict=True):
         np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-5)
 
@@ -405,8 +405,8 @@ def test_thread_counts_agree(padding: str, cg: int, fg: int) -> None:
     try:
         for n in (1, 2, 3):
             seqcore.set_num_threads(n)
-            y = ops.conv1d_forward(x, k, b, **kw)
-            results.append((y, *ops.conv1d_backward(x, k, y, dy, **kw)))
+            y = kernels.conv1d_forward(x, k, b, **kw)
+            results.append((y, *kernels.conv1d_backward(x, k, y, dy, **kw)))
     finally:
         seqcore.set_num_threads(before)
     for other in results[1:]:
@@ -415,8 +415,8 @@ def test_thread_counts_agree(padding: str, cg: int, fg: int) -> None:
     # and a given thread count is reproducible (fixed partition of the reductions)
     seqcore.set_num_threads(2)
     try:
-        y = ops.conv1d_forward(x, k, b, **kw)
-        again = ops.conv1d_backward(x, k, y, dy, **kw)
+        y = kernels.conv1d_forward(x, k, b, **kw)
+        again = kernels.conv1d_backward(x, k, y, dy, **kw)
     finally:
         seqcore.set_num_threads(before)
     np.testing.assert_array_equal(again.dkernel, results[1][2])
@@ -425,20 +425,20 @@ def test_thread_counts_agree(padding: str, cg: int, fg: int) -> None:
 def test_ops_exports_the_conv_and_pooling_api() -> None:
     from seqcore import _conv
 
-    assert set(_conv.__all__) <= set(ops.__all__)
+    assert set(_conv.__all__) <= set(kernels.__all__)
     for name in _conv.__all__:
-        assert getattr(ops, name) is getattr(_conv, name)
+        assert getattr(kernels, name) is getattr(_conv, name)
 
 
 def test_activation_none_means_linear_and_defaults_are_keras() -> None:
     p = dict(batch=2, length=6, cg=2, fg=3, groups=1, kernel_size=3, strides=1, dilation_rate=1,
              padding="valid", activation="linear", use_bias=True, seed=1)  # fmt: skip
     x, k, b, _ = make_problem(p)
-    np.testing.assert_array_equal(ops.conv1d_forward(x, k, b), ops.conv1d_forward(x, k, b, activation="linear"))
-    assert ops.conv1d_forward(x, k, b).shape == (2, 4, 3)  # valid, stride 1 by default
+    np.testing.assert_array_equal(kernels.conv1d_forward(x, k, b), kernels.conv1d_forward(x, k, b, activation="linear"))
+    assert kernels.conv1d_forward(x, k, b).shape == (2, 4, 3)  # valid, stride 1 by default
     np.testing.assert_array_equal(
-        ops.conv1d_forward(x, k, b, strides=(2,), padding="SAME"),
-        ops.conv1d_forward(x, k, b, strides=2, padding="same"),
+        kernels.conv1d_forward(x, k, b, strides=(2,), padding="SAME"),
+        kernels.conv1d_forward(x, k, b, strides=2, padding="same"),
     )
 
 
@@ -449,7 +449,7 @@ K = np.zeros((3, 4, 6), np.float32)
 
 
 def raises(exc, *parts, **call):
-    fn = call.pop("fn", ops.conv1d_forward)
+    fn = call.pop("fn", kernels.conv1d_forward)
     args = call.pop("args", (X, K))
     with pytest.raises(exc) as e:
         fn(*args, **call)
@@ -463,9 +463,9 @@ def test_short_input_with_valid_padding_names_length_kernel_and_fix() -> None:
     msg = raises(ValueError, "conv1d_forward", "4 steps", "kernel_size 3", "dilation_rate 2", 'padding="same"',
                  '"causal"', args=(np.zeros((2, 4, 4)), K), dilation_rate=2)  # fmt: skip
     assert "5" in msg  # the dilated span
-    raises(ValueError, "conv1d_output_length", "kernel_size 3", fn=ops.conv1d_output_length, args=(2, 3))
+    raises(ValueError, "conv1d_output_length", "kernel_size 3", fn=kernels.conv1d_output_length, args=(2, 3))
     # same input is fine with same / causal padding
-    assert ops.conv1d_forward(np.zeros((2, 4, 4)), K, dilation_rate=2, padding="causal").shape == (2, 4, 6)
+    assert kernels.conv1d_forward(np.zeros((2, 4, 4)), K, dilation_rate=2, padding="causal").shape == (2, 4, 6)
 
 
 @pytest.mark.parametrize("name", ["strides", "dilation_rate", "groups"])
@@ -521,11 +521,11 @@ def test_bad_padding_and_activation() -> None:
 
 
 def test_backward_checks_y_and_dy_shapes() -> None:
-    y = ops.conv1d_forward(X, K, padding="same")
+    y = kernels.conv1d_forward(X, K, padding="same")
     raises(ValueError, "conv1d_backward", "`y`", "(2, 10, 6)", "(2, 8, 6)", "same strides, padding",
-           fn=ops.conv1d_backward, args=(X, K, np.zeros((2, 8, 6)), y), padding="same")  # fmt: skip
+           fn=kernels.conv1d_backward, args=(X, K, np.zeros((2, 8, 6)), y), padding="same")  # fmt: skip
     raises(ValueError, "conv1d_backward", "`dy`", "(2, 10, 6)", "(2, 10, 1)",
-           fn=ops.conv1d_backward, args=(X, K, y, np.zeros((2, 10, 1))), padding="same")  # fmt: skip
+           fn=kernels.conv1d_backward, args=(X, K, y, np.zeros((2, 10, 1))), padding="same")  # fmt: skip
 
 
 def test_raw_extension_rejects_bad_shapes_without_crashing() -> None:

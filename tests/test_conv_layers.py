@@ -43,13 +43,14 @@ def test_time_distributed_gradient_matches_loop_sum() -> None:
     dy = rng.normal(size=(2, 3, 5, 4)).astype(np.float32)
     td = L.TimeDistributed(L.Conv1D(4, 3))
     td(x)  # builds the weights
-    td.forward(x, training=True)
-    dx = td.backward(dy)
+    _, ctx = td.forward(x, training=True)
+    dx = td.backward(ctx, dy)
     dk_td = td.layer.kernel.grad.copy()
     dk_loop = np.zeros_like(dk_td)
     for i in range(3):
-        td.layer.forward(x[:, i], training=True)
-        dxi = td.layer.backward(np.ascontiguousarray(dy[:, i]))
+        td.layer.kernel.grad = None
+        _, ci = td.layer.forward(x[:, i], training=True)
+        dxi = td.layer.backward(ci, np.ascontiguousarray(dy[:, i]))
         np.testing.assert_allclose(dx[:, i], dxi, rtol=1e-5, atol=1e-6)
         dk_loop += td.layer.kernel.grad
     np.testing.assert_allclose(dk_td, dk_loop, rtol=1e-5, atol=1e-5)  # shared weights: gradients add up

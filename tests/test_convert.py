@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from rnn_cases import assert_close, golden
-from seqcore import convert, ops
+from seqcore import convert, kernels
 
 
 def _torch_case(cell: str):
@@ -25,17 +25,17 @@ def test_kernels_reproduce_torch_outputs_and_gradients(cell: str) -> None:
     w_ih, w_hh, b_ih, b_hh = c["weight_ih"], c["weight_hh"], c["bias_ih"], c["bias_hh"]
     if cell == "lstm":
         k, rk, b = convert.lstm_from_torch(w_ih, w_hh, b_ih, b_hh)
-        res = ops.lstm_forward(c["x"], k, rk, b, initial_state=[c["h0"], c["c0"]])
+        res = kernels.lstm_forward(c["x"], k, rk, b, initial_state=[c["h0"], c["c0"]])
         assert_close(res.c, c["c_n"], 3e-5, "c_n")
-        g = ops.lstm_backward(res.tape, c["G"])
+        g = kernels.lstm_backward(res.tape, c["G"])
         dw_ih, dw_hh, _, _ = convert.lstm_to_torch(g.dkernel, g.drecurrent_kernel, g.dbias)
         # both torch biases enter as their sum: each gets the whole bias gradient
         assert_close(g.dbias, c["dbias_ih"], 1e-4, "dbias_ih")
         assert_close(g.dbias, c["dbias_hh"], 1e-4, "dbias_hh")
     else:
         k, rk, b = convert.gru_from_torch(w_ih, w_hh, b_ih, b_hh)
-        res = ops.gru_forward(c["x"], k, rk, b, initial_state=[c["h0"]])
-        g = ops.gru_backward(res.tape, c["G"])
+        res = kernels.gru_forward(c["x"], k, rk, b, initial_state=[c["h0"]])
+        g = kernels.gru_backward(res.tape, c["G"])
         dw_ih, dw_hh, db_ih, db_hh = convert.gru_to_torch(g.dkernel, g.drecurrent_kernel, g.dbias)
         assert_close(db_ih, c["dbias_ih"], 1e-4, "dbias_ih")
         assert_close(db_hh, c["dbias_hh"], 1e-4, "dbias_hh")
@@ -78,7 +78,7 @@ def test_dense_converters() -> None:
     b = rng.normal(size=4)
     k, kb = convert.dense_from_torch(w, b)
     x = rng.normal(size=(2, 5, 3))
-    np.testing.assert_allclose(ops.dense_forward(x, k, kb), x @ w.T + b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(kernels.dense_forward(x, k, kb), x @ w.T + b, rtol=1e-5, atol=1e-5)
     w2, b2 = convert.dense_to_torch(k, kb)
     np.testing.assert_array_equal(w2, w)
     with pytest.raises(ValueError, match=r"dense_from_torch: bias must have shape \(4,\).*\(3,\)"):

@@ -1,4 +1,4 @@
-"""`ops.dense_forward` / `ops.dense_backward` against the float64 reference and finite differences.
+"""`kernels.dense_forward` / `kernels.dense_backward` against the float64 reference and finite differences.
 
 Tolerances come from float32 error propagation, not from the kernel's own output: a GEMM over K
 terms is off by about eps * sqrt(K) * (|x| @ |W|) (round-off random walk), the activation passes that
@@ -13,7 +13,7 @@ differences never straddle a kink.
 
 The activations that need their input for the derivative (gelu, silu, mish, hard_silu) are not
 fused, so not in `ACTIVATIONS`; the Dense layer runs them as a linear kernel plus
-`ops.activation` (tests/test_keras_compat_activations.py).
+`kernels.activation` (tests/test_keras_compat_activations.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
-from seqcore import ops, reference
+from seqcore import kernels, reference
 from seqcore._seqcore import ACTIVATIONS
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -265,7 +265,7 @@ def test_forward_matches_reference(act, x_shape, units, use_bias, seed, layout):
     x, k, b, _ = make_problem(x_shape, units, act, use_bias, seed, integer_x=layout in INT_LAYOUTS)
     x0, k0 = x.copy(), k.copy()
 
-    y = ops.dense_forward(x, k, b, act)
+    y = kernels.dense_forward(x, k, b, act)
 
     assert isinstance(y, np.ndarray) and y.dtype == np.float32 and y.flags.c_contiguous
     assert y.shape == (*x_shape[:-1], units)
@@ -278,15 +278,15 @@ def test_forward_matches_reference(act, x_shape, units, use_bias, seed, layout):
     if not lossless(layout, x, k, b):
         return
     xv, kv, bv = apply_layout(layout, x, k, b)
-    yv = ops.dense_forward(xv, kv, bv, act)
+    yv = kernels.dense_forward(xv, kv, bv, act)
     assert yv.dtype == np.float32 and yv.shape == y.shape
     np.testing.assert_allclose(yv, y, rtol=1e-6, atol=1e-7, err_msg=f"layout {layout}")
 
 
 def test_activation_none_means_linear():
     x, k, b, _ = make_problem((4, 6, 5), 3, "linear", True, 0)
-    np.testing.assert_array_equal(ops.dense_forward(x, k, b, None), ops.dense_forward(x, k, b, "linear"))
-    np.testing.assert_array_equal(ops.dense_forward(x, k, b), ops.dense_forward(x, k, b, "linear"))
+    np.testing.assert_array_equal(kernels.dense_forward(x, k, b, None), kernels.dense_forward(x, k, b, "linear"))
+    np.testing.assert_array_equal(kernels.dense_forward(x, k, b), kernels.dense_forward(x, k, b, "linear"))
 
 
 # --- backward --------------------------------------------------------------------------------------
@@ -348,11 +348,11 @@ BACKWARD_LAYOUTS = [
 def test_backward_matches_reference(act, x_shape, units, use_bias, seed, layout):
     assume(not reshape_bug(x_shape, units))
     x, k, b, dy = make_problem(x_shape, units, act, use_bias, seed)
-    y = ops.dense_forward(x, k, b, act)
+    y = kernels.dense_forward(x, k, b, act)
 
-    g = ops.dense_backward(x, k, y, dy, act)
+    g = kernels.dense_backward(x, k, y, dy, act)
 
-    assert isinstance(g, ops.DenseGrads)
+    assert isinstance(g, kernels.DenseGrads)
     assert g.dx.shape == x.shape and g.dkernel.shape == k.shape and g.dbias.shape == (units,)
     assert g.dx.dtype == g.dkernel.dtype == g.dbias.dtype == np.float32
     y_ref = ref_forward(x, k, b, act)
@@ -370,7 +370,7 @@ def test_backward_matches_reference(act, x_shape, units, use_bias, seed, layout)
         return  # a nested list cannot hold that shape
     all_layouts = {**X_LAYOUTS, **K_LAYOUTS}
     args[which] = all_layouts[name](args[which])
-    gv = ops.dense_backward(args["x"], args["kernel"], args["y"], args["dy"], act)
+    gv = kernels.dense_backward(args["x"], args["kernel"], args["y"], args["dy"], act)
     for got, want, n in zip(gv, g, ("dx", "dkernel", "dbias"), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"{n} with layout {layout}")
 
@@ -381,20 +381,20 @@ def test_backward_matches_reference(act, x_shape, units, use_bias, seed, layout)
 def test_backward_without_bias_or_dx(act, x_shape, units, seed):
     assume(not reshape_bug(x_shape, units))
     x, k, b, dy = make_problem(x_shape, units, act, True, seed)
-    y = ops.dense_forward(x, k, b, act)
-    full = ops.dense_backward(x, k, y, dy, act)
+    y = kernels.dense_forward(x, k, b, act)
+    full = kernels.dense_backward(x, k, y, dy, act)
 
-    no_bias = ops.dense_backward(x, k, y, dy, act, use_bias=False)
+    no_bias = kernels.dense_backward(x, k, y, dy, act, use_bias=False)
     assert no_bias.dbias is None
     np.testing.assert_allclose(no_bias.dx, full.dx, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(no_bias.dkernel, full.dkernel, rtol=1e-6, atol=1e-6)
 
-    no_dx = ops.dense_backward(x, k, y, dy, act, need_dx=False)
+    no_dx = kernels.dense_backward(x, k, y, dy, act, need_dx=False)
     assert no_dx.dx is None
     np.testing.assert_allclose(no_dx.dkernel, full.dkernel, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(no_dx.dbias, full.dbias, rtol=1e-6, atol=1e-6)
 
-    neither = ops.dense_backward(x, k, y, dy, act, need_dx=False, use_bias=False)
+    neither = kernels.dense_backward(x, k, y, dy, act, need_dx=False, use_bias=False)
     assert neither.dx is None and neither.dbias is None
     np.testing.assert_allclose(neither.dkernel, full.dkernel, rtol=1e-6, atol=1e-6)
 
@@ -434,8 +434,8 @@ def numeric_grads(x, k, b, g, act, h=1e-4):
 )
 def test_backward_matches_finite_differences(act, x_shape, units, seed):
     x, k, b, g = make_problem(x_shape, units, act, True, seed)
-    y = ops.dense_forward(x, k, b, act)
-    dx, dk, db = ops.dense_backward(x, k, y, g, act)
+    y = kernels.dense_forward(x, k, b, act)
+    dx, dk, db = kernels.dense_backward(x, k, y, g, act)
     num_dx, num_dk, num_db = numeric_grads(x, k, b, g, act)
     for name, got, num in (("dx", dx, num_dx), ("dkernel", dk, num_dk), ("dbias", db, num_db)):
         scale = 1.0 + np.abs(num).max()
@@ -449,20 +449,20 @@ def test_forward_zero_features_rank3():
     x = np.zeros((2, 3, 0), np.float32)
     k = np.zeros((0, 4), np.float32)
     b = np.arange(4, dtype=np.float32)
-    y = ops.dense_forward(x, k, b, "tanh")
+    y = kernels.dense_forward(x, k, b, "tanh")
     np.testing.assert_allclose(y, np.broadcast_to(np.tanh(b), (2, 3, 4)), rtol=1e-6)
 
 
 def test_forward_zero_units_rank3_with_out():
     out = np.zeros((2, 3, 0), np.float32)
-    assert ops.dense_forward(np.ones((2, 3, 4), np.float32), np.zeros((4, 0), np.float32), out=out) is out
+    assert kernels.dense_forward(np.ones((2, 3, 4), np.float32), np.zeros((4, 0), np.float32), out=out) is out
 
 
 @pytest.mark.parametrize("features, units", [(0, 5), (4, 0)])
 def test_backward_zero_width_rank3(features, units):
     x, k, b, dy = make_problem((2, 3, features), units, "sigmoid", True, 0)
-    y = ops.dense_forward(x.reshape(6, features), k, b, "sigmoid").reshape(2, 3, units)
-    dx, dk, db = ops.dense_backward(x, k, y, dy, "sigmoid")
+    y = kernels.dense_forward(x.reshape(6, features), k, b, "sigmoid").reshape(2, 3, units)
+    dx, dk, db = kernels.dense_backward(x, k, y, dy, "sigmoid")
     dx_ref, dk_ref, db_ref = ref_backward(x, k, b, dy, "sigmoid")
     assert dx.shape == x.shape and dk.shape == k.shape and db.shape == (units,)
     np.testing.assert_allclose(rows(dx), dx_ref, rtol=1e-5, atol=1e-6)

@@ -162,7 +162,7 @@ CASES = [
                  ["predict", "object", "astype"], id="predict-object-array"),
     pytest.param(lambda: lstm_model().predict([np.ones((4, 3)), np.ones((5, 3))], verbose=0), ValueError,
                  ["x", "pad_sequences"], id="predict-ragged-list"),
-    pytest.param(lambda: compiled().fit({"x": X}, Y, verbose=0), TypeError, ["fit", "dict"], id="fit-dict-x"),
+    pytest.param(lambda: compiled().fit({"x": X}, Y, verbose=0), ValueError, ["fit", "dict", "keys"], id="fit-dict-x"),
     pytest.param(lambda: compiled().fit(X, Y, sample_weight=np.ones(5), verbose=0), ValueError,
                  ["sample_weight", "5", "8"], id="sample-weight-wrong-length"),
     pytest.param(lambda: compiled().fit(X, Y, batch_size=-4, verbose=0), ValueError, ["batch_size", "-4"],

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import seqcore
-from seqcore import _seqcore, ops
+from seqcore import _seqcore, kernels
 from seqcore._seqcore import ACTIVATIONS
 
 F32 = np.float32
@@ -30,40 +30,40 @@ def assert_mentions(excinfo, *parts):
 @pytest.mark.parametrize("shape", [(3,), (0,)])
 def test_dense_forward_x_rank(shape):
     with pytest.raises(ValueError) as e:
-        ops.dense_forward(np.zeros(shape, F32), arr(3, 2))
+        kernels.dense_forward(np.zeros(shape, F32), arr(3, 2))
     assert_mentions(e, "dense_forward", "rank", str(shape))
 
 
 @pytest.mark.parametrize("x", [np.float32(1.0), np.array(1.0, F32), 1.0])
 def test_dense_forward_scalar_x(x):
     with pytest.raises(ValueError) as e:
-        ops.dense_forward(x, arr(1, 2))
+        kernels.dense_forward(x, arr(1, 2))
     assert_mentions(e, "dense_forward", "rank")
 
 
 def test_dense_forward_mismatched_features():
     with pytest.raises(ValueError) as e:
-        ops.dense_forward(arr(2, 3, 4), arr(5, 6))
+        kernels.dense_forward(arr(2, 3, 4), arr(5, 6))
     assert_mentions(e, "dense_forward", "(5, 6)", "(2, 3, 4)")
 
 
 def test_dense_forward_pytorch_layout_hint():
     with pytest.raises(ValueError) as e:
-        ops.dense_forward(arr(7, 4), arr(6, 4))  # a (units, in_features) weight
+        kernels.dense_forward(arr(7, 4), arr(6, 4))  # a (units, in_features) weight
     assert_mentions(e, "dense_forward", "(6, 4)", "(7, 4)", "transpose")
 
 
 @pytest.mark.parametrize("bias_shape", [(5,), (7,), (1, 6), (6, 1), ()])
 def test_dense_forward_bias_shape(bias_shape):
     with pytest.raises(ValueError) as e:
-        ops.dense_forward(arr(2, 3, 4), arr(4, 6), np.zeros(bias_shape, F32))
+        kernels.dense_forward(arr(2, 3, 4), arr(4, 6), np.zeros(bias_shape, F32))
     assert_mentions(e, "dense_forward", "bias", "(6,)", str(np.zeros(bias_shape).shape))
 
 
 @pytest.mark.parametrize("kernel_shape", [(4, 6, 1), (4,), (), (1, 4, 6)])
 def test_dense_forward_kernel_rank(kernel_shape):
     with pytest.raises(ValueError) as e:
-        ops.dense_forward(arr(2, 3, 4), np.zeros(kernel_shape, F32))
+        kernels.dense_forward(arr(2, 3, 4), np.zeros(kernel_shape, F32))
     assert_mentions(e, "dense_forward", "kernel", "2-D", str(kernel_shape))
 
 
@@ -86,19 +86,19 @@ def test_dense_forward_unconvertible_dtype(arg, bad):
     args = {"x": arr(2, 3, 4), "kernel": arr(4, 6), "bias": arr(6)}
     args[arg] = transform(args[arg])
     with pytest.raises(exc) as e:
-        ops.dense_forward(args["x"], args["kernel"], args["bias"])
+        kernels.dense_forward(args["x"], args["kernel"], args["bias"])
     assert_mentions(e, "dense_forward", arg)
 
 
 def test_object_array_of_numbers_is_still_rejected_by_name():
     with pytest.raises((TypeError, ValueError)) as e:
-        ops.dense_forward(np.array([[1, 2]], dtype=object), arr(2, 2))
+        kernels.dense_forward(np.array([[1, 2]], dtype=object), arr(2, 2))
     assert_mentions(e, "dense_forward", "x")
 
 
 def test_dense_forward_complex_is_typeerror():
     with pytest.raises(TypeError) as e:
-        ops.dense_forward(arr(2, 3).astype(np.complex128), arr(3, 2))
+        kernels.dense_forward(arr(2, 3).astype(np.complex128), arr(3, 2))
     assert_mentions(e, "dense_forward", "complex")
 
 
@@ -108,15 +108,15 @@ def test_ragged_list(arg):
     if arg == "kernel":
         args = {"x": arr(3, 2), "kernel": [[1.0, 2.0], [3.0]]}
     with pytest.raises(ValueError) as e:
-        ops.dense_forward(args["x"], args["kernel"])
+        kernels.dense_forward(args["x"], args["kernel"])
     assert_mentions(e, "dense_forward", arg)
 
 
 OPS_WITH_ACTIVATION = {
-    "dense_forward": lambda act: ops.dense_forward(arr(2, 3), arr(3, 4), None, act),
-    "dense_backward": lambda act: ops.dense_backward(arr(2, 3), arr(3, 4), arr(2, 4), arr(2, 4), act),
-    "activation": lambda act: ops.activation(arr(2, 3), act),
-    "activation_backward": lambda act: ops.activation_backward(arr(2, 3), arr(2, 3), act),
+    "dense_forward": lambda act: kernels.dense_forward(arr(2, 3), arr(3, 4), None, act),
+    "dense_backward": lambda act: kernels.dense_backward(arr(2, 3), arr(3, 4), arr(2, 4), arr(2, 4), act),
+    "activation": lambda act: kernels.activation(arr(2, 3), act),
+    "activation_backward": lambda act: kernels.activation_backward(arr(2, 3), arr(2, 3), act),
 }
 
 
@@ -154,40 +154,40 @@ def test_dense_backward_no_broadcasting(arg, shape):
     args = {"y": arr(2, 3, 4), "dy": arr(2, 3, 4)}
     args[arg] = arr(*shape)
     with pytest.raises(ValueError) as e:
-        ops.dense_backward(arr(2, 3, 5), arr(5, 4), args["y"], args["dy"], "tanh")
+        kernels.dense_backward(arr(2, 3, 5), arr(5, 4), args["y"], args["dy"], "tanh")
     assert_mentions(e, "dense_backward", arg, str(shape), "(2, 3, 4)")
 
 
 def test_dense_backward_mismatched_kernel():
     with pytest.raises(ValueError) as e:
-        ops.dense_backward(arr(2, 3, 5), arr(4, 4), arr(2, 3, 4), arr(2, 3, 4))
+        kernels.dense_backward(arr(2, 3, 5), arr(4, 4), arr(2, 3, 4), arr(2, 3, 4))
     assert_mentions(e, "dense_backward", "(4, 4)", "(2, 3, 5)")
 
 
 def test_dense_backward_x_rank():
     with pytest.raises(ValueError) as e:
-        ops.dense_backward(arr(5), arr(5, 4), arr(4), arr(4))
+        kernels.dense_backward(arr(5), arr(5, 4), arr(4), arr(4))
     assert_mentions(e, "dense_backward", "rank", "(5,)")
 
 
 def test_dense_backward_complex_dy():
     with pytest.raises(TypeError) as e:
-        ops.dense_backward(arr(2, 5), arr(5, 4), arr(2, 4), arr(2, 4).astype(np.complex64))
+        kernels.dense_backward(arr(2, 5), arr(5, 4), arr(2, 4), arr(2, 4).astype(np.complex64))
     assert_mentions(e, "dense_backward", "dy")
 
 
 def test_activation_backward_shape_mismatch():
     with pytest.raises(ValueError) as e:
-        ops.activation_backward(arr(4, 3), arr(4, 1), "sigmoid")
+        kernels.activation_backward(arr(4, 3), arr(4, 1), "sigmoid")
     assert_mentions(e, "activation_backward", "(4, 3)", "(4, 1)")
 
 
 def test_activation_unconvertible():
     with pytest.raises(TypeError) as e:
-        ops.activation(np.array(["a", "b"]), "relu")
+        kernels.activation(np.array(["a", "b"]), "relu")
     assert_mentions(e, "activation", "x")
     with pytest.raises(ValueError) as e:
-        ops.activation([[1.0], [2.0, 3.0]], "relu")
+        kernels.activation([[1.0], [2.0, 3.0]], "relu")
     assert_mentions(e, "activation", "x")
 
 
@@ -197,20 +197,20 @@ def test_activation_unconvertible():
 @pytest.mark.parametrize(("p", "t"), [((8, 1), (8,)), ((8,), (8, 1)), ((8, 3), (3,)), ((2, 4), (4, 2)), ((8,), ())])
 def test_mse_no_silent_broadcast(p, t):
     with pytest.raises(ValueError) as e:
-        ops.mse(arr(*p), np.zeros(t, F32))
+        kernels.mse(arr(*p), np.zeros(t, F32))
     assert_mentions(e, "mse", str(p), str(t))
 
 
 @pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 0, 2)])
 def test_mse_empty(shape):
     with pytest.raises(ValueError) as e:
-        ops.mse(np.zeros(shape, F32), np.zeros(shape, F32))
+        kernels.mse(np.zeros(shape, F32), np.zeros(shape, F32))
     assert_mentions(e, "mse", "empty")
 
 
 def test_mse_unconvertible():
     with pytest.raises(TypeError) as e:
-        ops.mse(arr(3), np.ones(3, np.complex64))
+        kernels.mse(arr(3), np.ones(3, np.complex64))
     assert_mentions(e, "mse", "target")
 
 
@@ -228,7 +228,7 @@ def test_mse_unconvertible():
 )
 def test_sgd_param_must_be_c_float32_array(param):
     with pytest.raises(TypeError) as e:
-        ops.sgd_update(param, np.ones(np.shape(param), F32), 0.1)
+        kernels.sgd_update(param, np.ones(np.shape(param), F32), 0.1)
     assert_mentions(e, "sgd_update", "param")
 
 
@@ -236,7 +236,7 @@ def test_sgd_read_only_param():
     p = arr(4)
     p.flags.writeable = False
     with pytest.raises(ValueError) as e:
-        ops.sgd_update(p, arr(4), 0.1)
+        kernels.sgd_update(p, arr(4), 0.1)
     assert_mentions(e, "sgd_update", "read-only")
     np.testing.assert_array_equal(p, 0.5)
 
@@ -245,7 +245,7 @@ def test_sgd_read_only_param():
 def test_sgd_grad_shape(g_shape):
     p = arr(4)
     with pytest.raises(ValueError) as e:
-        ops.sgd_update(p, arr(*g_shape), 0.1)
+        kernels.sgd_update(p, arr(*g_shape), 0.1)
     assert_mentions(e, "sgd_update", "grad", "(4,)", str(g_shape))
     np.testing.assert_array_equal(p, 0.5)  # untouched
 
@@ -254,7 +254,7 @@ def test_sgd_grad_shape(g_shape):
 def test_sgd_non_finite_lr(lr):
     p = arr(4)
     with pytest.raises(ValueError) as e:
-        ops.sgd_update(p, arr(4), lr)
+        kernels.sgd_update(p, arr(4), lr)
     assert_mentions(e, "sgd_update", "lr")
     np.testing.assert_array_equal(p, 0.5)
 
@@ -263,7 +263,7 @@ def test_sgd_non_finite_lr(lr):
 def test_sgd_lr_not_a_number(lr):
     p = arr(4)
     with pytest.raises((TypeError, ValueError)):
-        ops.sgd_update(p, arr(4), lr)
+        kernels.sgd_update(p, arr(4), lr)
     np.testing.assert_array_equal(p, 0.5)
 
 
@@ -271,7 +271,7 @@ def test_sgd_lr_not_a_number(lr):
 def test_sgd_lr_overflowing_float32(lr):
     p = arr(4)
     try:
-        ops.sgd_update(p, np.zeros(4, F32), lr)
+        kernels.sgd_update(p, np.zeros(4, F32), lr)
     except ValueError as e:
         assert "sgd_update" in str(e)
     np.testing.assert_array_equal(p, 0.5)  # rejected, or param - lr * 0 == param
@@ -280,7 +280,7 @@ def test_sgd_lr_overflowing_float32(lr):
 def test_sgd_grad_aliasing_param():
     p = np.arange(6, dtype=F32)
     try:
-        ops.sgd_update(p, p, 0.25)
+        kernels.sgd_update(p, p, 0.25)
     except (TypeError, ValueError) as e:
         assert "sgd_update" in str(e), str(e)
     else:
@@ -304,7 +304,7 @@ def test_sgd_grad_aliasing_param():
 )
 def test_dense_forward_bad_out(out, exc):
     with pytest.raises(exc) as e:
-        ops.dense_forward(arr(2, 3, 4), arr(4, 6), out=out)
+        kernels.dense_forward(arr(2, 3, 4), arr(4, 6), out=out)
     assert_mentions(e, "dense_forward", "out")
 
 
@@ -312,7 +312,7 @@ def test_dense_forward_read_only_out():
     out = np.zeros((2, 6), F32)
     out.flags.writeable = False
     with pytest.raises(ValueError) as e:
-        ops.dense_forward(arr(2, 4), arr(4, 6), out=out)
+        kernels.dense_forward(arr(2, 4), arr(4, 6), out=out)
     assert_mentions(e, "dense_forward", "out", "read-only")
 
 
@@ -332,7 +332,7 @@ def test_panic_is_runtime_error_and_library_keeps_working():
         # the pool survives a panic in one of its workers
         x = np.arange(12, dtype=F32).reshape(3, 4)
         k = np.arange(8, dtype=F32).reshape(4, 2)
-        np.testing.assert_allclose(ops.dense_forward(x, k), x.astype(np.float64) @ k, rtol=1e-6)
+        np.testing.assert_allclose(kernels.dense_forward(x, k), x.astype(np.float64) @ k, rtol=1e-6)
 
 
 # --- the raw extension functions -------------------------------------------------------------------
@@ -411,7 +411,7 @@ def test_raw_fortran_order_is_refused_or_correct(case):
             got, want = out, x @ k
         elif case == "activation softmax":
             got = _seqcore.activation_forward(fortran(x), "softmax")
-            want = ops.activation(x, "softmax")
+            want = kernels.activation(x, "softmax")
         else:
             p = fortran(x.copy())
             _seqcore.sgd_update(p, x, 1.0)
@@ -435,8 +435,8 @@ def test_unaligned_input_is_converted(op):
     x = np.arange(12, dtype=F32).reshape(3, 4) / 7
     if op == "dense_forward":
         k = np.eye(4, dtype=F32)
-        np.testing.assert_array_equal(ops.dense_forward(unaligned(x), k), ops.dense_forward(x, k))
+        np.testing.assert_array_equal(kernels.dense_forward(unaligned(x), k), kernels.dense_forward(x, k))
     elif op == "activation":
-        np.testing.assert_array_equal(ops.activation(unaligned(x), "tanh"), ops.activation(x, "tanh"))
+        np.testing.assert_array_equal(kernels.activation(unaligned(x), "tanh"), kernels.activation(x, "tanh"))
     else:
-        assert ops.mse(unaligned(x), x * 0)[0] == ops.mse(x, x * 0)[0]
+        assert kernels.mse(unaligned(x), x * 0)[0] == kernels.mse(x, x * 0)[0]

@@ -1,4 +1,4 @@
-"""The Rust GRU kernel (seqcore.ops.gru_forward / gru_backward), both reset_after modes, against
+"""The Rust GRU kernel (seqcore.kernels.gru_forward / gru_backward), both reset_after modes, against
 Keras golden values and the float64 reference (seqcore.reference_rnn).
 
 Goldens: tests/golden/rnn_goldens.npz from tests/golden/generate_rnn_goldens.py (Keras 3.15.1 / TF
@@ -12,7 +12,7 @@ import seqcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rnn_cases import assert_close, golden_case, golden_cases, random_lengths
-from seqcore import ops
+from seqcore import kernels
 from seqcore import reference_rnn as R
 
 TOL = 3e-5
@@ -20,14 +20,14 @@ ACTS = ["linear", "relu", "sigmoid", "hard_sigmoid", "tanh"]
 
 
 def run_gru(kw: dict, up: dict, need_dx: bool = True):
-    res = ops.gru_forward(
+    res = kernels.gru_forward(
         kw["x"], kw["kernel"], kw["recurrent_kernel"], kw["bias"],
         initial_state=None if kw["h0"] is None else [kw["h0"]],
         lengths=kw["lengths"], activation=kw["activation"],
         recurrent_activation=kw["recurrent_activation"], go_backwards=kw["go_backwards"],
         reset_after=kw["reset_after"],
     )  # fmt: skip
-    grads = ops.gru_backward(res.tape, up["d_outputs"], up.get("d_h_last"), need_dx=need_dx)
+    grads = kernels.gru_backward(res.tape, up["d_outputs"], up.get("d_h_last"), need_dx=need_dx)
     return res, grads
 
 
@@ -107,9 +107,9 @@ def test_thread_counts_agree(threads: int, reset_after: bool) -> None:
     before = seqcore.get_num_threads()
     try:
         seqcore.set_num_threads(threads)
-        res = ops.gru_forward(x, k, rk, reset_after=reset_after, lengths=random_lengths(rng, b, t))
+        res = kernels.gru_forward(x, k, rk, reset_after=reset_after, lengths=random_lengths(rng, b, t))
         lens = res.tape.args["lengths"]
-        g = ops.gru_backward(res.tape, d)
+        g = kernels.gru_backward(res.tape, d)
     finally:
         seqcore.set_num_threads(before)
     ref = R.gru_backward(x, k, rk, None, None, lens, "tanh", "sigmoid", False, reset_after, d)
@@ -128,8 +128,8 @@ def test_simd_levels_agree() -> None:
         for level in ["portable", seqcore.detected_simd_level()]:
             seqcore._seqcore._force_simd_level(level)
             for reset_after in (True, False):
-                r = ops.gru_forward(x, k, rk, reset_after=reset_after)
-                results.append((r.outputs, ops.gru_backward(r.tape, d).drecurrent_kernel))
+                r = kernels.gru_forward(x, k, rk, reset_after=reset_after)
+                results.append((r.outputs, kernels.gru_backward(r.tape, d).drecurrent_kernel))
     finally:
         seqcore._seqcore._force_simd_level(None)
     for (o1, g1), (o2, g2) in zip(results[:2], results[2:], strict=True):
@@ -146,12 +146,12 @@ def test_zero_sizes(b: int, t: int, f: int, h: int, reset_after: bool) -> None:
     rk = rng.normal(size=(h, 3 * h))
     h0 = rng.normal(size=(b, h))
     bias = np.ones((2, 3 * h) if reset_after else (3 * h,))
-    res = ops.gru_forward(x, k, rk, bias, initial_state=h0, reset_after=reset_after)
+    res = kernels.gru_forward(x, k, rk, bias, initial_state=h0, reset_after=reset_after)
     ref_out, ref_h = R.gru_forward(x, k, rk, bias, h0, reset_after=reset_after)
     assert_close(res.outputs, ref_out, TOL, "outputs")
     assert_close(res.h, ref_h, TOL, "h")
     dh = rng.normal(size=(b, h))
-    g = ops.gru_backward(res.tape, np.ones((b, t, h)), dh)
+    g = kernels.gru_backward(res.tape, np.ones((b, t, h)), dh)
     ref = R.gru_backward(x, k, rk, bias, h0, None, "tanh", "sigmoid", False, reset_after, np.ones((b, t, h)), dh)
     for name in ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0"):
         assert_close(getattr(g, name), ref[name], 2e-4, name)
@@ -164,21 +164,21 @@ class TestErrors:
 
     def test_bias_shape_depends_on_reset_after(self) -> None:
         with pytest.raises(ValueError, match=r"gru_forward: bias must have shape \(2, 12\).*\(12,\).*two rows"):
-            ops.gru_forward(self.x, self.k, self.rk, np.zeros(12))
+            kernels.gru_forward(self.x, self.k, self.rk, np.zeros(12))
         with pytest.raises(ValueError, match=r"bias must have shape \(12,\).*\(2, 12\).*only the input bias"):
-            ops.gru_forward(self.x, self.k, self.rk, np.zeros((2, 12)), reset_after=False)
+            kernels.gru_forward(self.x, self.k, self.rk, np.zeros((2, 12)), reset_after=False)
 
     def test_shapes_named(self) -> None:
         with pytest.raises(ValueError, match=r"gru_forward: kernel must have shape \(3, 3\*units\).*\(3, 13\)"):
-            ops.gru_forward(self.x, np.zeros((3, 13)), self.rk)
+            kernels.gru_forward(self.x, np.zeros((3, 13)), self.rk)
         with pytest.raises(ValueError, match=r"initial_state\[0\] \(h\) must have shape \(2, 4\)"):
-            ops.gru_forward(self.x, self.k, self.rk, initial_state=np.zeros((2, 5)))
+            kernels.gru_forward(self.x, self.k, self.rk, initial_state=np.zeros((2, 5)))
         with pytest.raises(ValueError, match=r"x must be 3-D"):
-            ops.gru_forward(np.zeros((2, 5, 3, 1)), self.k, self.rk)
+            kernels.gru_forward(np.zeros((2, 5, 3, 1)), self.k, self.rk)
 
     def test_tape_checks(self) -> None:
-        lstm = ops.lstm_forward(self.x, np.zeros((3, 16)), np.zeros((4, 16)))
+        lstm = kernels.lstm_forward(self.x, np.zeros((3, 16)), np.zeros((4, 16)))
         with pytest.raises(ValueError, match=r"comes from lstm_forward"):
-            ops.gru_backward(lstm.tape, None)
+            kernels.gru_backward(lstm.tape, None)
         with pytest.raises(TypeError, match=r"gru_backward: tape must be"):
-            ops.gru_backward(None, None)  # type: ignore[arg-type]
+            kernels.gru_backward(None, None)  # type: ignore[arg-type]

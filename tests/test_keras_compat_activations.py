@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import seqcore as keras
-from seqcore import interop, ops
+from seqcore import interop, kernels
 from seqcore._seqcore import ACTIVATION_ALIASES, ACTIVATIONS, INPUT_ACTIVATIONS
 
 L = keras.layers
@@ -109,15 +109,15 @@ def test_goldens_cover_every_new_activation() -> None:
 def test_values_and_gradients_match_keras(act: str) -> None:
     x = np.array(X, np.float32)
     y_want, g_want = (np.array(v, np.float64) for v in KERAS[act])
-    y = ops.activation(x, act)
+    y = kernels.activation(x, act)
     # 2e-6 relative, and 2e-7 absolute on these O(1) values (gelu' is 7.7e-4 at -0.75, a difference
     # of two terms near 0.3: both float32 computations lose ~1e-7 there).
     np.testing.assert_allclose(y, y_want, rtol=2e-6, atol=2e-7, err_msg=act)
     ones = np.ones_like(x)
-    g = ops.activation_backward_from_input(x, ones, act)
+    g = kernels.activation_backward_from_input(x, ones, act)
     np.testing.assert_allclose(g, g_want, rtol=2e-6, atol=2e-7, err_msg=f"{act}'")
     if act in ACTIVATIONS:  # fused: from the output, as the kernels take it
-        np.testing.assert_allclose(ops.activation_backward(y, ones, act), g_want, rtol=2e-6, atol=2e-7)
+        np.testing.assert_allclose(kernels.activation_backward(y, ones, act), g_want, rtol=2e-6, atol=2e-7)
     # the kinks follow TensorFlow exactly
     kinks = {"elu": [6], "selu": [6], "leaky_relu": [6], "relu6": [6, 10], "hard_silu": [2, 9]}
     for i in kinks.get(act, []):
@@ -143,16 +143,17 @@ def test_dense_and_conv1d_with_an_input_activation_equal_linear_plus_activation(
     plain(x)
     plain.set_weights(fused.get_weights())
     assert fused.activation == ACTIVATION_ALIASES.get(act, act) == post.activation
-    y = fused.forward(x, training=True)
-    want = post.forward(plain.forward(x, training=True), training=True)
+    y, cf = fused.forward(x, training=True)
+    mid, cp = plain.forward(x, training=True)
+    want, cq = post.forward(mid, training=True)
     np.testing.assert_array_equal(y, want)
     dy = _data(y.shape, 1)
-    dx = fused.backward(dy)
-    dx_want = plain.backward(post.backward(dy))
+    dx = fused.backward(cf, dy)
+    dx_want = plain.backward(cp, post.backward(cq, dy))
     np.testing.assert_array_equal(dx, dx_want)
     np.testing.assert_array_equal(fused.kernel.grad, plain.kernel.grad)
     np.testing.assert_array_equal(fused.bias.grad, plain.bias.grad)
-    np.testing.assert_array_equal(fused.forward(x), y)  # inference: nothing kept, same numbers
+    np.testing.assert_array_equal(fused.forward(x)[0], y)  # inference: nothing kept, same numbers
 
 
 @pytest.mark.parametrize("act", [*NEW_FUSED, *INPUT_ACTIVATIONS])
@@ -162,11 +163,11 @@ def test_activation_layer_gradient_matches_finite_differences(act: str) -> None:
     x = x[np.abs(np.abs(x) - 3) > 0.1]  # off hard_silu's kinks
     x = x[(np.abs(x) > 0.1) & (np.abs(x - 6) > 0.1)]  # and the others'
     w = np.cos(3 * x)
-    layer.forward(x.astype(np.float32)[None], training=True)
-    got = layer.backward(w.astype(np.float32)[None])[0]
+    _, ctx = layer.forward(x.astype(np.float32)[None], training=True)
+    got = layer.backward(ctx, w.astype(np.float32)[None])[0]
     h = 1e-3
-    up = ops.activation((x + h).astype(np.float32), act).astype(np.float64)
-    down = ops.activation((x - h).astype(np.float32), act).astype(np.float64)
+    up = kernels.activation((x + h).astype(np.float32), act).astype(np.float64)
+    down = kernels.activation((x - h).astype(np.float32), act).astype(np.float64)
     num = w * (up - down) / (2 * h)
     np.testing.assert_allclose(got, num, rtol=2e-3, atol=2e-3 * (1 + np.abs(num).max()), err_msg=act)
 

@@ -52,10 +52,9 @@ def test_repeat_vector_forward_backward_and_shapes() -> None:
     assert layer.compute_output_shape((3,)) == (4, 3) and layer.compute_output_shape((None,)) == (4, None)
     assert layer.count_params() == 0 and layer.weights == [] and layer.name.startswith("repeat_vector")
     dy = np.random.default_rng(0).normal(size=(2, 4, 3)).astype(np.float32)
-    layer(x, training=True)
-    np.testing.assert_allclose(layer.backward(dy), dy.sum(axis=1), rtol=1e-6)  # the sum over the repeats
-    layer.need_input_grad = False
-    assert layer.backward(dy).shape == (2, 3)
+    _, ctx = layer.forward(x, training=True)
+    np.testing.assert_allclose(layer.backward(ctx, dy), dy.sum(axis=1), rtol=1e-6)  # the sum over the repeats
+    assert layer.backward(ctx, dy, need_dx=False).shape == (2, 3)
 
 
 def test_repeat_vector_gradient_matches_finite_differences() -> None:
@@ -64,8 +63,8 @@ def test_repeat_vector_gradient_matches_finite_differences() -> None:
     r = np.random.default_rng(1)
     x = r.normal(size=(2, 4)).astype(np.float64)
     w = r.normal(size=(2, 3, 4))
-    layer(x.astype(np.float32), training=True)
-    got = layer.backward(w.astype(np.float32))
+    _, ctx = layer.forward(x.astype(np.float32), training=True)
+    got = layer.backward(ctx, w.astype(np.float32))
     eps, num = 1e-3, np.zeros_like(x)
     for i in np.ndindex(x.shape):
         xp, xm = x.copy(), x.copy()

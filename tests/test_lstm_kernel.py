@@ -1,4 +1,4 @@
-"""The Rust LSTM kernel (seqcore.ops.lstm_forward / lstm_backward) against Keras golden values and
+"""The Rust LSTM kernel (seqcore.kernels.lstm_forward / lstm_backward) against Keras golden values and
 the independent float64 reference (seqcore.reference_rnn), over drawn shapes and every option.
 
 Goldens: tests/golden/rnn_goldens.npz from tests/golden/generate_rnn_goldens.py (Keras 3.15.1 / TF
@@ -12,7 +12,7 @@ import seqcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rnn_cases import assert_close, golden_case, golden_cases, random_lengths
-from seqcore import ops
+from seqcore import kernels
 from seqcore import reference_rnn as R
 
 TOL = 3e-5
@@ -20,13 +20,13 @@ ACTS = ["linear", "relu", "sigmoid", "hard_sigmoid", "tanh"]
 
 
 def run_lstm(kw: dict, up: dict, need_dx: bool = True):
-    res = ops.lstm_forward(
+    res = kernels.lstm_forward(
         kw["x"], kw["kernel"], kw["recurrent_kernel"], kw["bias"],
         initial_state=None if kw["h0"] is None else [kw["h0"], kw["c0"]],
         lengths=kw["lengths"], activation=kw["activation"],
         recurrent_activation=kw["recurrent_activation"], go_backwards=kw["go_backwards"],
     )  # fmt: skip
-    grads = ops.lstm_backward(res.tape, up["d_outputs"], up.get("d_h_last"), up.get("d_c_last"), need_dx=need_dx)
+    grads = kernels.lstm_backward(res.tape, up["d_outputs"], up.get("d_h_last"), up.get("d_c_last"), need_dx=need_dx)
     return res, grads
 
 
@@ -129,9 +129,9 @@ def test_layouts_and_dtypes_give_the_same_result() -> None:
     x = rng.normal(size=(4, 10, 6))
     k = rng.normal(scale=0.4, size=(3, 16))
     rk = rng.normal(scale=0.4, size=(4, 16))
-    base = ops.lstm_forward(x[:, ::2, ::2].astype(np.float32).copy(), k, rk, training=False).outputs
-    strided = ops.lstm_forward(x.astype(np.float32)[:, ::2, ::2], k, rk, training=False).outputs
-    fortran = ops.lstm_forward(np.asfortranarray(x[:, ::2, ::2]), np.asfortranarray(k), rk, training=False)
+    base = kernels.lstm_forward(x[:, ::2, ::2].astype(np.float32).copy(), k, rk, training=False).outputs
+    strided = kernels.lstm_forward(x.astype(np.float32)[:, ::2, ::2], k, rk, training=False).outputs
+    fortran = kernels.lstm_forward(np.asfortranarray(x[:, ::2, ::2]), np.asfortranarray(k), rk, training=False)
     np.testing.assert_array_equal(base, strided)
     np.testing.assert_array_equal(base, fortran.outputs)
     assert fortran.tape is None
@@ -142,8 +142,8 @@ def test_inference_equals_training_forward() -> None:
     x = rng.normal(size=(3, 8, 5)).astype(np.float32)
     k = rng.normal(scale=0.4, size=(5, 24)).astype(np.float32)
     rk = rng.normal(scale=0.4, size=(6, 24)).astype(np.float32)
-    a = ops.lstm_forward(x, k, rk, lengths=[8, 3, 0], go_backwards=True, training=True)
-    b = ops.lstm_forward(x, k, rk, lengths=[8, 3, 0], go_backwards=True, training=False)
+    a = kernels.lstm_forward(x, k, rk, lengths=[8, 3, 0], go_backwards=True, training=True)
+    b = kernels.lstm_forward(x, k, rk, lengths=[8, 3, 0], go_backwards=True, training=False)
     np.testing.assert_array_equal(a.outputs, b.outputs)
     np.testing.assert_array_equal(a.h, b.h)
 
@@ -159,8 +159,8 @@ def test_simd_levels_agree() -> None:
         for level in ["portable", seqcore.detected_simd_level()]:
             seqcore._seqcore._force_simd_level(level)
             for acts in (("tanh", "sigmoid"), ("relu", "hard_sigmoid")):
-                r = ops.lstm_forward(x, k, rk, activation=acts[0], recurrent_activation=acts[1])
-                results.append((r.outputs, ops.lstm_backward(r.tape, d).drecurrent_kernel))
+                r = kernels.lstm_forward(x, k, rk, activation=acts[0], recurrent_activation=acts[1])
+                results.append((r.outputs, kernels.lstm_backward(r.tape, d).drecurrent_kernel))
     finally:
         seqcore._seqcore._force_simd_level(None)
     half = len(results) // 2
@@ -177,13 +177,13 @@ def test_zero_sizes(b: int, t: int, f: int, h: int) -> None:
     rk = rng.normal(size=(h, 4 * h))
     h0 = rng.normal(size=(b, h))
     c0 = rng.normal(size=(b, h))
-    res = ops.lstm_forward(x, k, rk, np.zeros(4 * h), initial_state=[h0, c0])
+    res = kernels.lstm_forward(x, k, rk, np.zeros(4 * h), initial_state=[h0, c0])
     ref_out, ref_h, ref_c = R.lstm_forward(x, k, rk, np.zeros(4 * h), h0, c0)
     assert_close(res.outputs, ref_out, TOL, "outputs")
     assert_close(res.h, ref_h, TOL, "h")
     assert_close(res.c, ref_c, TOL, "c")
     dh = rng.normal(size=(b, h))
-    g = ops.lstm_backward(res.tape, np.ones((b, t, h)), dh, None)
+    g = kernels.lstm_backward(res.tape, np.ones((b, t, h)), dh, None)
     ref = R.lstm_backward(x, k, rk, np.zeros(4 * h), h0, c0, None, "tanh", "sigmoid", False, np.ones((b, t, h)), dh)
     for name in ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0", "dc0"):
         assert_close(getattr(g, name), ref[name], 2e-4, name)
@@ -196,52 +196,52 @@ class TestErrors:
 
     def test_two_d_input_suggests_return_sequences(self) -> None:
         with pytest.raises(ValueError, match=r"lstm_forward: x must be 3-D.*\(2, 3\).*return_sequences=True"):
-            ops.lstm_forward(np.zeros((2, 3)), self.k, self.rk)
+            kernels.lstm_forward(np.zeros((2, 3)), self.k, self.rk)
 
     def test_kernel_feature_mismatch_names_both_shapes(self) -> None:
         with pytest.raises(
             ValueError, match=r"lstm_forward: kernel must have shape \(3, 4\*units\).*\(2, 5, 3\).*\(4, 16\)"
         ):
-            ops.lstm_forward(self.x, np.zeros((4, 16)), self.rk)
+            kernels.lstm_forward(self.x, np.zeros((4, 16)), self.rk)
 
     def test_recurrent_kernel_shape(self) -> None:
         with pytest.raises(ValueError, match=r"recurrent_kernel must have shape \(4, 16\).*\(16, 4\)"):
-            ops.lstm_forward(self.x, self.k, np.zeros((16, 4)))
+            kernels.lstm_forward(self.x, self.k, np.zeros((16, 4)))
 
     def test_bias_shape(self) -> None:
         with pytest.raises(ValueError, match=r"bias must have shape \(16,\).*\(4,\)"):
-            ops.lstm_forward(self.x, self.k, self.rk, np.zeros(4))
+            kernels.lstm_forward(self.x, self.k, self.rk, np.zeros(4))
 
     def test_initial_state_shapes(self) -> None:
         with pytest.raises(ValueError, match=r"initial_state\[1\] \(c\) must have shape \(2, 4\).*\(3, 4\)"):
-            ops.lstm_forward(self.x, self.k, self.rk, initial_state=[np.zeros((2, 4)), np.zeros((3, 4))])
+            kernels.lstm_forward(self.x, self.k, self.rk, initial_state=[np.zeros((2, 4)), np.zeros((3, 4))])
         with pytest.raises(ValueError, match=r"list of 2 arrays \[h, c\]"):
-            ops.lstm_forward(self.x, self.k, self.rk, initial_state=[np.zeros((2, 4))])
+            kernels.lstm_forward(self.x, self.k, self.rk, initial_state=[np.zeros((2, 4))])
 
     def test_lengths_out_of_range_and_wrong_type(self) -> None:
         with pytest.raises(ValueError, match=r"lengths must lie in \[0, 5\].*6"):
-            ops.lstm_forward(self.x, self.k, self.rk, lengths=[6, 1])
+            kernels.lstm_forward(self.x, self.k, self.rk, lengths=[6, 1])
         with pytest.raises(ValueError, match=r"lengths must lie in \[0, 5\].*-1"):
-            ops.lstm_forward(self.x, self.k, self.rk, lengths=[-1, 1])
+            kernels.lstm_forward(self.x, self.k, self.rk, lengths=[-1, 1])
         with pytest.raises(ValueError, match=r"lengths must have shape \(2,\)"):
-            ops.lstm_forward(self.x, self.k, self.rk, lengths=[1, 2, 3])
+            kernels.lstm_forward(self.x, self.k, self.rk, lengths=[1, 2, 3])
         with pytest.raises(TypeError, match=r"lengths must be integers"):
-            ops.lstm_forward(self.x, self.k, self.rk, lengths=[1.5, 2])
+            kernels.lstm_forward(self.x, self.k, self.rk, lengths=[1.5, 2])
 
     def test_unsupported_activation(self) -> None:
         with pytest.raises(ValueError, match=r"unsupported activation 'softmax'"):
-            ops.lstm_forward(self.x, self.k, self.rk, activation="softmax")
+            kernels.lstm_forward(self.x, self.k, self.rk, activation="softmax")
         with pytest.raises(ValueError, match=r"unknown activation 'sofmax'"):
-            ops.lstm_forward(self.x, self.k, self.rk, activation="sofmax")
+            kernels.lstm_forward(self.x, self.k, self.rk, activation="sofmax")
         with pytest.raises(ValueError, match=r"unsupported recurrent_activation 'gelu'; a recurrent cell fuses"):
-            ops.lstm_forward(self.x, self.k, self.rk, recurrent_activation="gelu")
+            kernels.lstm_forward(self.x, self.k, self.rk, recurrent_activation="gelu")
 
     def test_tape_is_single_use_and_upstream_shapes_checked(self) -> None:
-        res = ops.lstm_forward(self.x, self.k, self.rk)
+        res = kernels.lstm_forward(self.x, self.k, self.rk)
         with pytest.raises(ValueError, match=r"d_outputs must have shape \(2, 5, 4\).*\(2, 5, 1\)"):
-            ops.lstm_backward(res.tape, np.zeros((2, 5, 1)))
-        res = ops.lstm_forward(self.x, self.k, self.rk)
-        ops.lstm_backward(res.tape, np.zeros((2, 5, 4)))
+            kernels.lstm_backward(res.tape, np.zeros((2, 5, 1)))
+        res = kernels.lstm_forward(self.x, self.k, self.rk)
+        kernels.lstm_backward(res.tape, np.zeros((2, 5, 4)))
         with pytest.raises(ValueError, match=r"already used"):
-            ops.lstm_backward(res.tape, np.zeros((2, 5, 4)))
-        assert ops.lstm_forward(self.x, self.k, self.rk, training=False).tape is None
+            kernels.lstm_backward(res.tape, np.zeros((2, 5, 4)))
+        assert kernels.lstm_forward(self.x, self.k, self.rk, training=False).tape is None

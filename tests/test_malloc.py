@@ -10,23 +10,23 @@ import sys
 import numpy as np
 import pytest
 import seqcore
-from seqcore import ops
+from seqcore import kernels
 
 
 def test_output_buffers_are_reused_and_released() -> None:
     seqcore.release_memory()
     x = np.ones((64, 100, 32), np.float32)
     k = np.ones((32, 256), np.float32)
-    y = ops.dense_forward(x, k)
+    y = kernels.dense_forward(x, k)
     ptr = y.__array_interface__["data"][0]
     assert y.flags.c_contiguous and y.flags.writeable and y.base is not None
     del y
     gc.collect()
     assert seqcore.info()["cached_buffer_bytes"] >= 64 * 100 * 256 * 4  # back in the pool
-    y2 = ops.dense_forward(x, k)
+    y2 = kernels.dense_forward(x, k)
     assert y2.__array_interface__["data"][0] == ptr  # the same memory, no new pages
     np.testing.assert_allclose(y2, 32.0)
-    keep = ops.dense_forward(x, k)  # while y2 lives, a second output gets different memory
+    keep = kernels.dense_forward(x, k)  # while y2 lives, a second output gets different memory
     assert keep.__array_interface__["data"][0] != y2.__array_interface__["data"][0]
     seqcore.release_memory()
     assert seqcore.info()["cached_buffer_bytes"] == 0

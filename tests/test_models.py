@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import seqcore as keras
-from seqcore import layers, ops
+from seqcore import kernels, layers
 from seqcore.layers import LSTM, Dense, TimeDistributed
 from seqcore.models import Sequential
 
@@ -287,7 +287,7 @@ def test_masking_equals_lengths() -> None:
     x[3, 2:] = 0.0
     m = Sequential([keras.Input((10, 3)), layers.Masking(0.0), LSTM(5)])
     lstm = m.layers[1]
-    res = ops.lstm_forward(
+    res = kernels.lstm_forward(
         x, lstm.kernel.value, lstm.recurrent_kernel.value, lstm.bias.value, lengths=[10, 6, 10, 2], training=False
     )
     np.testing.assert_allclose(m.predict(x, verbose=0), res.outputs[:, -1], rtol=1e-6, atol=1e-6)
@@ -413,7 +413,7 @@ def test_config_round_trip_of_nested_models_custom_backward_layers_and_frozen_pa
         ]
     )
     cfg = m.get_config()
-    assert [lc["class_name"] for lc in cfg["layers"]] == ["TimeDistributed", "SequentialLayer", "Bidirectional", "GRU"]
+    assert [lc["class_name"] for lc in cfg["layers"]] == ["TimeDistributed", "Sequential", "Bidirectional", "GRU"]
     clone = Sequential.from_config(cfg)  # no workaround needed: the registry knows nested models
     assert clone.get_config() == cfg
     bi = clone.layers[2]
@@ -425,7 +425,7 @@ def test_config_round_trip_of_nested_models_custom_backward_layers_and_frozen_pa
     # Keras writes a nested model as class "Sequential": read that too.
     keras_style = {"class_name": "Sequential", "config": inner.get_config()}
     nested = layers.deserialize(keras_style)
-    assert isinstance(nested, layers.SequentialLayer) and not nested.trainable
+    assert isinstance(nested, keras.Sequential) and not nested.trainable
     with pytest.raises(ValueError, match=r"a layer entry must be \{'class_name': str, 'config': dict\}"):
         layers.deserialize(["Dense"])  # type: ignore[arg-type]
 
@@ -514,10 +514,10 @@ def test_rnn_input_dropout_uses_one_mask_per_sequence(cell) -> None:
     x = np.ones((6, 9, 5), np.float32)
     layer = cell(3, dropout=0.4, return_sequences=True)
     layer(x, training=True)
-    layer.forward(x, training=True)
-    mask = layer._dropout_mask
+    _, ctx = layer.forward(x, training=True)
+    mask = ctx.dropout_mask
     assert mask is not None and mask.shape == (6, 1, 5)
     assert set(np.unique(mask)) <= {0.0, np.float32(1 / 0.6)}
     assert 0 < (mask == 0).sum() < mask.size
-    dx = layer.backward(np.ones((6, 9, 3), np.float32))
+    dx = layer.backward(ctx, np.ones((6, 9, 3), np.float32))
     assert np.all(dx[np.broadcast_to(mask, dx.shape) == 0] == 0)

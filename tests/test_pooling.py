@@ -19,7 +19,7 @@ import pytest
 import seqcore
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from seqcore import ops
+from seqcore import kernels
 from seqcore import reference_conv as R
 
 GOLDEN = Path(__file__).parent / "golden" / "conv_goldens.npz"
@@ -37,14 +37,14 @@ def golden_names() -> list[str]:
 
 
 def run(kind: str, x, dy, pool_size=None, strides=None, padding="valid"):
-    """(y, dx) from seqcore.ops."""
+    """(y, dx) from seqcore.kernels."""
     if kind == "global_max":
-        return ops.global_max_pool1d_forward(x), ops.global_max_pool1d_backward(x, dy)
+        return kernels.global_max_pool1d_forward(x), kernels.global_max_pool1d_backward(x, dy)
     if kind == "global_avg":
-        return ops.global_avg_pool1d_forward(x), ops.global_avg_pool1d_backward(x, dy)
+        return kernels.global_avg_pool1d_forward(x), kernels.global_avg_pool1d_backward(x, dy)
     fwd, bwd = {
-        "max": (ops.max_pool1d_forward, ops.max_pool1d_backward),
-        "avg": (ops.avg_pool1d_forward, ops.avg_pool1d_backward),
+        "max": (kernels.max_pool1d_forward, kernels.max_pool1d_backward),
+        "avg": (kernels.avg_pool1d_forward, kernels.avg_pool1d_backward),
     }[kind]
     kw = {"strides": strides, "padding": padding}
     return fwd(x, pool_size, **kw), bwd(x, dy, pool_size, **kw)
@@ -99,7 +99,7 @@ def test_output_length_matches_keras_table() -> None:
     rows = golden()["pool_lengths"]
     assert len(rows) > 200
     for length, p, s, pad, want in rows.tolist():
-        assert ops.pool1d_output_length(length, p, s, PADDINGS[pad]) == want, (length, p, s, PADDINGS[pad])
+        assert kernels.pool1d_output_length(length, p, s, PADDINGS[pad]) == want, (length, p, s, PADDINGS[pad])
         assert len(R.pool1d_windows(length, p, s, PADDINGS[pad])) == want
 
 
@@ -107,9 +107,9 @@ def test_same_padding_semantics_on_a_ramp() -> None:
     """pool 4, stride 1, 'same' on 6 steps: one padded cell on the left, two on the right, not
     counted by the average and never the max."""
     x = -np.arange(1, 7, dtype=np.float32).reshape(1, 6, 1)  # -1 .. -6: padding (0 or -inf) would win
-    np.testing.assert_array_equal(ops.max_pool1d_forward(x, 4, strides=1, padding="same")[0, :, 0],
+    np.testing.assert_array_equal(kernels.max_pool1d_forward(x, 4, strides=1, padding="same")[0, :, 0],
                                   [-1, -1, -2, -3, -4, -5])  # fmt: skip
-    np.testing.assert_allclose(ops.avg_pool1d_forward(x, 4, strides=1, padding="same")[0, :, 0],
+    np.testing.assert_allclose(kernels.avg_pool1d_forward(x, 4, strides=1, padding="same")[0, :, 0],
                                [-2, -2.5, -3.5, -4.5, -5, -5.5])  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def make_pool_problem(p: dict):
         x = rng.integers(-2, 3, shape).astype(np.float32)
     else:
         x = rng.standard_normal(shape).astype(np.float32)
-    out = ops.pool1d_output_length(p["length"], p["pool_size"], p["strides"], p["padding"])
+    out = kernels.pool1d_output_length(p["length"], p["pool_size"], p["strides"], p["padding"])
     dy = rng.standard_normal((p["batch"], out, p["channels"])).astype(np.float32)
     return x, dy
 
@@ -201,21 +201,21 @@ def test_long_sequences_cross_block_boundaries(kind, length, pool_size, strides,
 
 def test_max_gradient_goes_to_the_first_of_tied_maxima() -> None:
     x = np.array([[[1.0], [3.0], [3.0], [2.0], [3.0], [0.0]]], np.float32)
-    dx = ops.max_pool1d_backward(x, np.ones((1, 4, 1)), 3, strides=1)
+    dx = kernels.max_pool1d_backward(x, np.ones((1, 4, 1)), 3, strides=1)
     # windows [1 3 3] and [3 3 2] pick step 1, [3 2 3] picks step 2, [2 3 0] picks step 4
     np.testing.assert_array_equal(dx[0, :, 0], [0, 2, 1, 0, 1, 0])
-    dx = ops.global_max_pool1d_backward(x, np.full((1, 1), 5.0))
+    dx = kernels.global_max_pool1d_backward(x, np.full((1, 1), 5.0))
     np.testing.assert_array_equal(dx[0, :, 0], [0, 5, 0, 0, 0, 0])
 
 
 def test_nan_propagates_through_max_pooling() -> None:
     x = np.array([[[1.0, 1.0], [np.nan, 2.0], [5.0, np.nan], [0.0, 0.0]]], np.float32)
-    y = ops.max_pool1d_forward(x, 2, strides=1)
+    y = kernels.max_pool1d_forward(x, 2, strides=1)
     assert np.isnan(y[0, 0, 0]) and np.isnan(y[0, 1, 0]) and y[0, 2, 0] == 5.0
     assert y[0, 0, 1] == 2.0 and np.isnan(y[0, 1, 1]) and np.isnan(y[0, 2, 1])
-    dx = ops.max_pool1d_backward(x, np.ones((1, 3, 2)), 2, strides=1)
+    dx = kernels.max_pool1d_backward(x, np.ones((1, 3, 2)), 2, strides=1)
     np.testing.assert_array_equal(dx[0], [[0, 0], [2, 1], [1, 2], [0, 0]])
-    assert np.isnan(ops.global_max_pool1d_forward(x)).all()
+    assert np.isnan(kernels.global_max_pool1d_forward(x)).all()
 
 
 # --- finite differences ----------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_simd_levels_and_threads_agree(force_simd) -> None:
             out = []
             for kind, ps, s, pad in cases:
                 if kind in ("max", "avg"):
-                    n = ops.pool1d_output_length(600, ps, s, pad)
+                    n = kernels.pool1d_output_length(600, ps, s, pad)
                     dy = np.linspace(-1, 1, 3 * n * 19, dtype=np.float32).reshape(3, n, 19)
                 else:
                     dy = np.linspace(-1, 1, 3 * 19, dtype=np.float32).reshape(3, 19)
@@ -315,7 +315,7 @@ def raises(exc, fn, *args, parts=(), **kw):
         assert part in str(e.value), f"{part!r} not in message: {str(e.value)!r}"
 
 
-@pytest.mark.parametrize("fn", [ops.max_pool1d_forward, ops.avg_pool1d_forward])
+@pytest.mark.parametrize("fn", [kernels.max_pool1d_forward, kernels.avg_pool1d_forward])
 def test_pool_errors(fn) -> None:
     op = fn.__name__
     raises(ValueError, fn, X, 0, parts=(op, "pool_size", "0"))
@@ -327,7 +327,7 @@ def test_pool_errors(fn) -> None:
     assert fn(X, 7, padding="same").shape == (2, 1, 3)
 
 
-@pytest.mark.parametrize("fn", [ops.max_pool1d_backward, ops.avg_pool1d_backward])
+@pytest.mark.parametrize("fn", [kernels.max_pool1d_backward, kernels.avg_pool1d_backward])
 def test_pool_backward_errors(fn) -> None:
     op = fn.__name__
     raises(ValueError, fn, X, np.zeros((2, 3, 3)), 2, strides=1, parts=(op, "`dy`", "(2, 5, 3)", "(2, 3, 3)"))
@@ -335,19 +335,19 @@ def test_pool_backward_errors(fn) -> None:
 
 
 def test_global_pool_errors() -> None:
-    for fn in (ops.global_max_pool1d_forward, ops.global_avg_pool1d_forward):
+    for fn in (kernels.global_max_pool1d_forward, kernels.global_avg_pool1d_forward):
         raises(ValueError, fn, np.zeros((2, 0, 3)), parts=(fn.__name__, "0 steps", "(2, 0, 3)"))
         raises(ValueError, fn, np.zeros((2, 3)), parts=(fn.__name__, "3-D"))
-    for fn in (ops.global_max_pool1d_backward, ops.global_avg_pool1d_backward):
+    for fn in (kernels.global_max_pool1d_backward, kernels.global_avg_pool1d_backward):
         raises(ValueError, fn, X, np.zeros((2, 6, 3)), parts=(fn.__name__, "`dy`", "(2, 3)", "(2, 6, 3)"))
         raises(ValueError, fn, np.zeros((2, 0, 3)), np.zeros((2, 3)), parts=(fn.__name__, "0 steps"))
 
 
 def test_output_length_errors() -> None:
-    raises(ValueError, ops.pool1d_output_length, 3, 4, parts=("pool1d_output_length", "pool_size 4"))
-    raises(ValueError, ops.pool1d_output_length, -1, 2, parts=("length",))
-    assert ops.pool1d_output_length(3, 4, padding="same") == 1
-    assert ops.pool1d_output_length(11, 3) == 3  # strides default to pool_size
+    raises(ValueError, kernels.pool1d_output_length, 3, 4, parts=("pool1d_output_length", "pool_size 4"))
+    raises(ValueError, kernels.pool1d_output_length, -1, 2, parts=("length",))
+    assert kernels.pool1d_output_length(3, 4, padding="same") == 1
+    assert kernels.pool1d_output_length(11, 3) == 3  # strides default to pool_size
 
 
 def test_raw_extension_rejects_bad_arguments_without_crashing() -> None:

@@ -8,7 +8,7 @@ GRU: ``reset_after=True`` gives ``r * ((h * m_h) @ U_h + b_rec_h)``, ``reset_aft
 ``(r * (h * m_h)) @ U_h``; the update ``z * h_{t-1} + (1 - z) * hh`` uses the unmasked state. The
 LSTM's c is never masked.
 
-Checked here: the kernels (``seqcore.ops``) against the float64 reference (``seqcore.reference_rnn``)
+Checked here: the kernels (``seqcore.kernels``) against the float64 reference (``seqcore.reference_rnn``)
 with masks over drawn shapes; the reference's masked backward against finite differences of its own
 forward; exact properties (all-ones masks, zero masks, one gate's mask against its zeroed weight
 block); Keras goldens (numbers pasted below from tests/golden/generate_dropout_goldens.py, so CI needs
@@ -27,7 +27,7 @@ import seqcore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rnn_cases import assert_close, random_lengths
-from seqcore import ops
+from seqcore import kernels
 from seqcore import reference_rnn as R
 from seqcore.layers import GRU, LSTM, Bidirectional, Dense
 from seqcore.models import Sequential
@@ -63,15 +63,17 @@ def run_kernel(kind: str, kw: dict[str, Any], up: dict[str, Any], need_dx: bool 
     }
     if kind == "lstm":
         init = None if kw["h0"] is None else [kw["h0"], kw["c0"]]
-        res = ops.lstm_forward(kw["x"], kw["kernel"], kw["recurrent_kernel"], kw["bias"], initial_state=init, **common)
-        g = ops.lstm_backward(res.tape, up["d_outputs"], up["d_h_last"], up["d_c_last"], need_dx=need_dx)
+        res = kernels.lstm_forward(
+            kw["x"], kw["kernel"], kw["recurrent_kernel"], kw["bias"], initial_state=init, **common
+        )
+        g = kernels.lstm_backward(res.tape, up["d_outputs"], up["d_h_last"], up["d_c_last"], need_dx=need_dx)
     else:
         init = None if kw["h0"] is None else [kw["h0"]]
-        res = ops.gru_forward(
+        res = kernels.gru_forward(
             kw["x"], kw["kernel"], kw["recurrent_kernel"], kw["bias"], initial_state=init,
             reset_after=kw["reset_after"], **common,
         )  # fmt: skip
-        g = ops.gru_backward(res.tape, up["d_outputs"], up["d_h_last"], need_dx=need_dx)
+        g = kernels.gru_backward(res.tape, up["d_outputs"], up["d_h_last"], need_dx=need_dx)
     return res, g
 
 
@@ -236,12 +238,12 @@ def test_masks_apply_in_inference_mode_and_without_dx(cell: str, f: int) -> None
     masks = {"input_masks": kw["input_masks"], "recurrent_masks": kw["recurrent_masks"]}
     args = (kw["x"], kw["kernel"], kw["recurrent_kernel"], kw["bias"])
     if kind == "lstm":
-        inf = ops.lstm_forward(
+        inf = kernels.lstm_forward(
             *args, initial_state=[kw["h0"], kw["c0"]], lengths=kw["lengths"], training=False, **masks
         )
         np.testing.assert_array_equal(inf.c, res.c)
     else:
-        inf = ops.gru_forward(*args, initial_state=[kw["h0"]], lengths=kw["lengths"], reset_after=bool(reset_after),
+        inf = kernels.gru_forward(*args, initial_state=[kw["h0"]], lengths=kw["lengths"], reset_after=bool(reset_after),
                               training=False, **masks)  # fmt: skip
     assert inf.tape is None
     np.testing.assert_array_equal(inf.outputs, res.outputs)
@@ -280,7 +282,7 @@ def test_wrong_mask_shapes_are_refused(cell: str, which: str) -> None:
     k = np.zeros((f, g * h), np.float32)
     rk = np.zeros((h, g * h), np.float32)
     width = f if which == "input_masks" else h
-    fn = ops.lstm_forward if cell == "lstm" else ops.gru_forward
+    fn = kernels.lstm_forward if cell == "lstm" else kernels.gru_forward
     for bad in [(b, width), (g - 1, b, width), (g + 1, b, width), (g, b + 1, width), (g, b, width + 1),
                 (g, 1, width), (g, b, 1), (1, b, width), (g, b, width, 1)]:  # fmt: skip
         with pytest.raises(ValueError, match=rf"{cell}_forward: {which} must have shape \({g}, {b}, {width}\)"):
@@ -731,13 +733,13 @@ def test_training_differs_and_inference_ignores_dropout(cell: type) -> None:
     plain = model_with(cell)
     plain.set_weights(m.get_weights())
     inference = m(x)
-    assert m.layers[0]._gate_masks == (None, None)
+    assert m.layers[0].forward(x)[1] is None  # inference keeps no context and draws no mask
     np.testing.assert_array_equal(inference, plain(x))
     np.testing.assert_array_equal(m.predict(x, verbose=0), plain.predict(x, verbose=0))
-    train1 = m(x, training=True)
-    masks1 = m.layers[0]._gate_masks
-    train2 = m(x, training=True)
-    masks2 = m.layers[0]._gate_masks
+    train1, ctx1 = m.layers[0].forward(x, training=True)
+    masks1 = ctx1.gate_masks
+    train2, ctx2 = m.layers[0].forward(x, training=True)
+    masks2 = ctx2.gate_masks
     assert not np.allclose(train1, inference, atol=1e-3)
     assert not np.allclose(train1, train2, atol=1e-3)  # a new draw per training call
     assert not np.array_equal(masks1[0], masks2[0]) and not np.array_equal(masks1[1], masks2[1])
@@ -749,9 +751,10 @@ def test_mask_shapes_values_and_keep_rate(cell: type) -> None:
     x, _ = seq_data(n=256)
     g = 4 if cell is LSTM else 3
     layer = cell(4, dropout=0.2, recurrent_dropout=0.3, seed=1)
-    layer(x, training=True)
-    mi, mr = layer._gate_masks
-    assert layer._dropout_mask is None  # the masks are applied in the kernel, per gate
+    layer(x)  # builds
+    _, ctx = layer.forward(x, training=True)
+    mi, mr = ctx.gate_masks
+    assert ctx.dropout_mask is None  # the masks are applied in the kernel, per gate
     assert mi.shape == (g, 256, 3) and mr.shape == (g, 256, 4)
     assert mi.dtype == mr.dtype == np.float32
     assert set(np.unique(mi)) <= {0.0, np.float32(1 / 0.8)}
@@ -761,11 +764,13 @@ def test_mask_shapes_values_and_keep_rate(cell: type) -> None:
     assert not np.array_equal(mr[0], mr[1])
     # recurrent_dropout alone: no input masks; dropout alone: the old single (B, 1, F) input mask
     only_rec = cell(4, recurrent_dropout=0.3, seed=1)
-    only_rec(x, training=True)
-    assert only_rec._gate_masks[0] is None and only_rec._gate_masks[1].shape == (g, 256, 4)
+    only_rec(x)
+    c = only_rec.forward(x, training=True)[1]
+    assert c.gate_masks[0] is None and c.gate_masks[1].shape == (g, 256, 4)
     only_in = cell(4, dropout=0.3, seed=1)
-    only_in(x, training=True)
-    assert only_in._gate_masks == (None, None) and only_in._dropout_mask.shape == (256, 1, 3)
+    only_in(x)
+    c = only_in.forward(x, training=True)[1]
+    assert c.gate_masks == (None, None) and c.dropout_mask.shape == (256, 1, 3)
 
 
 @pytest.mark.parametrize("cell", [LSTM, GRU])
@@ -778,9 +783,10 @@ def test_layer_forward_and_backward_use_its_masks(cell: type, opts: dict[str, An
     opts = {"return_sequences": True, **opts}
     lengths = np.array([8, 3, 0, 5, 8]) if opts.pop("masked", False) else None
     layer = cell(4, dropout=0.2, recurrent_dropout=0.3, seed=1, **opts)
-    mask = None if lengths is None else np.arange(8)[None, :] < lengths[:, None]
-    out = layer(x, training=True, mask=mask)
-    mi, mr = layer._gate_masks
+    layer(x)  # builds
+    lengths_arg = None if lengths is None else lengths.astype(np.int64)
+    out, ctx = layer.forward(x, training=True, lengths=lengths_arg)
+    mi, mr = ctx.gate_masks
     kind = "lstm" if cell is LSTM else "gru"
     kw: dict[str, Any] = {
         "x": x,
@@ -803,7 +809,7 @@ def test_layer_forward_and_backward_use_its_masks(cell: type, opts: dict[str, An
     up["d_outputs" if layer.return_sequences else "d_h_last"] = dy
     ref = run_reference(kind, kw, up)
     assert_close(out, ref["outputs"] if layer.return_sequences else ref["h"], TOL, "layer output")
-    dx = layer.backward(dy)
+    dx = layer.backward(ctx, dy)
     assert_close(dx, ref["dx"], GTOL, "dx")
     assert_close(layer.kernel.grad, ref["dkernel"], GTOL, "dkernel")
     assert_close(layer.recurrent_kernel.grad, ref["drecurrent_kernel"], GTOL, "drecurrent_kernel")
@@ -823,7 +829,7 @@ def test_same_seed_trains_bit_identically(cell: type) -> None:
         m.compile("adam", "mse")
         for _ in range(3):
             m.train_on_batch(x, y)
-        return m.get_weights(), m.layers[0]._gate_masks
+        return m.get_weights(), m.layers[0].forward(x, training=True)[1].gate_masks
 
     w1, masks1 = train(1, 0)
     w2, masks2 = train(1, 0)
@@ -862,7 +868,8 @@ def test_bidirectional_with_recurrent_dropout_trains(cell: type) -> None:
     m.compile(seqcore.optimizers.Adam(0.01), "mse")
     before = m.evaluate(x, y, verbose=0)
     m.fit(x, y, epochs=6, batch_size=16, verbose=0)
-    assert bi.forward_layer._gate_masks[1] is not None and bi.backward_layer._gate_masks[1] is not None
+    assert bi.forward_layer.forward(x, training=True)[1].gate_masks[1] is not None
+    assert bi.backward_layer.forward(x, training=True)[1].gate_masks[1] is not None
     assert m.evaluate(x, y, verbose=0) < 0.6 * before
 
 

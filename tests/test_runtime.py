@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 import seqcore
-from seqcore import _seqcore, ops, reference
+from seqcore import _seqcore, kernels, reference
 from seqcore._seqcore import ACTIVATIONS
 
 TINY = float(np.finfo(np.float32).tiny)
@@ -62,8 +62,8 @@ def test_activation_levels_agree(act, simd_levels, force_simd):
     results = {}
     for level in simd_levels:
         assert force_simd(level) == level
-        y = ops.activation(z, act)
-        results[level] = (y, ops.activation_backward(y, dy, act))
+        y = kernels.activation(z, act)
+        results[level] = (y, kernels.activation_backward(y, dy, act))
     y0, dz0 = results["portable"]
     # sanity: the baseline itself is right, so agreeing with it means something
     with np.errstate(over="ignore"):  # exponential: e^x as float32 holds it (inf from 88.73 on)
@@ -89,8 +89,8 @@ def test_dense_levels_agree(act, x_shape, simd_levels, force_simd):
     results = {}
     for level in simd_levels:
         assert force_simd(level) == level
-        y = ops.dense_forward(x, k, b, act)
-        results[level] = (y, *ops.dense_backward(x, k, y, dy, act))
+        y = kernels.dense_forward(x, k, b, act)
+        results[level] = (y, *kernels.dense_backward(x, k, y, dy, act))
     base = results["portable"]
     for level in simd_levels[1:]:
         for name, got, want in zip(("y", "dx", "dkernel", "dbias"), results[level], base, strict=True):
@@ -125,12 +125,12 @@ def test_env_simd_is_capped_and_ignores_garbage(run_python):
 
 def test_env_scalar_still_computes_correctly(run_python):
     code = (
-        "import numpy as np, seqcore; from seqcore import ops, reference\n"
+        "import numpy as np, seqcore; from seqcore import kernels, reference\n"
         "assert seqcore.simd_level() == 'portable'\n"
         "x = np.linspace(-8, 8, 999, dtype=np.float32).reshape(-1, 9)\n"
         "for a in ('sigmoid', 'tanh', 'softmax'):\n"
         "    want = reference.activation(x, a)\n"
-        "    np.testing.assert_allclose(ops.activation(x, a), want, rtol=2e-6, atol=1e-7)\n"
+        "    np.testing.assert_allclose(kernels.activation(x, a), want, rtol=2e-6, atol=1e-7)\n"
         "print('ok')\n"
     )
     proc = run_python(code, env={"SEQCORE_SIMD": "scalar"})
@@ -174,12 +174,12 @@ def threaded_workload():
     p = rng.standard_normal(100_003).astype(np.float32)
     t = rng.standard_normal(100_003).astype(np.float32)
 
-    y = ops.dense_forward(x, k, b, "tanh")
-    dx, dk, db = ops.dense_backward(x, k, y, dy, "tanh")
-    y1 = ops.dense_forward(x1, k1, None, "sigmoid")
-    loss, g = ops.mse(p, t)
+    y = kernels.dense_forward(x, k, b, "tanh")
+    dx, dk, db = kernels.dense_backward(x, k, y, dy, "tanh")
+    y1 = kernels.dense_forward(x1, k1, None, "sigmoid")
+    loss, g = kernels.mse(p, t)
     q = p.copy()
-    ops.sgd_update(q, t, 0.125)
+    kernels.sgd_update(q, t, 0.125)
     return {"y": y, "dx": dx, "dk": dk, "db": db, "y1": y1, "loss": np.float64(loss), "g": g, "sgd": q}
 
 
@@ -225,7 +225,7 @@ FORK_SCRIPT = r"""
 import os, sys
 import numpy as np
 import seqcore
-from seqcore import ops, reference
+from seqcore import kernels, reference
 
 seqcore.set_num_threads(2)
 rng = np.random.default_rng(0)
@@ -235,8 +235,8 @@ dy = rng.standard_normal((8, 300, 8)).astype(np.float32)
 want = reference.dense_forward(x, k, None, "tanh")
 
 def works():
-    y = ops.dense_forward(x, k, None, "tanh")          # row-parallel: needs the pool's workers
-    dx, dk, db = ops.dense_backward(x, k, y, dy, "tanh")
+    y = kernels.dense_forward(x, k, None, "tanh")          # row-parallel: needs the pool's workers
+    dx, dk, db = kernels.dense_backward(x, k, y, dy, "tanh")
     return np.allclose(y, want, rtol=1e-5, atol=1e-5) and np.isfinite(dk).all()
 
 assert works()  # the pool now exists, with worker threads, in the parent
@@ -280,14 +280,14 @@ def test_kernel_releases_the_gil():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8192, 768)).astype(np.float32)
     k = rng.standard_normal((768, 1024)).astype(np.float32)
-    ops.dense_forward(x[:8], k)  # warm up (pool creation)
+    kernels.dense_forward(x[:8], k)  # warm up (pool creation)
 
     state = {"in_kernel": False, "done": False, "duration": 0.0}
 
     def worker():
         state["in_kernel"] = True
         t0 = time.perf_counter()
-        ops.dense_forward(x, k)
+        kernels.dense_forward(x, k)
         state["duration"] = time.perf_counter() - t0
         state["in_kernel"] = False
         state["done"] = True

@@ -149,7 +149,7 @@ def test_weight_names_are_readable_unique_and_cover_nested_layers() -> None:
     names = saving.weight_names(model)
     td, td2 = model.layers[0].name, model.layers[1].name
     inner = model.layers[1].layer.name
-    conv_inner = model.layers[1].layer.model.layers[0].name
+    conv_inner = model.layers[1].layer.layers[0].name
     assert names[:2] == [f"{td}/{model.layers[0].layer.name}/kernel", f"{td}/{model.layers[0].layer.name}/bias"]
     assert names[2:4] == [f"{td2}/{inner}/{conv_inner}/kernel", f"{td2}/{inner}/{conv_inner}/bias"]
     assert len(set(names)) == len(names) == len(model.weights)

@@ -1,4 +1,4 @@
-"""`ops.mse` and `ops.sgd_update` against the reference, and a short training loop."""
+"""`kernels.mse` and `kernels.sgd_update` against the reference, and a short training loop."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seqcore import ops, reference
+from seqcore import kernels, reference
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -50,7 +50,7 @@ def test_mse_matches_reference(shape, scale, seed, layout, which):
     p, t = randn(rng, shape, scale), randn(rng, shape, scale)
     p0, t0 = p.copy(), t.copy()
 
-    loss, grad = ops.mse(p, t)
+    loss, grad = kernels.mse(p, t)
 
     assert isinstance(loss, float)
     assert isinstance(grad, np.ndarray) and grad.dtype == np.float32 and grad.shape == p.shape
@@ -66,7 +66,7 @@ def test_mse_matches_reference(shape, scale, seed, layout, which):
         return  # 0-d non-float32 inputs are the as_f32 bug: test_mse_zero_d_mixed_dtypes
     args = {"pred": p, "target": t}
     args[which] = LAYOUTS[layout](args[which])
-    loss_v, grad_v = ops.mse(args["pred"], args["target"])
+    loss_v, grad_v = kernels.mse(args["pred"], args["target"])
     assert loss_v == pytest.approx(loss, rel=1e-12)
     np.testing.assert_array_equal(grad_v, grad)
 
@@ -76,7 +76,7 @@ def test_mse_large_and_chunk_edges(n):
     # lengths around the 256-element strips and the 16384-element parallel chunks
     rng = np.random.default_rng(n)
     p, t = randn(rng, n), randn(rng, n)
-    loss, grad = ops.mse(p, t)
+    loss, grad = kernels.mse(p, t)
     want_loss, want_grad = reference.mse(p, t)
     assert loss == pytest.approx(want_loss, rel=1e-6)
     np.testing.assert_allclose(grad, want_grad, rtol=4 * EPS32, atol=0)
@@ -84,13 +84,13 @@ def test_mse_large_and_chunk_edges(n):
 
 def test_mse_of_equal_arrays_is_zero():
     x = randn(np.random.default_rng(0), (7, 9))
-    loss, grad = ops.mse(x, x)
+    loss, grad = kernels.mse(x, x)
     assert loss == 0.0
     np.testing.assert_array_equal(grad, 0.0)
 
 
 def test_mse_zero_d_mixed_dtypes():
-    loss, grad = ops.mse(np.array(2.0, np.float32), np.array(1.0))
+    loss, grad = kernels.mse(np.array(2.0, np.float32), np.array(1.0))
     assert loss == 1.0 and grad.shape == ()
 
 
@@ -110,7 +110,7 @@ def test_sgd_update_in_place(shape, lr, seed, layout):
     p_before, g0 = p.copy(), g.copy()
     address = p.__array_interface__["data"][0]
 
-    assert ops.sgd_update(p, g, lr) is None
+    assert kernels.sgd_update(p, g, lr) is None
 
     assert p.__array_interface__["data"][0] == address and p.dtype == np.float32
     lr32 = float(np.float32(lr))  # the kernel's learning rate is float32
@@ -123,7 +123,7 @@ def test_sgd_update_in_place(shape, lr, seed, layout):
     if layout == "list" and p.size == 0:
         return  # a nested list cannot hold a 0 in a leading axis
     q = p_before.copy()
-    ops.sgd_update(q, LAYOUTS[layout](g0), lr)
+    kernels.sgd_update(q, LAYOUTS[layout](g0), lr)
     np.testing.assert_array_equal(q, p)
 
 
@@ -132,20 +132,20 @@ def test_sgd_update_chunk_edges(n):
     rng = np.random.default_rng(n)
     p, g = randn(rng, n), randn(rng, n)
     want = p.astype(np.float64) - 0.25 * g
-    ops.sgd_update(p, g, 0.25)
+    kernels.sgd_update(p, g, 0.25)
     np.testing.assert_allclose(p, want, rtol=0, atol=4 * EPS32 * (1 + np.abs(want).max()))
 
 
 def test_sgd_update_zero_d_param():
     p = np.array(1.0, np.float32)
-    ops.sgd_update(p, np.array(0.5, np.float32), 0.1)
+    kernels.sgd_update(p, np.array(0.5, np.float32), 0.1)
     assert p.shape == () and p == pytest.approx(0.95, rel=1e-7)
 
 
 @pytest.mark.parametrize("grad", [0.5, np.array(0.5)], ids=["float", "f64_0d"])
 def test_sgd_update_zero_d_param_with_scalar_grad(grad):
     p = np.array(1.0, np.float32)
-    ops.sgd_update(p, grad, 0.1)
+    kernels.sgd_update(p, grad, 0.1)
     assert p == pytest.approx(0.95, rel=1e-7)
 
 
@@ -161,11 +161,11 @@ def train(act, steps=30, lr=0.5, seed=0):
     b = np.zeros(3, np.float32)
     losses = []
     for _ in range(steps):
-        y = ops.dense_forward(x, k, b, act)
-        loss, dy = ops.mse(y, target)
-        grads = ops.dense_backward(x, k, y, dy, act)
-        ops.sgd_update(k, grads.dkernel, lr)
-        ops.sgd_update(b, grads.dbias, lr)
+        y = kernels.dense_forward(x, k, b, act)
+        loss, dy = kernels.mse(y, target)
+        grads = kernels.dense_backward(x, k, y, dy, act)
+        kernels.sgd_update(k, grads.dkernel, lr)
+        kernels.sgd_update(b, grads.dbias, lr)
         losses.append(loss)
     return losses, (x, k, b, target)
 
@@ -184,11 +184,11 @@ def test_one_step_matches_reference_gradient_step():
     x, target = randn(rng, (4, 5, 6)), randn(rng, (4, 5, 2))
     k, b = randn(rng, (6, 2)), randn(rng, 2)
     k0, b0 = k.copy(), b.copy()
-    y = ops.dense_forward(x, k, b, "tanh")
-    _, dy = ops.mse(y, target)
-    g = ops.dense_backward(x, k, y, dy, "tanh")
-    ops.sgd_update(k, g.dkernel, 0.1)
-    ops.sgd_update(b, g.dbias, 0.1)
+    y = kernels.dense_forward(x, k, b, "tanh")
+    _, dy = kernels.mse(y, target)
+    g = kernels.dense_backward(x, k, y, dy, "tanh")
+    kernels.sgd_update(k, g.dkernel, 0.1)
+    kernels.sgd_update(b, g.dbias, 0.1)
 
     _, dy_ref = reference.mse(reference.dense_forward(x, k0, b0, "tanh"), target)
     _, dk_ref, db_ref = reference.dense_backward(x, k0, b0, dy_ref, "tanh")

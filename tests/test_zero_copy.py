@@ -13,7 +13,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from seqcore import ops
+from seqcore import kernels
 from seqcore._validation import as_f32
 
 SLACK = 64 * 1024  # Python objects (the result array header, tuples) and tracemalloc noise
@@ -42,13 +42,13 @@ def big():
     x = rng.standard_normal((64, 200, 256)).astype(np.float32)  # 13 MB
     k = (rng.standard_normal((256, 8)) / 16).astype(np.float32)  # units 8: the output is 410 kB
     b = rng.standard_normal(8).astype(np.float32)
-    ops.dense_forward(x[:1], k, b)  # warm up: pool creation, first-call allocations
+    kernels.dense_forward(x[:1], k, b)  # warm up: pool creation, first-call allocations
     return x, k, b
 
 
 def test_dense_forward_uses_c_float32_input_in_place(big):
     x, k, b = big
-    y, peak = peak_allocation(ops.dense_forward, x, k, b, "relu")
+    y, peak = peak_allocation(kernels.dense_forward, x, k, b, "relu")
     assert y.shape == (64, 200, 8)
     assert peak <= y.nbytes + SLACK, f"allocated {peak} bytes for a {y.nbytes}-byte output"
     assert peak < x.nbytes / 10
@@ -58,9 +58,9 @@ def test_read_only_input_is_used_in_place(big):
     x, k, b = big
     xr = x.view()
     xr.flags.writeable = False
-    y, peak = peak_allocation(ops.dense_forward, xr, k, b)
+    y, peak = peak_allocation(kernels.dense_forward, xr, k, b)
     assert peak <= y.nbytes + SLACK
-    np.testing.assert_array_equal(y, ops.dense_forward(x, k, b))
+    np.testing.assert_array_equal(y, kernels.dense_forward(x, k, b))
 
 
 @pytest.mark.parametrize(
@@ -71,32 +71,32 @@ def test_read_only_input_is_used_in_place(big):
 def test_converted_input_does_allocate_a_copy(big, convert):
     x, k, b = big
     xc = convert(x)
-    y, peak = peak_allocation(ops.dense_forward, xc, k, b, "relu")
+    y, peak = peak_allocation(kernels.dense_forward, xc, k, b, "relu")
     # the float32 C-contiguous copy of x (13 MB) is made, so the measurement can see one
     assert peak >= x.nbytes
-    np.testing.assert_array_equal(y, ops.dense_forward(x, k, b, "relu"))
+    np.testing.assert_array_equal(y, kernels.dense_forward(x, k, b, "relu"))
 
 
 def test_dense_backward_copies_no_input(big):
     x, k, b = big
-    y = ops.dense_forward(x, k, b, "tanh")
+    y = kernels.dense_forward(x, k, b, "tanh")
     dy = np.ones_like(y)
-    g, peak = peak_allocation(ops.dense_backward, x, k, y, dy, "tanh")
+    g, peak = peak_allocation(kernels.dense_backward, x, k, y, dy, "tanh")
     produced = g.dx.nbytes + g.dkernel.nbytes + g.dbias.nbytes
     assert peak <= produced + SLACK, f"allocated {peak} bytes for {produced} bytes of gradients"
     # and without dx, almost nothing
-    g, peak = peak_allocation(ops.dense_backward, x, k, y, dy, "tanh", need_dx=False)
+    g, peak = peak_allocation(kernels.dense_backward, x, k, y, dy, "tanh", need_dx=False)
     assert g.dx is None
     assert peak <= SLACK
 
 
 def test_activation_and_mse_copy_no_input(big):
     x, _, _ = big
-    y, peak = peak_allocation(ops.activation, x, "sigmoid")
+    y, peak = peak_allocation(kernels.activation, x, "sigmoid")
     assert y.shape == x.shape and peak <= y.nbytes + SLACK
-    (loss, grad), peak = peak_allocation(ops.mse, x, x)
+    (loss, grad), peak = peak_allocation(kernels.mse, x, x)
     assert loss == 0.0 and peak <= grad.nbytes + SLACK
-    _, peak = peak_allocation(ops.activation, x.astype(np.float64), "sigmoid")
+    _, peak = peak_allocation(kernels.activation, x.astype(np.float64), "sigmoid")
     # control: the float32 copy of a float64 input is a NumPy allocation (outputs come from
     # seqcore's buffer pool, which tracemalloc does not see)
     assert peak >= x.nbytes
@@ -107,7 +107,7 @@ def test_sgd_update_is_in_place(big):
     p = x.copy()
     g = np.ones_like(p)
     address = p.__array_interface__["data"][0]
-    result, peak = peak_allocation(ops.sgd_update, p, g, 0.5)
+    result, peak = peak_allocation(kernels.sgd_update, p, g, 0.5)
     assert result is None
     assert p.__array_interface__["data"][0] == address
     assert peak <= SLACK
@@ -168,10 +168,10 @@ def test_as_f32_converts_everything_else_once(make):
 def test_out_is_returned_and_written(big):
     x, k, b = big
     out = np.full((64, 200, 8), np.nan, np.float32)
-    res, peak = peak_allocation(ops.dense_forward, x, k, b, "sigmoid", out=out)
+    res, peak = peak_allocation(kernels.dense_forward, x, k, b, "sigmoid", out=out)
     assert res is out
     assert peak <= SLACK  # nothing allocated: the kernel wrote into `out`
-    np.testing.assert_array_equal(out, ops.dense_forward(x, k, b, "sigmoid"))
+    np.testing.assert_array_equal(out, kernels.dense_forward(x, k, b, "sigmoid"))
 
 
 @pytest.mark.parametrize("act", ["linear", "softmax"])
@@ -181,8 +181,8 @@ def test_out_garbage_is_ignored_without_bias(act):
     x = rng.standard_normal((3, 7, 5)).astype(np.float32)
     k = rng.standard_normal((5, 4)).astype(np.float32)
     out = np.full((3, 7, 4), np.nan, np.float32)
-    assert ops.dense_forward(x, k, None, act, out=out) is out
-    np.testing.assert_array_equal(out, ops.dense_forward(x, k, None, act))
+    assert kernels.dense_forward(x, k, None, act, out=out) is out
+    np.testing.assert_array_equal(out, kernels.dense_forward(x, k, None, act))
 
 
 def test_out_can_be_a_view_of_a_bigger_buffer():
@@ -191,9 +191,9 @@ def test_out_can_be_a_view_of_a_bigger_buffer():
     k = rng.standard_normal((5, 3)).astype(np.float32)
     buf = np.zeros((10, 3), np.float32)
     out = buf[2:8]  # C-contiguous view
-    assert ops.dense_forward(x, k, out=out) is out
+    assert kernels.dense_forward(x, k, out=out) is out
     assert np.shares_memory(out, buf)
-    np.testing.assert_array_equal(buf[2:8], ops.dense_forward(x, k))
+    np.testing.assert_array_equal(buf[2:8], kernels.dense_forward(x, k))
     np.testing.assert_array_equal(buf[:2], 0)  # nothing outside the view touched
     np.testing.assert_array_equal(buf[8:], 0)
 
@@ -203,16 +203,16 @@ def test_out_overlapping_an_input_raises():
     x = buf[:24].reshape(6, 4)
     k = np.ones((4, 4), np.float32)
     with pytest.raises(ValueError, match="dense_forward.*overlap"):
-        ops.dense_forward(x, k, out=x)
+        kernels.dense_forward(x, k, out=x)
     with pytest.raises(ValueError, match="dense_forward.*overlap"):
-        ops.dense_forward(x, k, out=buf[20:44].reshape(6, 4))  # partial overlap with x
+        kernels.dense_forward(x, k, out=buf[20:44].reshape(6, 4))  # partial overlap with x
     kk = buf[40:56].reshape(4, 4)
     with pytest.raises(ValueError, match="dense_forward.*overlap"):
-        ops.dense_forward(np.ones((4, 4), np.float32), kk, out=buf[48:64].reshape(4, 4))
+        kernels.dense_forward(np.ones((4, 4), np.float32), kk, out=buf[48:64].reshape(4, 4))
     b = buf[60:64]
     with pytest.raises(ValueError, match="dense_forward.*overlap"):
-        ops.dense_forward(np.ones((1, 4), np.float32), k, b, out=buf[60:64].reshape(1, 4))
+        kernels.dense_forward(np.ones((1, 4), np.float32), k, b, out=buf[60:64].reshape(1, 4))
     # the same buffer, disjoint regions: allowed
     out = buf[24:48].reshape(6, 4)
-    assert ops.dense_forward(x, k, out=out) is out
+    assert kernels.dense_forward(x, k, out=out) is out
     np.testing.assert_array_equal(out, 4.0)

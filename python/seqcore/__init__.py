@@ -1,7 +1,8 @@
 """seqcore: fast, friendly sequence models on the CPU.
 
 Rust SIMD, multithreaded kernels (time-distributed Dense, LSTM, GRU, Conv1D) behind a NumPy API
-with no copies. ``seqcore.ops`` is the functional API; ``seqcore.reference`` its float64 oracle.
+with no copies. ``seqcore.kernels`` is the kernel API (``seqcore.reference`` its float64 oracle);
+``seqcore.ops`` the Keras-style array ops; ``seqcore.Model`` and ``seqcore.Input`` the Functional API.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from . import (
     datasets,
     initializers,
     interop,
+    kernels,
     layers,
     losses,
     metrics,
@@ -38,7 +40,7 @@ from ._seqcore import (
 )
 from ._seqcore import set_num_threads as _set_num_threads
 from .layers import Input
-from .models import Sequential
+from .models import Functional, Model, Sequential
 from .saving import load_model, save_model
 
 _malloc.tune()  # only with SEQCORE_MALLOC_TUNING=1; see _malloc.py
@@ -46,6 +48,8 @@ _malloc.tune()  # only with SEQCORE_MALLOC_TUNING=1; see _malloc.py
 __all__ = [
     "BUILD_PROFILE",
     "Input",
+    "Functional",
+    "Model",
     "Sequential",
     "backend",
     "callbacks",
@@ -54,6 +58,7 @@ __all__ = [
     "datasets",
     "initializers",
     "interop",
+    "kernels",
     "layers",
     "losses",
     "metrics",

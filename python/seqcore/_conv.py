@@ -1,4 +1,4 @@
-"""Conv1D and 1-D pooling ops: validation and calls into the kernels. Re-exported by ``seqcore.ops``.
+"""Conv1D and 1-D pooling ops: validation and calls into the kernels. Re-exported by ``seqcore.kernels``.
 
 Everything is channels-last, ``(batch, steps, channels)``, with Keras 3 semantics:
 

@@ -1,4 +1,4 @@
-"""Recurrent ops (LSTM, GRU): validation and the forward/backward tape. Re-exported by ``seqcore.ops``.
+"""Recurrent ops (LSTM, GRU): validation and the forward/backward tape. Re-exported by ``seqcore.kernels``.
 
 Weight layouts are Keras's: LSTM ``kernel (F, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)``
 with gate blocks i, f, c, o. Outputs are every step's ``h`` in processing order (for

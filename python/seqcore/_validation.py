@@ -24,8 +24,8 @@ def not_fusable(op: str, name: str, allowed: tuple[str, ...]) -> str:
     """The message for an input-needing activation passed to a kernel that keeps only its output."""
     return (
         f"{op}: activation {name!r} cannot be fused here: its derivative needs the pre-activation, which the "
-        f"kernel does not keep (it keeps only the output). Use activation='linear' and apply ops.activation(z, "
-        f"{name!r}) to the result (backward: ops.activation_backward_from_input(z, dy, {name!r})); the layers "
+        f"kernel does not keep (it keeps only the output). Use activation='linear' and apply kernels.activation(z, "
+        f"{name!r}) to the result (backward: kernels.activation_backward_from_input(z, dy, {name!r})); the layers "
         f"Dense and Conv1D do this for you. Fused activations: {list(allowed)}."
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import kernels
 
 _EPS = 1e-7  # Keras's backend epsilon, used to clip probabilities
 
@@ -110,7 +110,7 @@ class MeanSquaredError(Loss):
         if sample_weight is None and self.reduction == "sum_over_batch_size":
             p = np.asarray(y_pred, dtype=np.float32)
             t = self.check(np.asarray(y_true), p)
-            return ops.mse(p, t)  # fused Rust kernel: value and gradient in one pass
+            return kernels.mse(p, t)  # fused Rust kernel: value and gradient in one pass
         return super().__call__(y_true, y_pred, sample_weight)
 
 

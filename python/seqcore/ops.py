@@ -1,226 +1,290 @@
-"""Typed functional API over the Rust kernels.
+"""``seqcore.ops``: Keras 3's ``keras.ops`` array functions that models are written with —
+``add``, ``subtract``, ``multiply``, ``divide``, ``negative``, ``matmul``, ``mean``, ``sum``, ``max``,
+``concatenate``, ``stack``, ``reshape``, ``transpose``, ``expand_dims``, ``squeeze``, ``relu``,
+``sigmoid``, ``tanh``, ``softmax``, ``abs``, ``square``, ``sqrt``, ``exp``, ``log`` and indexing.
 
-Each op validates its arguments once (shapes, dtypes, names) with messages that name the op and both
-shapes, converts what is not already C-contiguous float32 (that input is used in place, never
-copied), and calls one kernel with the GIL released. Results are new NumPy arrays that the kernel
-wrote directly (no copy on the way back).
-
-Shapes follow Keras: a Dense kernel is ``(in_features, units)``; leading axes of ``x`` (batch, time,
-...) are folded into rows, so ``dense_forward`` on ``(batch, time, features)`` is Keras's
-``Dense`` / ``TimeDistributed(Dense)`` on a sequence.
+On NumPy arrays they compute eagerly (float32). On symbolic tensors (``seqcore.Input`` and layer
+outputs) each call records an op layer in the graph, with its gradient, so ``x + res`` or
+``ops.mean(x, axis=1)`` trains inside a ``Model``. A ``Weight`` (from ``add_weight``) used in an op
+receives its gradient. (The Rust kernel API is ``seqcore.kernels``.)
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from . import _seqcore
-from ._conv import *  # noqa: F403  (Conv1D and pooling ops)
-from ._conv import __all__ as _conv_all
-from ._recurrent import (
-    GRUGrads,
-    GRUResult,
-    LSTMGrads,
-    LSTMResult,
-    RecurrentTape,
-    gru_backward,
-    gru_forward,
-    lstm_backward,
-    lstm_forward,
-)
-from ._validation import (
-    ACTIVATION_ALIASES,
-    ACTIVATIONS,
-    ALL_ACTIVATIONS,
-    INPUT_ACTIVATIONS,
-    activation_name,
-    as_f32,
-    require_rank,
-    require_shape,
-    rows_view,
-)
+from .layers.base import Layer, Weight
+from .symbolic import KerasTensor, any_symbolic, symbolic_call
 
 __all__ = [
-    "DenseGrads",
-    "GRUGrads",
-    "GRUResult",
-    "LSTMGrads",
-    "LSTMResult",
-    "RecurrentTape",
-    "gru_backward",
-    "gru_forward",
-    "lstm_backward",
-    "lstm_forward",
-    "activation",
-    "activation_backward",
-    "activation_backward_from_input",
-    "dense_backward",
-    "dense_forward",
-    "mse",
-    "sgd_update",
-    *_conv_all,
-]
+    "abs", "add", "concatenate", "divide", "exp", "expand_dims", "getitem", "log", "matmul", "max", "mean",
+    "min", "multiply", "negative", "relu", "reshape", "sigmoid", "softmax", "sqrt", "square", "squeeze", "stack",
+    "subtract", "sum", "tanh", "transpose",
+]  # fmt: skip
 
 
-def _dense_kernel(x: np.ndarray, kernel: Any, op: str) -> np.ndarray:
-    k = as_f32(kernel, op, "kernel")
-    if k.ndim != 2:
-        raise ValueError(f"{op}: `kernel` must be 2-D (in_features, units); received shape {k.shape}.")
-    if k.shape[0] != x.shape[-1]:
-        raise ValueError(
-            f"{op}: kernel of shape {k.shape} expects {k.shape[0]} features on the last axis of x, "
-            f"but x has shape {x.shape} ({x.shape[-1]} features). A Dense kernel is (in_features, units); "
-            f"if you hold a PyTorch weight (units, in_features), pass its transpose."
+def _f32(v: Any) -> np.ndarray:
+    return np.asarray(v.value if isinstance(v, Weight) else v, dtype=np.float32)
+
+
+def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sums a broadcast gradient back to an operand's shape."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for i, d in enumerate(shape):
+        if d == 1 and g.shape[i] != 1:
+            g = g.sum(axis=i, keepdims=True)
+    return np.ascontiguousarray(g, dtype=np.float32)
+
+
+class Op(Layer):
+    """One ``seqcore.ops`` call in a graph: tensor operands come from the graph (``inputs``), the
+    others (arrays, numbers, weights) are held here. ``fn(*values)`` computes the result and
+    ``grad(values, y, dy)`` returns the gradient of every operand (None for constants)."""
+
+    def __init__(self, op: str, fn: Callable[..., np.ndarray], grad: Callable[..., list[Any]], operands: list[Any],
+                 **kwargs: Any):  # fmt: skip
+        super().__init__(name=kwargs.pop("name", None) or None, **kwargs)
+        self.op = op
+        self.fn = fn
+        self.grad = grad
+        self.operands = operands  # KerasTensor slots are None; constants and Weights are kept
+        self._params = [v for v in operands if isinstance(v, Weight)]
+
+    @property
+    def weights(self) -> list[Weight]:
+        return []  # a weight in an op belongs to the layer that created it
+
+    def _values(self, xs: list[np.ndarray]) -> list[Any]:
+        it = iter(xs)
+        return [next(it) if v is None else v for v in self.operands]
+
+    def symbolic_output(self, inputs: Any, **kwargs: Any) -> Any:
+        xs = inputs if isinstance(inputs, list) else [inputs]
+        # the shape by running the op on zeros of the operands' shapes (batch 1 for unknown dims)
+        probe = [np.zeros(tuple(2 if d is None else d for d in t.shape), np.float32) for t in xs]
+        try:
+            y = self.fn(*[_f32(v) for v in self._values(probe)])
+        except ValueError as e:
+            shapes = [t.shape for t in xs]
+            raise ValueError(f"ops.{self.op}: incompatible operand shapes {shapes}: {e}") from None
+        batch = xs[0].shape[0]
+        if y.ndim and xs[0].ndim and batch is None and y.shape[0] == 2:
+            return (None, *y.shape[1:])
+        return tuple(y.shape)
+
+    def forward(self, x: Any, training: bool = False) -> tuple[np.ndarray, Any]:
+        xs = x if isinstance(x, list) else [x]
+        vals = [_f32(v) for v in self._values(xs)]
+        y = np.asarray(self.fn(*vals), dtype=np.float32)
+        return y, ((vals, y) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Any:
+        vals, y = ctx
+        gs = self.grad(vals, y, dy)
+        out = []
+        for slot, g in zip(self.operands, gs, strict=True):
+            if slot is None:
+                out.append(g)
+            elif isinstance(slot, Weight) and g is not None and slot.trainable:
+                slot.add_grad(np.ascontiguousarray(g, dtype=np.float32).reshape(slot.shape))
+        return out if len(out) > 1 else out[0]
+
+    def get_config(self) -> dict[str, Any]:
+        raise TypeError(
+            f"ops.{self.op} inside a Functional model cannot be saved as a config yet; save the weights "
+            f"(save_weights) and rebuild the model in code."
         )
-    return k
 
 
-def dense_forward(
-    x: Any,
-    kernel: Any,
-    bias: Any | None = None,
-    activation: str | None = "linear",
-    *,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """``activation(x @ kernel + bias)`` over the last axis of ``x`` (rank >= 2).
-
-    x: ``(..., in_features)``; kernel: ``(in_features, units)``; bias: ``(units,)`` or None.
-    Returns ``(..., units)``. ``out``, if given, must be a C-contiguous float32 array of that shape
-    that does not overlap the inputs; it is written in place and returned.
-    """
-    op = "dense_forward"
-    act = activation_name(activation, op)
-    xa = as_f32(x, op, "x")
-    require_rank(xa, op, "x", 2, "(batch, ..., features)")
-    k = _dense_kernel(xa, kernel, op)
-    units = k.shape[1]
-    b = None
-    if bias is not None:
-        b = as_f32(bias, op, "bias")
-        require_shape(b, (units,), op, "bias", f"(one value per unit of the kernel {k.shape})")
-    out_shape = xa.shape[:-1] + (units,)
-    out2 = None
-    if out is not None:
-        if not isinstance(out, np.ndarray) or out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise TypeError(f"{op}: `out` must be a C-contiguous float32 numpy array.")
-        require_shape(out, out_shape, op, "out")
-        if not out.flags.writeable:
-            raise ValueError(f"{op}: `out` is read-only.")
-        if any(np.shares_memory(out, a) for a in (xa, k) + ((b,) if b is not None else ())):
-            raise ValueError(f"{op}: `out` overlaps an input; pass a separate array.")
-        out2 = rows_view(out)
-    y = _seqcore.dense_forward(rows_view(xa), k, b, act, out2)
-    return out if out is not None else y.reshape(out_shape)
+def _apply(op: str, fn: Callable[..., np.ndarray], grad: Callable[..., list[Any]], *operands: Any) -> Any:
+    if not any_symbolic(operands):
+        return np.asarray(fn(*[_f32(v) for v in operands]), dtype=np.float32)
+    slots = [None if isinstance(v, KerasTensor) else (v if isinstance(v, Weight) else _f32(v)) for v in operands]
+    layer = Op(op, fn, grad, slots)
+    tensors = [v for v in operands if isinstance(v, KerasTensor)]
+    return symbolic_call(layer, tensors if len(tensors) > 1 else tensors[0], (), {})
 
 
-class DenseGrads(NamedTuple):
-    """Gradients of :func:`dense_forward` (``dx``/``dbias`` are None when not requested)."""
-
-    dx: np.ndarray | None
-    dkernel: np.ndarray
-    dbias: np.ndarray | None
+# ----- elementwise -------------------------------------------------------------------------------
+def add(x1: Any, x2: Any) -> Any:
+    return _apply("add", np.add, lambda v, y, g: [_unbroadcast(g, v[0].shape), _unbroadcast(g, v[1].shape)], x1, x2)
 
 
-def dense_backward(
-    x: Any,
-    kernel: Any,
-    y: Any,
-    dy: Any,
-    activation: str | None = "linear",
-    *,
-    need_dx: bool = True,
-    use_bias: bool = True,
-) -> DenseGrads:
-    """Gradients of ``y = activation(x @ kernel + bias)`` given ``dy = dL/dy``.
-
-    ``y`` is the forward output (the activation's derivative is taken from it). Returns
-    ``DenseGrads(dx (like x), dkernel (like kernel), dbias (units,))``; ``dkernel`` and ``dbias`` sum
-    over every row (batch and time): the weights are shared across steps.
-    """
-    op = "dense_backward"
-    act = activation_name(activation, op)
-    xa = as_f32(x, op, "x")
-    require_rank(xa, op, "x", 2, "(batch, ..., features)")
-    k = _dense_kernel(xa, kernel, op)
-    out_shape = xa.shape[:-1] + (k.shape[1],)
-    ya = as_f32(y, op, "y")
-    require_shape(ya, out_shape, op, "y", "(the output of dense_forward for this x)")
-    dya = as_f32(dy, op, "dy")
-    require_shape(dya, out_shape, op, "dy", "(the gradient of the loss by y; no broadcasting)")
-    dx, dk, db = _seqcore.dense_backward(
-        rows_view(xa), k, rows_view(ya), rows_view(dya), act, bool(need_dx), bool(use_bias)
+def subtract(x1: Any, x2: Any) -> Any:
+    return _apply(
+        "subtract", np.subtract, lambda v, y, g: [_unbroadcast(g, v[0].shape), _unbroadcast(-g, v[1].shape)], x1, x2
     )
-    return DenseGrads(dx.reshape(xa.shape) if dx is not None else None, dk, db)
 
 
-def activation(x: Any, name: str | None) -> np.ndarray:
-    """Applies a Keras activation elementwise (softmax: over the last axis). Returns a new array.
-    Any activation, including those fused kernels refuse (gelu, silu/swish, mish, hard_silu/hard_swish)."""
-    op = "activation"
-    act = activation_name(name, op, ALL_ACTIVATIONS)
-    xa = as_f32(x, op, "x")
-    return _seqcore.activation_forward(rows_view(xa), act).reshape(xa.shape)
+def multiply(x1: Any, x2: Any) -> Any:
+    return _apply(
+        "multiply",
+        np.multiply,
+        lambda v, y, g: [_unbroadcast(g * v[1], v[0].shape), _unbroadcast(g * v[0], v[1].shape)],
+        x1,
+        x2,
+    )
 
 
-def activation_backward(y: Any, dy: Any, name: str | None) -> np.ndarray:
-    """``dL/dz`` for ``y = activation(z)``, from the output ``y`` and ``dy = dL/dy``."""
-    op = "activation_backward"
-    if isinstance(name, str) and ACTIVATION_ALIASES.get(name, name) in INPUT_ACTIVATIONS:
-        raise ValueError(
-            f"{op}: {name!r}'s derivative cannot be taken from its output (the function is not monotonic, so "
-            f"y does not determine x); use ops.activation_backward_from_input(x, dy, {name!r}) with the input x. "
-            f"From the output: {list(ACTIVATIONS)}."
-        )
-    act = activation_name(name, op)
-    ya = as_f32(y, op, "y")
-    dya = as_f32(dy, op, "dy")
-    require_shape(dya, ya.shape, op, "dy", "(dy must match y exactly; no broadcasting)")
-    return _seqcore.activation_backward(rows_view(ya), rows_view(dya), act).reshape(ya.shape)
+def divide(x1: Any, x2: Any) -> Any:
+    return _apply(
+        "divide",
+        np.divide,
+        lambda v, y, g: [_unbroadcast(g / v[1], v[0].shape), _unbroadcast(-g * v[0] / (v[1] * v[1]), v[1].shape)],
+        x1,
+        x2,
+    )
 
 
-def activation_backward_from_input(x: Any, dy: Any, name: str | None) -> np.ndarray:
-    """``dL/dx`` for ``y = activation(x)``, from the input ``x`` and ``dy = dL/dy``. Any activation;
-    the only way for gelu, silu/swish, mish and hard_silu/hard_swish, whose output does not
-    determine their slope."""
-    op = "activation_backward_from_input"
-    act = activation_name(name, op, ALL_ACTIVATIONS)
-    xa = as_f32(x, op, "x")
-    dya = as_f32(dy, op, "dy")
-    require_shape(dya, xa.shape, op, "dy", "(dy must match x exactly; no broadcasting)")
-    return _seqcore.activation_backward_from_input(rows_view(xa), rows_view(dya), act).reshape(xa.shape)
+def negative(x: Any) -> Any:
+    return _apply("negative", np.negative, lambda v, y, g: [-g], x)
 
 
-def mse(pred: Any, target: Any) -> tuple[float, np.ndarray]:
-    """Mean squared error (Keras's reduction) and its gradient by ``pred``.
-
-    Shapes must match exactly: a ``(batch, 1)`` prediction against a ``(batch,)`` target is an
-    error here, not a silent ``(batch, batch)`` broadcast.
-    """
-    op = "mse"
-    p = as_f32(pred, op, "pred")
-    t = as_f32(target, op, "target")
-    require_shape(t, p.shape, op, "target", "(targets must match the predictions' shape; reshape them)")
-    if p.size == 0:
-        raise ValueError(f"{op}: empty input (shape {p.shape}); the mean of no values is undefined.")
-    loss, grad = _seqcore.mse(p, t)
-    return float(loss), grad
+def abs(x: Any) -> Any:  # noqa: A001
+    return _apply("abs", np.abs, lambda v, y, g: [g * np.sign(v[0])], x)
 
 
-def sgd_update(param: np.ndarray, grad: Any, lr: float) -> None:
-    """``param -= lr * grad`` in place. ``param`` must be a writable C-contiguous float32 array."""
-    op = "sgd_update"
-    if not isinstance(param, np.ndarray) or param.dtype != np.float32 or not param.flags.c_contiguous:
-        raise TypeError(f"{op}: `param` must be a C-contiguous float32 numpy array (it is updated in place).")
-    if not param.flags.writeable:
-        raise ValueError(f"{op}: `param` is read-only.")
-    g = as_f32(grad, op, "grad")
-    require_shape(g, param.shape, op, "grad", "(one gradient per parameter)")
-    if np.may_share_memory(g, param):
-        g = g.copy()  # the kernel writes param while reading grad
-    lr = float(lr)
-    if not np.isfinite(lr) or abs(lr) > float(np.finfo(np.float32).max):
-        raise ValueError(f"{op}: lr must be a finite float32 value; received {lr}.")
-    _seqcore.sgd_update(param, g, lr)
+def square(x: Any) -> Any:
+    return _apply("square", np.square, lambda v, y, g: [2 * g * v[0]], x)
+
+
+def sqrt(x: Any) -> Any:
+    return _apply("sqrt", np.sqrt, lambda v, y, g: [g * 0.5 / np.where(y == 0, np.inf, y)], x)
+
+
+def exp(x: Any) -> Any:
+    return _apply("exp", np.exp, lambda v, y, g: [g * y], x)
+
+
+def log(x: Any) -> Any:
+    return _apply("log", np.log, lambda v, y, g: [g / v[0]], x)
+
+
+def relu(x: Any) -> Any:
+    return _apply("relu", lambda a: np.maximum(a, 0), lambda v, y, g: [g * (v[0] > 0)], x)
+
+
+def sigmoid(x: Any) -> Any:
+    return _apply("sigmoid", lambda a: 0.5 * (np.tanh(0.5 * a) + 1), lambda v, y, g: [g * y * (1 - y)], x)
+
+
+def tanh(x: Any) -> Any:
+    return _apply("tanh", np.tanh, lambda v, y, g: [g * (1 - y * y)], x)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    def fn(a: np.ndarray) -> np.ndarray:
+        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    return _apply("softmax", fn, lambda v, y, g: [y * (g - (g * y).sum(axis=axis, keepdims=True))], x)
+
+
+def matmul(x1: Any, x2: Any) -> Any:
+    def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
+        a, b = v
+        ga = g @ np.swapaxes(b, -1, -2) if b.ndim > 1 else np.multiply.outer(g, b)
+        gb = np.swapaxes(a, -1, -2) @ g if a.ndim > 1 else np.multiply.outer(a, g)
+        return [_unbroadcast(ga, a.shape), _unbroadcast(gb, b.shape)]
+
+    return _apply("matmul", np.matmul, grad, x1, x2)
+
+
+# ----- reductions ----------------------------------------------------------------------------------
+def _reduce_grad(v: list[np.ndarray], g: np.ndarray, axis: Any, keepdims: bool, scale: Any = 1.0) -> np.ndarray:
+    if not keepdims and axis is not None:
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        for ax in sorted(a % v[0].ndim for a in axes):
+            g = np.expand_dims(g, ax)
+    return np.broadcast_to(g * scale, v[0].shape).astype(np.float32)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    return _apply(
+        "sum",
+        lambda a: np.sum(a, axis=axis, keepdims=keepdims),
+        lambda v, y, g: [_reduce_grad(v, g, axis, keepdims)],
+        x,
+    )
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
+        n = v[0].size / max(1, np.size(y))
+        return [_reduce_grad(v, g, axis, keepdims, 1.0 / n)]
+
+    return _apply("mean", lambda a: np.mean(a, axis=axis, keepdims=keepdims), grad, x)
+
+
+def _extreme(name: str, fn: Callable[..., np.ndarray], x: Any, axis: Any, keepdims: bool) -> Any:
+    def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
+        yk = y if keepdims or axis is None else _reduce_grad(v, y, axis, keepdims)
+        hit = (v[0] == yk).astype(np.float32)
+        hit /= hit.sum(axis=axis, keepdims=True)  # ties share the gradient
+        return [_reduce_grad(v, g, axis, keepdims) * hit]
+
+    return _apply(name, lambda a: fn(a, axis=axis, keepdims=keepdims), grad, x)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    return _extreme("max", np.max, x, axis, keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    return _extreme("min", np.min, x, axis, keepdims)
+
+
+# ----- shapes --------------------------------------------------------------------------------------
+def concatenate(xs: Any, axis: int = 0) -> Any:
+    xs = list(xs)
+
+    def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
+        cuts = np.cumsum([a.shape[axis] for a in v])[:-1]
+        return [np.ascontiguousarray(p) for p in np.split(g, cuts, axis=axis)]
+
+    return _apply("concatenate", lambda *a: np.concatenate(a, axis=axis), grad, *xs)
+
+
+def stack(xs: Any, axis: int = 0) -> Any:
+    xs = list(xs)
+
+    def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
+        return [np.ascontiguousarray(np.take(g, i, axis=axis)) for i in range(len(v))]
+
+    return _apply("stack", lambda *a: np.stack(a, axis=axis), grad, *xs)
+
+
+def reshape(x: Any, newshape: Any) -> Any:
+    shape = tuple(newshape)
+    return _apply("reshape", lambda a: np.reshape(a, shape), lambda v, y, g: [g.reshape(v[0].shape)], x)
+
+
+def transpose(x: Any, axes: Any = None) -> Any:
+    def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
+        inv = None if axes is None else np.argsort(axes)
+        return [np.ascontiguousarray(np.transpose(g, inv))]
+
+    return _apply("transpose", lambda a: np.transpose(a, axes), grad, x)
+
+
+def expand_dims(x: Any, axis: int) -> Any:
+    return _apply("expand_dims", lambda a: np.expand_dims(a, axis), lambda v, y, g: [g.reshape(v[0].shape)], x)
+
+
+def squeeze(x: Any, axis: Any = None) -> Any:
+    return _apply("squeeze", lambda a: np.squeeze(a, axis), lambda v, y, g: [g.reshape(v[0].shape)], x)
+
+
+def getitem(x: Any, key: Any) -> Any:
+    """``x[key]`` (basic indexing: ints, slices, ``None``, ``...``)."""
+
+    def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
+        out = np.zeros_like(v[0])
+        out[key] = g
+        return [out]
+
+    return _apply("getitem", lambda a: a[key], grad, x)

@@ -51,8 +51,8 @@ from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .layers.base import Layer, Weight
-from .layers.wrappers import Bidirectional, SequentialLayer, TimeDistributed
-from .models import Sequential
+from .layers.wrappers import Bidirectional, TimeDistributed
+from .models import Model, Sequential
 
 __all__ = [
     "FORMAT_VERSION",
@@ -378,8 +378,8 @@ def load_safetensors_metadata(path: Any) -> dict[str, str]:
 
 # ----- weight names ----------------------------------------------------------------------------
 def _layer_weights(layer: Layer, path: str, out: list[tuple[str, Weight]]) -> None:
-    if isinstance(layer, SequentialLayer):
-        for sub in layer.model.layers:
+    if isinstance(layer, Model):
+        for sub in layer.layers:
             _layer_weights(sub, f"{path}/{sub.name}", out)
     elif isinstance(layer, TimeDistributed):
         _layer_weights(layer.layer, f"{path}/{layer.layer.name}", out)
@@ -391,7 +391,7 @@ def _layer_weights(layer: Layer, path: str, out: list[tuple[str, Weight]]) -> No
         out.extend((f"{path}/{w.name}", w) for w in layer.weights)
 
 
-def _named_weights(model: Sequential, who: str) -> list[tuple[str, Weight]]:
+def _named_weights(model: Model, who: str) -> list[tuple[str, Weight]]:
     """Every weight of ``model`` with its stable name, in ``model.weights`` order."""
     out: list[tuple[str, Weight]] = []
     for layer in model.layers:
@@ -409,7 +409,7 @@ def _named_weights(model: Sequential, who: str) -> list[tuple[str, Weight]]:
     return out
 
 
-def weight_names(model: Sequential) -> list[str]:
+def weight_names(model: Model) -> list[str]:
     """The names the weights of ``model`` are saved under, in ``model.weights`` order."""
     return [name for name, _ in _named_weights(model, "weight_names")]
 
@@ -498,7 +498,7 @@ def _deserialize_object(spec: Any, module: Any, base: type, kind: str) -> Any:
     return from_config(cfg) if callable(from_config) else cls(**cfg)
 
 
-def _compile_config(model: Sequential) -> dict[str, Any] | None:
+def _compile_config(model: Model) -> dict[str, Any] | None:
     if model.optimizer is None or model.loss is None:
         return None
     pairs = list(zip(model.compiled_metrics, model._weighted_flags(), strict=True))
@@ -648,7 +648,7 @@ def _shape(s: Sequence[int]) -> str:
     return str(tuple(s))
 
 
-def _assign_weights(model: Sequential, tensors: Mapping[str, np.ndarray], where: str, who: str) -> None:
+def _assign_weights(model: Model, tensors: Mapping[str, np.ndarray], where: str, who: str) -> None:
     """Assigns ``tensors`` to the weights of ``model`` by name, all or nothing."""
     named = _named_weights(model, who)
     have = dict(named)
@@ -693,7 +693,7 @@ def _assign_weights(model: Sequential, tensors: Mapping[str, np.ndarray], where:
         w.value[...] = tensors[name]  # in place: optimizer slots are keyed by the Weight objects
 
 
-def save_weights(model: Sequential, path: Any, overwrite: bool = True) -> None:
+def save_weights(model: Model, path: Any, overwrite: bool = True) -> None:
     """Writes the weights of ``model`` to ``path`` as a plain safetensors file (names as in
     ``weight_names(model)``, float32), atomically. Any safetensors reader can open it."""
     who = "save_weights"
@@ -707,7 +707,7 @@ def save_weights(model: Sequential, path: Any, overwrite: bool = True) -> None:
         _write_safetensors(f, entries, header)
 
 
-def load_weights(model: Sequential, path: Any) -> None:
+def load_weights(model: Model, path: Any) -> None:
     """Loads weights by name from a safetensors file written by ``save_weights`` (or any tool using
     the same names), or from a full model file written by ``save_model``. Every name and shape is
     checked first: on any mismatch a ValueError lists them and no weight changes."""
@@ -730,10 +730,14 @@ def load_weights(model: Sequential, path: Any) -> None:
 # ----- models ----------------------------------------------------------------------------------
 def _check_model(model: Any, who: str) -> None:
     if not isinstance(model, Sequential):
-        raise TypeError(f"{who}: expected a seqcore Sequential model; received {type(model).__name__}.")
+        raise TypeError(
+            f"{who}: expected a seqcore Sequential model; received {type(model).__name__}. Saving Functional and "
+            f"subclassed models as one file is not supported yet: use model.save_weights(path) and rebuild the "
+            f"model in code."
+        )
 
 
-def save_model(model: Sequential, path: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+def save_model(model: Model, path: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
     """Writes ``model`` to one file at ``path`` (any name; ``.seqcore`` by convention): architecture,
     weights, compile config and, with ``include_optimizer``, the optimizer state. Unbuilt models are
     saved too (without weights), as in Keras. The write is atomic. See the module docstring for the
@@ -750,7 +754,7 @@ def save_model(model: Sequential, path: Any, overwrite: bool = True, include_opt
         "seqcore_version": __version__,
         "model": {"class_name": "Sequential", "config": model.get_config()},
         "trainable": model.trainable,
-        "input_batch_size": model._input_spec.batch_size if model._input_spec is not None else None,
+        "input_batch_size": model._input_spec.batch_size if model._input_spec is not None else None,  # type: ignore[attr-defined]
         # A layer built without the model knowing its input shape is rebuilt from this on load.
         "build_shapes": [
             list(layer.input_shape) if layer.built and layer.input_shape is not None else None for layer in model.layers
@@ -855,7 +859,7 @@ def _load(archive: _Archive, who: str, compile: bool) -> Sequential:
 
 
 def _restore_optimizer(
-    model: Sequential, optimizer: optimizers_mod.Optimizer, state: Any, archive: _Archive, who: str
+    model: Model, optimizer: optimizers_mod.Optimizer, state: Any, archive: _Archive, who: str
 ) -> None:
     where = archive.where
     if not isinstance(state, dict):

@@ -113,8 +113,8 @@ def attach(obj: Any, report: ConversionReport) -> Any:
 def _seqcore_rnns(obj: Any) -> Iterator[Any]:
     """Every LSTM/GRU inside a seqcore layer or model (through wrappers and nested models)."""
     from ..layers.recurrent import _RNN
-    from ..layers.wrappers import Bidirectional, SequentialLayer, TimeDistributed
-    from ..models import Sequential
+    from ..layers.wrappers import Bidirectional, TimeDistributed
+    from ..models import Model
 
     if isinstance(obj, _RNN):
         yield obj
@@ -122,9 +122,7 @@ def _seqcore_rnns(obj: Any) -> Iterator[Any]:
         yield from (obj.forward_layer, obj.backward_layer)
     elif isinstance(obj, TimeDistributed):
         yield from _seqcore_rnns(obj.layer)
-    elif isinstance(obj, SequentialLayer):
-        yield from _seqcore_rnns(obj.model)
-    elif isinstance(obj, Sequential):
+    elif isinstance(obj, Model):
         for layer in obj.layers:
             yield from _seqcore_rnns(layer)
 

@@ -62,7 +62,6 @@ from ..layers import (
     TimeDistributed,
 )
 from ..layers.recurrent import _RNN
-from ..layers.wrappers import SequentialLayer
 from ..models import Sequential
 from ._common import (
     DEFAULT_TOLERANCE,
@@ -912,8 +911,6 @@ def _base(layer: Layer) -> dict[str, Any]:
 
 def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
     who = f"{fn}: layer {getattr(layer, 'name', '?')!r} ({type(layer).__name__})"
-    if isinstance(layer, SequentialLayer):
-        return _export_model(layer.model, fn, layer.input_shape)
     if isinstance(layer, Sequential):
         return _export_model(layer, fn, None)
     c = _base(layer)

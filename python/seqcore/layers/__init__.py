@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Layer, Weight
+from .base import REGISTRY, Layer, Weight
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, RepeatVector, Reshape
 from .embedding import Embedding
 from .recurrent import GRU, LSTM
-from .wrappers import Bidirectional, Masking, SequentialLayer, TimeDistributed
+from .wrappers import Bidirectional, Masking, TimeDistributed
 
 # Keras 3's aliases (keras.layers exports exactly these for the 1-D layers seqcore has); a layer
 # built under an alias is the canonical class and serializes under its canonical name, as in Keras.
@@ -18,6 +18,14 @@ AvgPool1D = AveragePooling1D
 GlobalMaxPool1D = GlobalMaxPooling1D
 GlobalAvgPool1D = GlobalAveragePooling1D
 Convolution1D = Conv1D
+for _alias, _cls in (
+    ("MaxPool1D", MaxPooling1D),
+    ("AvgPool1D", AveragePooling1D),
+    ("GlobalMaxPool1D", GlobalMaxPooling1D),
+    ("GlobalAvgPool1D", GlobalAveragePooling1D),
+    ("Convolution1D", Conv1D),
+):
+    REGISTRY.setdefault(_alias, _cls)
 
 __all__ = [
     "GRU",
@@ -45,19 +53,11 @@ __all__ = [
     "Masking",
     "RepeatVector",
     "Reshape",
-    "SequentialLayer",
     "TimeDistributed",
     "Weight",
     "deserialize",
     "serialize",
 ]
-
-# Every layer class imported above, by name (collected, so a new layer cannot be forgotten).
-_CLASSES: dict[str, type[Layer]] = {
-    name: obj
-    for name, obj in globals().items()
-    if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer
-}
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -65,19 +65,29 @@ def serialize(layer: Layer) -> dict[str, Any]:
 
 
 def deserialize(config: dict[str, Any]) -> Layer:
-    """A layer from ``serialize``'s ``{"class_name": ..., "config": {...}}``. A nested model
-    (``SequentialLayer``, or ``Sequential`` as Keras writes it) comes back as a ``SequentialLayer``."""
+    """A layer from ``serialize``'s ``{"class_name": ..., "config": {...}}``, looked up among the
+    registered classes (every Layer subclass registers itself, models included). Files written
+    before models were layers name a nested model ``SequentialLayer`` with its config under
+    ``model``: that comes back as the ``Sequential`` it is."""
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise ValueError(f"a layer entry must be {{'class_name': str, 'config': dict}}; received {str(config)[:200]}")
     name = config["class_name"]
     cfg = config.get("config", {})
     if not isinstance(cfg, dict):
         raise ValueError(f"the config of a {name!r} layer must be a dict; received {str(cfg)[:200]}")
-    if name == "Sequential":
-        from ..models import Sequential
+    if name == "SequentialLayer":
+        from .. import models  # noqa: F401  (registers the model classes)
 
-        model = Sequential.from_config(cfg)
-        return SequentialLayer(model, trainable=bool(cfg.get("trainable", True)))
-    if name not in _CLASSES:
-        raise ValueError(f"Unknown layer class {name!r}; seqcore has {sorted(_CLASSES)}.")
-    return _CLASSES[name].from_config(dict(cfg))
+        inner = cfg.get("model")
+        if not isinstance(inner, dict):
+            raise ValueError(
+                f"SequentialLayer: the config needs a 'model' dict (a Sequential config); received {inner!r}"
+            )
+        model = REGISTRY["Sequential"].from_config(inner)
+        model.trainable = bool(cfg.get("trainable", True)) and model.trainable
+        return model
+    if name not in REGISTRY:
+        from .. import models  # noqa: F401  (registers the model classes)
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown layer class {name!r}; seqcore has {sorted(REGISTRY)}.")
+    return REGISTRY[name].from_config(dict(cfg))

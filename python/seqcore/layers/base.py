@@ -2,8 +2,16 @@
 creates weights on first use, ``call``) plus an explicit ``backward``.
 
 Shapes exclude the batch axis and may hold ``None`` (variable). Weights are float32 C-contiguous
-arrays that optimizers update in place; ``forward`` keeps what ``backward`` needs (one pending
-forward per layer), so nothing is recomputed.
+arrays that optimizers update in place.
+
+Per-call contexts: ``forward(x, training)`` returns ``(outputs, ctx)``, where ``ctx`` is what this
+one call's backward needs; ``backward(ctx, d_outputs, need_dx)`` consumes it, *adds* dL/dW to each
+weight's ``grad`` (the trainer zeroes them every step) and returns dL/d(inputs). A layer keeps no
+state of its last forward, so one layer may be called many times in a graph (shared weights, their
+gradients summed) and inference may run from other threads while a training step is in flight.
+
+Every subclass registers itself by class name (``__init_subclass__``) for deserialization, so
+loading a model needs no import of the model module.
 """
 
 from __future__ import annotations
@@ -20,6 +28,22 @@ from .. import constraints, initializers, regularizers
 
 Shape = tuple[int | None, ...]
 _name_counters: dict[str, itertools.count[int]] = {}
+
+#: every Layer subclass by class name (and registered custom classes by ``package>name`` too), filled
+#: by ``Layer.__init_subclass__``; ``seqcore.layers.deserialize`` looks classes up here
+REGISTRY: dict[str, type[Layer]] = {}
+
+
+class Call:
+    """The record of one ``Layer.apply``: the layer's own context, the activity penalty of this
+    call (its sublayers' included) and, in training, the output the penalty's gradient needs."""
+
+    __slots__ = ("ctx", "activity_loss", "activity")
+
+    def __init__(self, ctx: Any):
+        self.ctx = ctx
+        self.activity_loss = 0.0
+        self.activity: tuple[np.ndarray, int] | None = None
 
 
 def _snake(name: str) -> str:
@@ -68,6 +92,17 @@ class Weight:
     def numpy(self) -> np.ndarray:
         return self.value.copy()
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    def add_grad(self, g: np.ndarray) -> None:
+        """Accumulates dL/dW: a layer called several times in one step (shared weights) adds up."""
+        self.grad = g if self.grad is None else self.grad + g
+
     def __repr__(self) -> str:
         return f"<Weight {self.name} shape={self.shape}>"
 
@@ -104,6 +139,14 @@ class Layer:
     produces_mask = False
     #: whether a built layer accepts inputs of another rank (Dense works on the last axis of any rank)
     _any_rank = False
+    #: whether ``forward`` takes ``batch=`` (containers: the batch size their layers' activity
+    #: penalties divide by, see ``apply``)
+    _takes_batch = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            REGISTRY.setdefault(cls.__name__, cls)
 
     def __init__(self, **kwargs: Any):
         unknown = set(kwargs) - set(_COMMON_KWARGS)
@@ -132,30 +175,53 @@ class Layer:
             kwargs.get("activity_regularizer")
         )
         self._activity_loss = 0.0
-        self._activity_saved: tuple[np.ndarray, int] | None = None
-        self._activity_batch: int | None = None
         self.built = False
-        # False when nothing consumes dL/d(input) (the first layer of a model): backward may skip it.
-        self.need_input_grad = True
         self._weights: list[Weight] = []
         self.input_shape: Shape | None = None
         self.output_shape: Shape | None = None
 
     # ----- weights -------------------------------------------------------------------------
-    def add_weight(
-        self,
-        name: str,
-        shape: tuple[int, ...],
-        initializer: Any = "zeros",
-        regularizer: Any = None,
-        trainable: bool = True,
-        constraint: Any = None,
-    ) -> Weight:
+    def add_weight(self, *args: Any, **kwargs: Any) -> Weight:
+        """Keras 3's ``add_weight(shape=None, initializer=None, dtype=None, trainable=True,
+        autocast=True, regularizer=None, constraint=None, aggregation="none", name=None)``; seqcore's
+        own layers call it as ``add_weight(name, shape, initializer, regularizer, ...)``. The weight
+        is float32 (seqcore computes in float32) and usable in ``seqcore.ops`` inside ``call``."""
+        keys: tuple[str, ...]
+        if args and isinstance(args[0], str):  # seqcore's order: name first
+            keys = ("name", "shape", "initializer", "regularizer", "trainable", "constraint")
+        else:  # Keras's order
+            keys = ("shape", "initializer", "dtype", "trainable", "autocast", "regularizer", "constraint")
+        if len(args) > len(keys):
+            raise TypeError(f"{self.name}.add_weight: too many positional arguments ({len(args)}).")
+        for k, v in zip(keys, args, strict=False):
+            if k in kwargs:
+                raise TypeError(f"{self.name}.add_weight: got multiple values for argument {k!r}.")
+            kwargs[k] = v
+        allowed = {"shape", "initializer", "dtype", "trainable", "autocast", "regularizer", "constraint",
+                   "aggregation", "name", "synchronization", "overwrite_with_gradient"}  # fmt: skip
+        unknown = set(kwargs) - allowed
+        if unknown:
+            raise TypeError(f"{self.name}.add_weight: unexpected keyword argument(s) {sorted(unknown)}.")
+        dtype = kwargs.get("dtype")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"{self.name}.add_weight: seqcore weights are float32; received dtype={dtype!r}.")
+        shape = kwargs.get("shape")
+        shape = () if shape is None else (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        name = kwargs.get("name") or f"variable_{len(self._weights)}"
+        initializer = kwargs.get("initializer")
+        if initializer is None:  # Keras: glorot_uniform for float weights... of rank >= 2, zeros otherwise
+            initializer = "glorot_uniform" if len(shape) >= 2 else "zeros"
         init = initializers.get(initializer)
-        value = init(tuple(shape))
+        value = np.asarray(init(tuple(shape)), dtype=np.float32)
         if value.shape != tuple(shape):
             raise ValueError(f"{self.name}: initializer for {name} returned shape {value.shape}, expected {shape}.")
-        w = Weight(name, value, trainable, regularizers.get(regularizer), constraints.get(constraint))
+        w = Weight(
+            name,
+            value,
+            bool(kwargs.get("trainable", True)),
+            regularizers.get(kwargs.get("regularizer")),
+            constraints.get(kwargs.get("constraint")),
+        )
         self._weights.append(w)
         return w
 
@@ -206,34 +272,41 @@ class Layer:
     # Keras adds ``activity_regularizer(output) / batch_size`` to the model's losses in
     # ``Layer.__call__``, i.e. whenever a model, a nested model or a Bidirectional calls the layer,
     # in training and in inference, but not when a wrapper calls the layer's ``call()`` directly as
-    # TimeDistributed does. seqcore's containers call ``_forward_outer``/``_backward_outer`` where
-    # Keras calls ``__call__``, and ``forward``/``backward`` where Keras calls ``call``.
-    def _forward_outer(self, x: np.ndarray, training: bool = False, batch: int | None = None, **kwargs: Any) -> Any:
+    # TimeDistributed does. seqcore's containers call ``apply``/``unapply`` where Keras calls
+    # ``__call__``, and ``forward``/``backward`` where Keras calls ``call``.
+    def apply(self, x: Any, training: bool = False, batch: int | None = None, **kwargs: Any) -> tuple[Any, Call]:
         """``forward`` plus the activity penalty on its output, divided by the batch size (``batch``
         overrides it: TimeDistributed folds time into the batch, but Keras's per-step calls of a
-        nested model divide by the outer batch)."""
-        self._activity_batch = batch
-        y = self.forward(x, training=training, **kwargs)
-        self._activity_loss, self._activity_saved = 0.0, None
+        nested model divide by the outer batch). Returns the outputs and this call's record."""
+        if self._takes_batch:
+            kwargs["batch"] = batch
+        y, ctx = self.forward(x, training=training, **kwargs)
+        call = Call(ctx)
+        call.activity_loss = float(getattr(ctx, "activity_loss", 0.0))
         reg = self.activity_regularizer
         if reg is not None:
-            n = batch if batch is not None else (y.shape[0] if y.ndim else 1)
-            self._activity_loss = reg(y) / n if n else 0.0  # Keras: divide_no_nan
+            first = y[0] if isinstance(y, (list, tuple)) else y
+            n = batch if batch is not None else (first.shape[0] if first.ndim else 1)
+            call.activity_loss += reg(first) / n if n else 0.0  # Keras: divide_no_nan
             if training and n:
-                self._activity_saved = (y, n)
-        return y
+                call.activity = (first, n)
+        return y, call
 
-    def _backward_outer(self, dy: np.ndarray) -> np.ndarray:
-        """``backward`` with the activity penalty's gradient added to dL/d(output) first."""
-        if self._activity_saved is not None:
-            y, n = self._activity_saved
-            self._activity_saved = None
+    def unapply(self, call: Call, dy: Any, need_dx: bool = True) -> Any:
+        """``backward`` of an ``apply``, with the activity penalty's gradient added to dL/d(output)."""
+        if call.activity is not None:
+            y, n = call.activity
             assert self.activity_regularizer is not None
-            dy = dy + self.activity_regularizer.grad(y) / np.float32(n)
-        return self.backward(dy)
+            g = self.activity_regularizer.grad(y) / np.float32(n)
+            if isinstance(dy, list):
+                dy = [g if dy[0] is None else dy[0] + g, *dy[1:]]
+            else:
+                dy = dy + g
+        return self.backward(call.ctx, dy, need_dx=need_dx)
 
     def activity_loss(self) -> float:
-        """The activity penalty of the last forward (this layer's and its sublayers')."""
+        """The activity penalty of the last eager call (``layer(x)``), this layer's and its
+        sublayers', as Keras's ``layer.losses`` after a call."""
         return self._activity_loss
 
     # ----- lifecycle -----------------------------------------------------------------------
@@ -250,13 +323,24 @@ class Layer:
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
+        """Returns ``(outputs, ctx)``: ``ctx`` holds what ``backward`` needs from this call (None
+        when ``training`` is False or nothing is needed)."""
         raise NotImplementedError
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Given dL/d(output) of the last training forward, stores dL/dW in each weight's ``grad``
-        and returns dL/d(input)."""
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Any:
+        """Given this call's ``ctx`` and dL/d(output), adds dL/dW to each weight's ``grad`` and
+        returns dL/d(input) (a zero-cost placeholder when ``need_dx`` is False: nothing consumes it)."""
         raise NotImplementedError(f"{type(self).__name__} does not support training yet.")
+
+    def output_mask(self, in_mask: Any, x: Any, ctx: Any) -> Any:
+        """The mask (per-sample lengths, or None) of this call's output, from its input's: started
+        by ``produces_mask`` layers, kept by ``propagates_mask`` ones, dropped by the rest."""
+        if self.produces_mask:
+            from .recurrent import mask_to_lengths
+
+            return mask_to_lengths(self.compute_mask(x), self.name)
+        return in_mask if self.propagates_mask else None
 
     def _check_call_input(self, shape: tuple[int, ...]) -> None:
         """A built layer's weights fix the last axis of its input (and, unless the layer works on
@@ -275,12 +359,35 @@ class Layer:
             f"{tuple(shape)}. Its weights were created for that input: use a new layer for inputs of another shape."
         )
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
-        """Inference (or a training forward with ``training=True``) on a batch."""
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """On arrays: inference (or a training forward with ``training=True``) on a batch. On
+        symbolic tensors (``seqcore.Input``): records the call into a graph and returns symbolic
+        outputs, with shapes checked now (see ``seqcore.models.Model``)."""
+        from ..symbolic import any_symbolic, symbolic_call
+
+        if any_symbolic(x, args, kwargs):
+            return symbolic_call(self, x, args, kwargs)
+        return self._eager_call(x, *args, **kwargs)
+
+    def _eager_call(self, x: Any, training: Any = False, mask: Any = None, **kwargs: Any) -> Any:
         arr = np.asarray(x, dtype=np.float32) if not isinstance(x, np.ndarray) else x
         self._check_call_input(arr.shape)
         self._maybe_build(tuple(arr.shape[1:]))
-        return self._forward_outer(arr, training=training)  # activity_loss() then reports, like Keras's losses
+        if self.uses_mask and mask is not None:
+            from .recurrent import mask_to_lengths
+
+            kwargs["lengths"] = mask_to_lengths(np.asarray(mask), self.name)
+        y, call = self.apply(arr, training=bool(training), **kwargs)
+        self._activity_loss = call.activity_loss  # activity_loss() then reports, like Keras's losses
+        return y
+
+    def symbolic_output(self, inputs: Any, **kwargs: Any) -> Any:
+        """Output shape(s) of a call on symbolic inputs (batch axis included): builds the layer on
+        the input shape, as Keras's ``Layer.__call__`` does on a KerasTensor."""
+        shape = tuple(inputs.shape[1:])
+        self._check_call_input((None, *shape))  # type: ignore[arg-type]
+        self._maybe_build(shape)
+        return (inputs.shape[0], *self.compute_output_shape(shape))
 
     # ----- config --------------------------------------------------------------------------
     def compute_mask(self, x: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import constraints, initializers, ops, regularizers
+from .. import constraints, initializers, kernels, regularizers
 from .base import Layer, Shape, shape_str, unused_input_grad
 from .core import activation_name, needs_input, positive_int
 
@@ -89,7 +89,6 @@ class Conv1D(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def _opts(self) -> dict[str, Any]:
         return {
@@ -130,43 +129,42 @@ class Conv1D(Layer):
         if steps is None:
             return (None, self.filters)
         try:
-            out = ops.conv1d_output_length(steps, self.kernel_size, self.strides, self.padding, self.dilation_rate)
+            out = kernels.conv1d_output_length(steps, self.kernel_size, self.strides, self.padding, self.dilation_rate)
         except ValueError as e:
             raise ValueError(f"Conv1D {self.name!r}: {e}") from None
         return (out, self.filters)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         split = needs_input(self.activation)  # gelu & co: linear kernel, then the activation on its output
-        y = ops.conv1d_forward(
+        y = kernels.conv1d_forward(
             x,
             self.kernel.value,
             None if self.bias is None else self.bias.value,
             activation="linear" if split else self.activation,
             **self._opts(),
         )
-        self._cache = (x, y) if training else None  # y is the pre-activation when split
-        return ops.activation(y, self.activation) if split else y
+        ctx = (x, y) if training else None  # y is the pre-activation when split
+        return (kernels.activation(y, self.activation) if split else y), ctx
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        assert self._cache is not None, "backward without a training forward"
-        x, y = self._cache
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        assert ctx is not None, "backward without a training forward"
+        x, y = ctx
         act = self.activation
         if needs_input(act):
-            dy, act = ops.activation_backward_from_input(y, dy, act), "linear"
-        g = ops.conv1d_backward(
+            dy, act = kernels.activation_backward_from_input(y, dy, act), "linear"
+        g = kernels.conv1d_backward(
             x,
             self.kernel.value,
             y,
             dy,
             activation=act,
             use_bias=self.use_bias,
-            need_dx=self.need_input_grad,
+            need_dx=need_dx,
             **self._opts(),
         )
-        self.kernel.grad = g.dkernel
+        self.kernel.add_grad(g.dkernel)
         if self.bias is not None:
-            self.bias.grad = g.dbias
-        self._cache = None
+            self.bias.add_grad(g.dbias)  # type: ignore[arg-type]
         return g.dx if g.dx is not None else unused_input_grad(x.shape)
 
     def get_config(self) -> dict[str, Any]:
@@ -209,7 +207,7 @@ class _Pooling1D(Layer):
         if steps is None:
             return (None, input_shape[1])
         try:
-            out = ops.pool1d_output_length(steps, self.pool_size, self.strides, self.padding)
+            out = kernels.pool1d_output_length(steps, self.pool_size, self.strides, self.padding)
         except ValueError as e:
             raise ValueError(f"{who}: {e}") from None
         return (out, input_shape[1])
@@ -217,17 +215,14 @@ class _Pooling1D(Layer):
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        fwd = ops.avg_pool1d_forward if self._average else ops.max_pool1d_forward
-        self._x = x if training else None
-        return fwd(x, self.pool_size, strides=self.strides, padding=self.padding)
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        fwd = kernels.avg_pool1d_forward if self._average else kernels.max_pool1d_forward
+        return fwd(x, self.pool_size, strides=self.strides, padding=self.padding), (x if training else None)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        assert self._x is not None, "backward without a training forward"
-        bwd = ops.avg_pool1d_backward if self._average else ops.max_pool1d_backward
-        dx = bwd(self._x, dy, self.pool_size, strides=self.strides, padding=self.padding)
-        self._x = None
-        return dx
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        assert ctx is not None, "backward without a training forward"
+        bwd = kernels.avg_pool1d_backward if self._average else kernels.max_pool1d_backward
+        return bwd(ctx, dy, self.pool_size, strides=self.strides, padding=self.padding)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
@@ -255,18 +250,15 @@ class _GlobalPooling1D(Layer):
         _check_seq(f"{type(self).__name__} {self.name!r}", input_shape)
         return (1, input_shape[1]) if self.keepdims else (input_shape[1],)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self._x = x if training else None
-        y = (ops.global_avg_pool1d_forward if self._average else ops.global_max_pool1d_forward)(x)
-        return y[:, None, :] if self.keepdims else y
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        y = (kernels.global_avg_pool1d_forward if self._average else kernels.global_max_pool1d_forward)(x)
+        return (y[:, None, :] if self.keepdims else y), (x if training else None)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        assert self._x is not None, "backward without a training forward"
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        assert ctx is not None, "backward without a training forward"
         if self.keepdims:
             dy = dy[:, 0, :]
-        dx = (ops.global_avg_pool1d_backward if self._average else ops.global_max_pool1d_backward)(self._x, dy)
-        self._x = None
-        return dx
+        return (kernels.global_avg_pool1d_backward if self._average else kernels.global_max_pool1d_backward)(ctx, dy)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "keepdims": self.keepdims}
@@ -282,25 +274,20 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
 
     _average = True
     uses_mask = True
-    _lengths: tuple[np.ndarray, np.ndarray] | None = None
 
-    def forward(self, x: np.ndarray, training: bool = False, lengths: Any = None) -> np.ndarray:
-        self._lengths = None
+    def forward(self, x: np.ndarray, training: bool = False, lengths: Any = None) -> tuple[np.ndarray, Any]:
         if lengths is None:
             return super().forward(x, training)
         n = np.asarray(lengths)
         valid = (np.arange(x.shape[1])[None, :] < n[:, None])[..., None]
         count = np.maximum(n, 1).astype(np.float32)[:, None]
         y = np.where(valid, x, np.float32(0)).sum(axis=1, dtype=np.float32) / count
-        self._x = x if training else None
-        self._lengths = (valid, count) if training else None
-        return y[:, None, :] if self.keepdims else y
+        return (y[:, None, :] if self.keepdims else y), (("masked", valid, count) if training else None)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        if self._lengths is None:
-            return super().backward(dy)
-        valid, count = self._lengths
-        self._lengths, self._x = None, None
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        if not (isinstance(ctx, tuple) and ctx and isinstance(ctx[0], str)):
+            return super().backward(ctx, dy, need_dx)
+        _, valid, count = ctx
         if self.keepdims:
             dy = dy[:, 0, :]
         # Each unmasked step gets dy / count; masked steps get nothing.

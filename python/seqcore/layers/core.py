@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import constraints, initializers, ops, regularizers
+from .. import constraints, initializers, kernels, regularizers
 from .._validation import ACTIVATION_ALIASES, ALL_ACTIVATIONS, INPUT_ACTIVATIONS
 from ..utils import rng
-from .base import Layer, Shape, shape_str, unused_input_grad
+from .base import Layer, Shape, shape_str, unique_name, unused_input_grad
 
 
 def activation_name(activation: Any, layer: str, allowed: tuple[str, ...] = ALL_ACTIVATIONS) -> str:
@@ -67,14 +67,25 @@ class InputSpec:
         return f"<Input shape={shape_str((self.batch_size, *self.shape))}>"
 
 
-def Input(shape: Any = None, batch_size: int | None = None, name: str | None = None, **kwargs: Any) -> InputSpec:  # noqa: N802
-    """Keras's ``Input(shape=...)``: the first entry of a ``Sequential`` (the batch axis excluded)."""
+def Input(  # noqa: N802
+    shape: Any = None,
+    batch_size: int | None = None,
+    dtype: Any = None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Keras's ``Input(shape=...)``: a symbolic tensor of shape ``(batch_size, *shape)`` to call layers
+    on (the Functional API), or the first entry of a ``Sequential``. ``dtype`` ``int32``/``int64``
+    marks integer ids (for Embedding); seqcore computes in float32 otherwise."""
     if shape is None and "batch_shape" in kwargs:
         bs = tuple(kwargs.pop("batch_shape"))
         shape, batch_size = bs[1:], bs[0]
+    kwargs.pop("sparse", None)
+    kwargs.pop("ragged", None)
     if kwargs:
         raise TypeError(f"Input: unexpected keyword argument(s) {sorted(kwargs)}.")
-    return InputSpec(shape, batch_size, name)
+    layer = InputLayer(shape=shape, batch_size=batch_size, name=name or unique_name("input_layer"))
+    return layer.output
 
 
 class InputLayer(Layer):
@@ -87,11 +98,17 @@ class InputLayer(Layer):
         super().__init__(**kwargs)
         self.spec = InputSpec(shape, batch_size, self.name)
         self._input_shape_arg = self.spec.shape
+        from ..symbolic import KerasTensor, Node
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return x
+        self.output = KerasTensor((batch_size, *self.spec.shape), name=self.name)
+        self.built = True
+        self.input_shape = self.output_shape = self.spec.shape
+        Node(self, (), {}, [self.output], False)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        return x, None
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         return dy
 
     def get_config(self) -> dict[str, Any]:
@@ -129,7 +146,6 @@ class Dense(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) < 1 or input_shape[-1] is None:
@@ -156,25 +172,24 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         split = needs_input(self.activation)  # gelu & co: linear kernel, then the activation on its output
         bias = None if self.bias is None else self.bias.value
-        y = ops.dense_forward(x, self.kernel.value, bias, "linear" if split else self.activation)
-        self._cache = (x, y) if training else None  # y is the pre-activation when split
-        return ops.activation(y, self.activation) if split else y
+        y = kernels.dense_forward(x, self.kernel.value, bias, "linear" if split else self.activation)
+        ctx = (x, y) if training else None  # y is the pre-activation when split
+        return (kernels.activation(y, self.activation) if split else y), ctx
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        if self._cache is None:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        if ctx is None:
             raise RuntimeError(f"Dense {self.name!r}: backward without a training forward.")
-        x, y = self._cache
+        x, y = ctx
         act = self.activation
         if needs_input(act):
-            dy, act = ops.activation_backward_from_input(y, dy, act), "linear"
-        g = ops.dense_backward(x, self.kernel.value, y, dy, act, use_bias=self.use_bias, need_dx=self.need_input_grad)
-        self.kernel.grad = g.dkernel
+            dy, act = kernels.activation_backward_from_input(y, dy, act), "linear"
+        g = kernels.dense_backward(x, self.kernel.value, y, dy, act, use_bias=self.use_bias, need_dx=need_dx)
+        self.kernel.add_grad(g.dkernel)
         if self.bias is not None:
-            self.bias.grad = g.dbias
-        self._cache = None
+            self.bias.add_grad(g.dbias)  # type: ignore[arg-type]
         return g.dx if g.dx is not None else unused_input_grad(x.shape)
 
     def get_config(self) -> dict[str, Any]:
@@ -199,21 +214,17 @@ class Activation(Layer):
     def __init__(self, activation: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.activation = activation_name(activation, f"Activation {self.name!r}")
-        self._y: np.ndarray | None = None  # the output, or the input for gelu & co (see needs_input)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        y = ops.activation(x, self.activation)
-        self._y = (x if needs_input(self.activation) else y) if training else None
-        return y
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        y = kernels.activation(x, self.activation)
+        # ctx: the output, or the input for gelu & co (see needs_input)
+        return y, ((x if needs_input(self.activation) else y) if training else None)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        assert self._y is not None, "backward without a training forward"
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        assert ctx is not None, "backward without a training forward"
         if needs_input(self.activation):
-            dx = ops.activation_backward_from_input(self._y, dy, self.activation)
-        else:
-            dx = ops.activation_backward(self._y, dy, self.activation)
-        self._y = None
-        return dx
+            return kernels.activation_backward_from_input(ctx, dy, self.activation)
+        return kernels.activation_backward(ctx, dy, self.activation)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": self.activation}
@@ -233,22 +244,19 @@ class Dropout(Layer):
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self._gen = np.random.default_rng(seed) if seed is not None else None
-        self._mask: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         if not training or self.rate == 0:
-            self._mask = None
-            return x
+            return x, None
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
         gen = self._gen or rng()
         keep = (gen.random(shape, dtype=np.float32) >= self.rate).astype(np.float32) / np.float32(1 - self.rate)
-        self._mask = keep
-        return x * keep
+        return x * keep, keep
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy if self._mask is None else dy * self._mask
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        return dy if ctx is None else dy * ctx
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
@@ -262,12 +270,12 @@ class Flatten(Layer):
             return (None,)
         return (math.prod(d for d in input_shape if d is not None),)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self._in_shape = x.shape
-        return x.reshape(x.shape[0], -1) if x.shape[0] else x.reshape(0, math.prod(x.shape[1:]))
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        y = x.reshape(x.shape[0], -1) if x.shape[0] else x.reshape(0, math.prod(x.shape[1:]))
+        return y, x.shape
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy.reshape(self._in_shape)
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        return dy.reshape(ctx)
 
 
 class Reshape(Layer):
@@ -301,18 +309,17 @@ class Reshape(Layer):
             )
         return self.target_shape
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self._in_shape = x.shape
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         try:
-            return x.reshape((x.shape[0], *self.target_shape))
+            return x.reshape((x.shape[0], *self.target_shape)), x.shape
         except ValueError:
             raise ValueError(
                 f"Reshape {self.name!r}: cannot reshape a batch of shape {x.shape} to (batch, "
                 f"{', '.join(map(str, self.target_shape))})."
             ) from None
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy.reshape(self._in_shape)
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        return dy.reshape(ctx)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": self.target_shape}
@@ -352,14 +359,14 @@ class RepeatVector(Layer):
             self._refuse_rank(tuple(input_shape))
         return (self.n, input_shape[0])
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         if x.ndim != 2:
             self._refuse_rank(tuple(x.shape[1:]))
         # A contiguous copy, not a broadcast view: the next layer's kernel reads it as (batch, n, features).
-        return np.repeat(x[:, None, :], self.n, axis=1)
+        return np.repeat(x[:, None, :], self.n, axis=1), None
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        if not self.need_input_grad:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        if not need_dx:
             return unused_input_grad((dy.shape[0], dy.shape[2]))
         return dy.sum(axis=1, dtype=np.float32)
 

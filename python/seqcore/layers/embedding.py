@@ -94,15 +94,14 @@ class Embedding(Layer):
             )
         return ids
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         ids = self._indices(x)
-        self._ids = ids if training else None
-        return np.take(self.embeddings.value, ids, axis=0)
+        return np.take(self.embeddings.value, ids, axis=0), (ids if training else None)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        if self._ids is None:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        if ctx is None:
             raise RuntimeError(f"Embedding {self.name!r}: backward without a training forward.")
-        ids, self._ids = self._ids, None
+        ids = ctx
         want = (*ids.shape, self.output_dim)
         if dy.shape != want:
             raise ValueError(
@@ -110,7 +109,7 @@ class Embedding(Layer):
             )
         grad = np.zeros_like(self.embeddings.value)
         np.add.at(grad, ids.reshape(-1), np.asarray(dy, np.float32).reshape(-1, self.output_dim))
-        self.embeddings.grad = grad
+        self.embeddings.add_grad(grad)
         return unused_input_grad(ids.shape)
 
     def get_config(self) -> dict[str, Any]:

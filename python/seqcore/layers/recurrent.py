@@ -3,11 +3,12 @@ order (kernel, recurrent_kernel, bias)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 
-from .. import constraints, initializers, ops, regularizers
+from .. import constraints, initializers, kernels, regularizers
 from .._recurrent import CELL_ACTIVATIONS, RecurrentTape
 from ..utils import rng
 from .base import Layer, Shape, shape_str, unused_input_grad
@@ -92,18 +93,8 @@ class _RNN(Layer):
         # Keras's RNN option: masked steps of a returned sequence output zeros instead of repeating
         # the last valid output (Bidirectional forces it on its layers when returning sequences).
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self._zero_mask: np.ndarray | None = None
         self.propagates_mask = self.return_sequences
         self.states: list[np.ndarray] | None = None
-        # Truncated BPTT (Sequential.fit(tbptt_steps=...)): while _carrying, each forward starts from
-        # the final state of the previous one (a plain array, so no gradient crosses the boundary).
-        self._carrying = False
-        self._carry: list[np.ndarray] | None = None
-        self._tape: RecurrentTape | None = None
-        self._dropout_mask: np.ndarray | None = None
-        # With recurrent_dropout, Keras's per-gate masks (input, recurrent), applied in the kernel.
-        self._gate_masks: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
-        self._x_shape: tuple[int, ...] | None = None
 
     # --- shapes ---------------------------------------------------------------------------
     def _check_input_shape(self, input_shape: Shape) -> None:
@@ -157,10 +148,6 @@ class _RNN(Layer):
     def _bias_init(self) -> Any:
         return self.bias_initializer
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        t = input_shape[0] if input_shape else None
-        return (t, self.units) if self.return_sequences else (self.units,)
-
     # --- states ---------------------------------------------------------------------------
     def reset_states(self, states: Any = None) -> None:
         """Stateful layers: forget the carried state (or set it to ``states``)."""
@@ -186,25 +173,27 @@ class _RNN(Layer):
         return None
 
     def _begin_carry(self) -> None:
-        """Starts carrying state from one forward to the next (one batch of truncated BPTT): from
-        the layer's own carried state when it is stateful, else from zeros."""
-        self._carrying = True
-        self._carry = [s.copy() for s in self.states] if self.stateful and self.states is not None else None
+        """Starts carrying state from one forward to the next in this thread (one batch of truncated
+        BPTT): from the layer's own carried state when it is stateful, else from zeros. Kept per
+        thread, so inference from other threads during such a fit starts from zeros as usual."""
+        start = [s.copy() for s in self.states] if self.stateful and self.states is not None else None
+        _carried().setdefault(id(self), [start])[0] = start
 
     def _end_carry(self) -> None:
-        self._carrying, self._carry = False, None
+        _carried().pop(id(self), None)
 
     # --- forward / backward ---------------------------------------------------------------
-    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any) -> Any:
+    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any, masks: Any) -> Any:
         raise NotImplementedError
 
     def forward(
         self, x: np.ndarray, training: bool = False, initial_state: Any = None, lengths: Any = None
-    ) -> np.ndarray:
+    ) -> tuple[Any, Any]:
+        """The output (``[output, *final_states]`` with ``return_state``) and, in training, the
+        call's context (the kernel's tape, the dropout masks drawn for it, the output mask)."""
         if x.ndim != 3:
             self._check_input_shape(tuple(x.shape[1:]))
-        self._x_shape = x.shape
-        self._gate_masks = (None, None)
+        ctx = _RNNContext(x.shape, lengths)
         if training and self.recurrent_dropout:
             # Keras's cell with recurrent_dropout (its implementation=1): every gate gets its own
             # input mask and recurrent mask, (batch, features) and (batch, units), fixed for the whole
@@ -212,30 +201,30 @@ class _RNN(Layer):
             gen = self._gen if self._gen is not None else rng()
             g, b = self._gates, x.shape[0]
             mi = _keep_mask(gen, (g, b, x.shape[2]), self.dropout) if self.dropout else None
-            self._gate_masks = (mi, _keep_mask(gen, (g, b, self.units), self.recurrent_dropout))
-            self._dropout_mask = None
+            ctx.gate_masks = (mi, _keep_mask(gen, (g, b, self.units), self.recurrent_dropout))
         elif training and self.dropout:
             gen = self._gen if self._gen is not None else rng()
             # One mask per sequence, shared by every step (Keras's RNN cells draw it from the first
             # step's input shape and reuse it for the whole sequence: "variational" dropout).
-            self._dropout_mask = _keep_mask(gen, (x.shape[0], 1, *x.shape[2:]), self.dropout)
-            x = x * self._dropout_mask
-        else:
-            self._dropout_mask = None
+            ctx.dropout_mask = _keep_mask(gen, (x.shape[0], 1, *x.shape[2:]), self.dropout)
+            x = x * ctx.dropout_mask
+        if initial_state is not None:
+            initial_state = self._check_initial_state(x.shape[0], initial_state)
+            ctx.has_init = True
         init = self._initial_state(x.shape[0], initial_state)
-        if self._carrying and initial_state is None:
-            init = self._carry
-        res = self._run(x, training, init, lengths)
+        carry = _carried().get(id(self))
+        if carry is not None and initial_state is None:
+            init = carry[0]
+        res = self._run(x, training, init, lengths, ctx.gate_masks)
         finals = [res.h, res.c] if self._n_states == 2 else [res.h]
         if self.stateful:
             self.states = [s.copy() for s in finals]
-        if self._carrying:
-            self._carry = [s.copy() for s in finals]
-        self._tape = res.tape
-        self._last_states = finals
+        if carry is not None:
+            carry[0] = [s.copy() for s in finals]
+        ctx.tape = res.tape
         # Keras returns the output of the last processing step (zeros for a fully masked sample).
         out = res.outputs if self.return_sequences else res.outputs[:, -1] if x.shape[1] else finals[0] * 0
-        if self._carrying and init is not None and lengths is not None:
+        if carry is not None and init is not None and lengths is not None:
             # A chunk that lies wholly in a sample's padding: over the whole sequence its outputs
             # repeat the last valid output, which is the carried h (the kernel, seeing no valid step
             # in this call, gives zeros). A constant here, so backward correctly passes nothing back.
@@ -243,52 +232,86 @@ class _RNN(Layer):
             if empty.any():
                 out = out.copy()
                 out[empty] = init[0][empty][:, None, :] if self.return_sequences else init[0][empty]
-        self._zero_mask = None
         if self.zero_output_for_mask and self.return_sequences and lengths is not None:
             # Valid steps in processing order (reversed time for go_backwards, as the outputs are).
             t = x.shape[1]
             valid = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
-            self._zero_mask = (valid[:, ::-1] if self.go_backwards else valid)[..., None].astype(np.float32)
-            out = out * self._zero_mask
+            ctx.zero_mask = (valid[:, ::-1] if self.go_backwards else valid)[..., None].astype(np.float32)
+            out = out * ctx.zero_mask
+        return ([out, *finals] if self.return_state else out), (ctx if training else None)
+
+    def _check_initial_state(self, batch: int, initial_state: Any) -> list[np.ndarray]:
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        who = f"{type(self).__name__} {self.name!r}"
+        if len(states) != self._n_states:
+            what = "[h, c]" if self._n_states == 2 else "[h]"
+            raise ValueError(f"{who}: initial_state must be {self._n_states} array(s) {what}; received {len(states)}.")
+        out = []
+        for s in states:
+            a = np.ascontiguousarray(s, dtype=np.float32)
+            if a.shape != (batch, self.units):
+                raise ValueError(
+                    f"{who}: each initial state must have shape (batch, units) = {(batch, self.units)}; received "
+                    f"{a.shape}."
+                )
+            out.append(a)
         return out
 
-    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
+    def _backward_kernel(
+        self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None, d_c: Any, need_dx: bool
+    ) -> Any:
         raise NotImplementedError
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        if self._tape is None or self._x_shape is None:
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> np.ndarray:
+        if ctx is None or ctx.tape is None:
             raise RuntimeError(f"{self.name}: backward without a training forward.")
-        b, t, _ = self._x_shape
+        if self.return_state:
+            dy, *d_states = dy
+        else:
+            d_states = []
+        b, t, _ = ctx.x_shape
         d_out, d_h = (dy, None) if self.return_sequences else (None, dy)
-        if d_out is not None and self._zero_mask is not None:
-            d_out = d_out * self._zero_mask  # zeroed outputs are constants: no gradient
+        if d_out is not None and ctx.zero_mask is not None:
+            d_out = d_out * ctx.zero_mask  # zeroed outputs are constants: no gradient
+        lengths = ctx.lengths
         if d_h is not None:
             # The last output is the final state (the kernels take its gradient as d_h, so no
             # (batch, time, units) buffer of zeros), except for rows with no valid step: their
             # output is Keras's constant zero and passes no gradient back to an initial state.
-            lengths = self._tape.args.get("lengths")
             if not t:
                 d_h = None
-            elif lengths is not None and (lengths == 0).any():
-                d_h = np.where((lengths == 0)[:, None], np.float32(0), d_h).astype(np.float32)
-        g = self._backward_kernel(self._tape, d_out, d_h)
-        self._tape = None
-        self.kernel.grad = g.dkernel
-        self.recurrent_kernel.grad = g.drecurrent_kernel
+            elif lengths is not None and (np.asarray(lengths) == 0).any():
+                d_h = np.where((np.asarray(lengths) == 0)[:, None], np.float32(0), d_h).astype(np.float32)
+        d_c = None
+        if d_states:  # return_state: the final states' own gradients
+            if d_states[0] is not None:
+                d_h = d_states[0] if d_h is None else d_h + d_states[0]
+            if self._n_states == 2 and d_states[1] is not None:
+                d_c = d_states[1]
+        g = self._backward_kernel(ctx.tape, d_out, d_h, d_c, need_dx)
+        ctx.tape = None
+        self.kernel.add_grad(g.dkernel)
+        self.recurrent_kernel.add_grad(g.drecurrent_kernel)
         if self.bias is not None:
-            self.bias.grad = g.dbias
-        dx = g.dx if g.dx is not None else unused_input_grad(self._x_shape)
-        return dx if self._dropout_mask is None else dx * self._dropout_mask
+            self.bias.add_grad(g.dbias)
+        if ctx.has_init:
+            ctx.kwarg_grads = {"initial_state": [g.dh0, g.dc0] if self._n_states == 2 else [g.dh0]}
+        dx = g.dx if g.dx is not None else unused_input_grad(ctx.x_shape)
+        return dx if ctx.dropout_mask is None else dx * ctx.dropout_mask
 
-    def __call__(self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None) -> Any:
-        arr = np.asarray(x, dtype=np.float32) if not isinstance(x, np.ndarray) else x
-        self._check_call_input(arr.shape)
-        self._maybe_build(tuple(arr.shape[1:]))
-        lengths = None
-        if mask is not None:
-            lengths = mask_to_lengths(np.asarray(mask), self.name)
-        out = self._forward_outer(arr, training=training, initial_state=initial_state, lengths=lengths)
-        return [out, *self._last_states] if self.return_state else out
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        t = input_shape[0] if input_shape else None
+        return (t, self.units) if self.return_sequences else (self.units,)
+
+    def symbolic_output(self, inputs: Any, **kwargs: Any) -> Any:
+        out = super().symbolic_output(inputs)
+        if not self.return_state:
+            return out
+        return [out, *([(inputs.shape[0], self.units)] * self._n_states)]
+
+    def output_mask(self, in_mask: Any, x: Any, ctx: Any) -> Any:
+        keep = in_mask if self.return_sequences else None
+        return [keep, *([None] * self._n_states)] if self.return_state else keep
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -357,16 +380,18 @@ class LSTM(_RNN):
 
         return init
 
-    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any) -> Any:
-        return ops.lstm_forward(
+    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any, masks: Any) -> Any:
+        return kernels.lstm_forward(
             x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
             initial_state=init, lengths=lengths, activation=self.activation,
             recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards, training=training,
-            input_masks=self._gate_masks[0], recurrent_masks=self._gate_masks[1],
+            input_masks=masks[0], recurrent_masks=masks[1],
         )  # fmt: skip
 
-    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
-        return ops.lstm_backward(tape, d_out, d_h, need_dx=self.need_input_grad)
+    def _backward_kernel(
+        self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None, d_c: Any, need_dx: bool
+    ) -> Any:
+        return kernels.lstm_backward(tape, d_out, d_h, d_c, need_dx=need_dx)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -386,18 +411,20 @@ class GRU(_RNN):
     def _bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any) -> Any:
-        res = ops.gru_forward(
+    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any, masks: Any) -> Any:
+        res = kernels.gru_forward(
             x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
             initial_state=init, lengths=lengths, activation=self.activation,
             recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards,
             reset_after=self.reset_after, training=training,
-            input_masks=self._gate_masks[0], recurrent_masks=self._gate_masks[1],
+            input_masks=masks[0], recurrent_masks=masks[1],
         )  # fmt: skip
         return _GRUAsLSTM(res)
 
-    def _backward_kernel(self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None) -> Any:
-        return ops.gru_backward(tape, d_out, d_h, need_dx=self.need_input_grad)
+    def _backward_kernel(
+        self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None, d_c: Any, need_dx: bool
+    ) -> Any:
+        return kernels.gru_backward(tape, d_out, d_h, need_dx=need_dx)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}
@@ -408,3 +435,31 @@ class _GRUAsLSTM:
 
     def __init__(self, res: Any):
         self.outputs, self.h, self.tape = res.outputs, res.h, res.tape
+
+
+class _RNNContext:
+    """One recurrent call's record for its backward."""
+
+    __slots__ = ("x_shape", "lengths", "tape", "dropout_mask", "gate_masks", "zero_mask", "has_init", "kwarg_grads")
+
+    def __init__(self, x_shape: tuple[int, ...], lengths: Any):
+        self.x_shape = x_shape
+        self.lengths = lengths
+        self.tape: RecurrentTape | None = None
+        self.dropout_mask: np.ndarray | None = None
+        # With recurrent_dropout, Keras's per-gate masks (input, recurrent), applied in the kernel.
+        self.gate_masks: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+        self.zero_mask: np.ndarray | None = None
+        self.has_init = False
+        self.kwarg_grads: dict[str, Any] | None = None
+
+
+_THREAD = threading.local()
+
+
+def _carried() -> dict[int, list[Any]]:
+    """This thread's truncated-BPTT carries: layer id -> [state] (see ``_RNN._begin_carry``)."""
+    d = getattr(_THREAD, "carry", None)
+    if d is None:
+        d = _THREAD.carry = {}
+    return d

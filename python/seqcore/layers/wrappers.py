@@ -1,4 +1,4 @@
-"""TimeDistributed and Masking."""
+"""Wrappers: TimeDistributed, Bidirectional, and Masking."""
 
 from __future__ import annotations
 
@@ -19,10 +19,6 @@ class TimeDistributed(Layer):
 
     def __init__(self, layer: Layer, **kwargs: Any):
         super().__init__(**kwargs)
-        from ..models import Sequential
-
-        if isinstance(layer, Sequential):
-            layer = SequentialLayer(layer)
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"TimeDistributed {self.name!r}: expected a seqcore layer (or Sequential) to wrap; received "
@@ -38,7 +34,6 @@ class TimeDistributed(Layer):
                 stacklevel=2,
             )
         self.layer = layer
-        self._outer: tuple[int, int] | None = None
 
     def _check(self, input_shape: Shape) -> None:
         if len(input_shape) < 2:
@@ -80,29 +75,26 @@ class TimeDistributed(Layer):
         self._check(input_shape)
         return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    _takes_batch = True
+
+    def forward(self, x: np.ndarray, training: bool = False, batch: int | None = None) -> tuple[np.ndarray, Any]:
         if x.ndim < 3:
             self._check(tuple(x.shape[1:]))
         b, t = x.shape[0], x.shape[1]
-        self._outer = (b, t)
-        if isinstance(self.layer, SequentialLayer):
+        kw: dict[str, Any] = {}
+        if self.layer._takes_batch:
             # Keras calls a nested model once per step on (batch, ...): its layers' activity
             # penalties are divided by the outer batch size, not by batch * steps.
-            self.layer._activity_batch = self._activity_batch if self._activity_batch is not None else b
-        # ``forward``, not ``_forward_outer``: Keras's TimeDistributed calls the wrapped layer's
-        # call(), so the wrapped layer's own activity_regularizer is not applied (warned at init).
-        y = self.layer.forward(np.ascontiguousarray(x).reshape(b * t, *x.shape[2:]), training=training)
-        return y.reshape(b, t, *y.shape[1:])
+            kw["batch"] = batch if batch is not None else b
+        # ``forward``, not ``apply``: Keras's TimeDistributed calls the wrapped layer's call(), so
+        # the wrapped layer's own activity_regularizer is not applied (warned at init).
+        y, inner = self.layer.forward(np.ascontiguousarray(x).reshape(b * t, *x.shape[2:]), training=training, **kw)
+        return y.reshape(b, t, *y.shape[1:]), _Wrapped(inner, (b, t))
 
-    def activity_loss(self) -> float:
-        inner = self.layer.model.activity_loss() if isinstance(self.layer, SequentialLayer) else 0.0
-        return self._activity_loss + inner
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        assert self._outer is not None, "backward without a training forward"
-        self.layer.need_input_grad = self.need_input_grad
-        b, t = self._outer
-        dx = self.layer.backward(np.ascontiguousarray(dy).reshape(b * t, *dy.shape[2:]))
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        assert ctx is not None, "backward without a training forward"
+        b, t = ctx.outer
+        dx = self.layer.backward(ctx.inner, np.ascontiguousarray(dy).reshape(b * t, *dy.shape[2:]), need_dx=need_dx)
         return dx.reshape(b, t, *dx.shape[1:])
 
     def get_config(self) -> dict[str, Any]:
@@ -134,12 +126,12 @@ class Masking(Layer):
     def compute_mask(self, x: np.ndarray) -> np.ndarray:
         return np.any(x != np.float32(self.mask_value), axis=-1)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self._keep = self.compute_mask(x)[..., None].astype(np.float32)
-        return x * self._keep
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        keep = self.compute_mask(x)[..., None].astype(np.float32)
+        return x * keep, keep
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy * self._keep
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        return dy * ctx
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mask_value": self.mask_value}
@@ -227,44 +219,98 @@ class Bidirectional(Layer):
             return (*out[:-1], 2 * out[-1])  # type: ignore[operator]
         return out
 
-    def forward(self, x: np.ndarray, training: bool = False, lengths: Any = None) -> np.ndarray:
+    _takes_batch = True
+
+    def symbolic_output(self, inputs: Any, **kwargs: Any) -> Any:
+        self._maybe_build(tuple(inputs.shape[1:]))
+        f = self.forward_layer.compute_output_shape(tuple(inputs.shape[1:]))
+        out = (inputs.shape[0], *f)
+        merged = (inputs.shape[0], *self.compute_output_shape(tuple(inputs.shape[1:])))
+        outs = [out, out] if self.merge_mode is None else [merged]
+        if self.forward_layer.return_state:
+            outs += [(inputs.shape[0], self.forward_layer.units)] * (2 * self.forward_layer._n_states)
+        return outs if len(outs) > 1 else outs[0]
+
+    def output_mask(self, in_mask: Any, x: Any, ctx: Any) -> Any:
+        keep = in_mask if self.return_sequences else None
+        n_out = 2 if self.merge_mode is None else 1
+        n_states = 2 * self.forward_layer._n_states if self.forward_layer.return_state else 0
+        return keep if n_out + n_states == 1 else [keep] * n_out + [None] * n_states
+
+    def forward(
+        self,
+        x: np.ndarray,
+        training: bool = False,
+        lengths: Any = None,
+        initial_state: Any = None,
+        batch: int | None = None,
+    ) -> tuple[Any, Any]:
+        fwd_init = bwd_init = None
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            n = self.forward_layer._n_states
+            if len(states) != 2 * n:
+                raise ValueError(
+                    f"Bidirectional {self.name!r}: initial_state must hold {2 * n} arrays (the forward layer's "
+                    f"{n} states, then the backward layer's); received {len(states)}."
+                )
+            fwd_init, bwd_init = states[:n], states[n:]
         # Keras calls both layers through __call__, so their activity penalties count.
-        f = self.forward_layer._forward_outer(x, training=training, batch=self._activity_batch, lengths=lengths)
-        b = self.backward_layer._forward_outer(x, training=training, batch=self._activity_batch, lengths=lengths)
+        f, fcall = self.forward_layer.apply(x, training, batch, lengths=lengths, initial_state=fwd_init)
+        b, bcall = self.backward_layer.apply(x, training, batch, lengths=lengths, initial_state=bwd_init)
+        states = []
+        if self.forward_layer.return_state:
+            f, *fs = f
+            b, *bs = b
+            states = [*fs, *bs]
         if self.return_sequences:
             b = b[:, ::-1]
+        ctx = _BidiContext(fcall, bcall, (f, b) if self.merge_mode == "mul" and training else None)
         if self.merge_mode == "concat":
-            return np.concatenate([f, b], axis=-1)
-        if self.merge_mode == "sum":
-            return f + b
-        if self.merge_mode == "ave":
-            return (f + b) * np.float32(0.5)
-        if self.merge_mode == "mul":
-            self._fb = (f, b)
-            return f * b
-        raise ValueError(
-            f"Bidirectional {self.name!r}: merge_mode=None returns two outputs; use it outside Sequential."
-        )
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        if self.merge_mode == "concat":
-            h = dy.shape[-1] // 2
-            df, db = dy[..., :h], dy[..., h:]
+            out = np.concatenate([f, b], axis=-1)
         elif self.merge_mode == "sum":
-            df = db = dy
+            out = f + b
         elif self.merge_mode == "ave":
-            df = db = dy * np.float32(0.5)
+            out = (f + b) * np.float32(0.5)
+        elif self.merge_mode == "mul":
+            out = f * b
         else:
-            f, b = self._fb
-            df, db = dy * b, dy * f
-        if self.return_sequences:
-            db = db[:, ::-1]
-        self.forward_layer.need_input_grad = self.backward_layer.need_input_grad = self.need_input_grad
-        dx = self.forward_layer._backward_outer(np.ascontiguousarray(df))
-        return dx + self.backward_layer._backward_outer(np.ascontiguousarray(db))
+            return [f, b, *states], ctx
+        return ([out, *states] if states else out), ctx
 
-    def activity_loss(self) -> float:
-        return self._activity_loss + self.forward_layer.activity_loss() + self.backward_layer.activity_loss()
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> np.ndarray:
+        n_states = 2 * self.forward_layer._n_states if self.forward_layer.return_state else 0
+        outs = 2 if self.merge_mode is None else 1
+        parts = list(dy) if outs + n_states > 1 else [dy]
+        d_states = parts[outs:]
+        if self.merge_mode is None:
+            df, db = parts[0], parts[1]
+        else:
+            d = parts[0]
+            if d is None:
+                df = db = None
+            elif self.merge_mode == "concat":
+                h = d.shape[-1] // 2
+                df, db = d[..., :h], d[..., h:]
+            elif self.merge_mode == "sum":
+                df = db = d
+            elif self.merge_mode == "ave":
+                df = db = d * np.float32(0.5)
+            else:
+                f, b = ctx.fb
+                df, db = d * b, d * f
+        if db is not None and self.return_sequences:
+            db = db[:, ::-1]
+        k = n_states // 2
+        dfw = _with_states(self.forward_layer, df, d_states[:k], ctx.fcall, n_states)
+        dbw = _with_states(self.backward_layer, db, d_states[k:], ctx.bcall, n_states)
+        dx = self.forward_layer.unapply(ctx.fcall, dfw, need_dx=need_dx)
+        dx = dx + self.backward_layer.unapply(ctx.bcall, dbw, need_dx=need_dx)
+        fk = getattr(ctx.fcall.ctx, "kwarg_grads", None)
+        bk = getattr(ctx.bcall.ctx, "kwarg_grads", None)
+        if fk and bk:
+            ctx.kwarg_grads = {"initial_state": [*fk["initial_state"], *bk["initial_state"]]}
+        return dx
 
     def get_config(self) -> dict[str, Any]:
         # The backward layer is saved too: a custom one (other units' names, initializers, dropout)
@@ -290,78 +336,32 @@ class Bidirectional(Layer):
         return cls(**cfg)
 
 
-class SequentialLayer(Layer):
-    """A ``Sequential`` used as one layer: inside ``TimeDistributed`` (a per-subsequence CNN stack) or
-    nested in another ``Sequential``. Delegates to the model's layers."""
+class _Wrapped:
+    """TimeDistributed's record of one call: the wrapped layer's context and the folded axes."""
 
-    def __init__(self, model: Any, **kwargs: Any):
-        from ..models import Sequential
+    __slots__ = ("inner", "outer", "activity_loss")
 
-        if not isinstance(model, Sequential):
-            raise TypeError(f"SequentialLayer: expected a seqcore Sequential model; received {type(model).__name__}.")
-        super().__init__(name=kwargs.pop("name", None) or model.name, **kwargs)
-        self.model = model
-        self.propagates_mask = all(layer.propagates_mask for layer in model.layers)
+    def __init__(self, inner: Any, outer: tuple[int, int]):
+        self.inner, self.outer = inner, outer
+        self.activity_loss = float(getattr(inner, "activity_loss", 0.0))
 
-    def build(self, input_shape: Shape) -> None:
-        from .core import InputSpec
 
-        if self.model._input_spec is None:
-            self.model._input_spec = InputSpec(input_shape)
-        self.model._build_layers(input_shape)
+class _BidiContext:
+    __slots__ = ("fcall", "bcall", "fb", "activity_loss", "kwarg_grads")
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return self.model._build_layers(input_shape)
+    def __init__(self, fcall: Any, bcall: Any, fb: Any):
+        self.fcall, self.bcall, self.fb = fcall, bcall, fb
+        self.activity_loss = fcall.activity_loss + bcall.activity_loss
+        self.kwarg_grads: dict[str, Any] | None = None
 
-    @property
-    def weights(self) -> list[Any]:
-        return self.model.weights
 
-    @property
-    def trainable_weights(self) -> list[Any]:
-        return self.model.trainable_weights if self.trainable else []
-
-    @property
-    def non_trainable_weights(self) -> list[Any]:
-        return self.model.non_trainable_weights if self.trainable else self.model.weights
-
-    def get_weights(self) -> list[np.ndarray]:
-        return self.model.get_weights()
-
-    def set_weights(self, weights: Any) -> None:
-        self.model.set_weights(weights)
-
-    def count_params(self) -> int:
-        return self.model.count_params()
-
-    def regularization_loss(self) -> float:
-        return sum(layer.regularization_loss() for layer in self.model.layers)
-
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return self.model._forward(x, training=training, activity_batch=self._activity_batch)
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self.model._backward(dy, need_input_grad=self.need_input_grad)
-
-    def activity_loss(self) -> float:
-        return self._activity_loss + self.model.activity_loss()
-
-    def get_config(self) -> dict[str, Any]:
-        # A frozen inner model (Sequential(..., trainable=False)) is frozen as a layer too.
-        return {
-            "name": self.name,
-            "trainable": self.trainable and self.model.trainable,
-            "model": self.model.get_config(),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> SequentialLayer:
-        from ..models import Sequential
-
-        cfg = dict(config)
-        model_cfg = cfg.pop("model", None)
-        if not isinstance(model_cfg, dict):
-            raise ValueError(
-                f"SequentialLayer: the config needs a 'model' dict (a Sequential config); received {model_cfg!r}"
-            )
-        return cls(Sequential.from_config(model_cfg), **cfg)
+def _with_states(layer: Any, d_out: Any, d_states: list[Any], call: Any, n_states: int) -> Any:
+    """A direction's output gradient in the structure its forward returned (with return_state:
+    ``[d_out, *d_states]``; a missing output gradient becomes zeros)."""
+    if d_out is None:
+        tape = call.ctx.tape
+        b, t, _ = call.ctx.x_shape
+        d_out = np.zeros((b, t, layer.units) if layer.return_sequences else (b, layer.units), np.float32)
+        del tape
+    d_out = np.ascontiguousarray(d_out)
+    return [d_out, *d_states] if n_states else d_out

@@ -1,0 +1,277 @@
+"""``Functional``: a model that is a graph of layer calls, built from symbolic tensors
+(``Model(inputs, outputs)``). It runs the recorded nodes in topological order and replays them in
+reverse, summing the gradients of a tensor that feeds several nodes; masks (per-sample lengths)
+flow along the tensors as in Keras. A layer called twice is one layer with two nodes: its weights
+are shared and their gradients add up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..layers.base import Layer, Shape
+from ..layers.core import InputLayer
+from ..symbolic import KerasTensor, Node, flatten, substitute
+from .model import Model
+
+
+class Functional(Model):
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None, trainable: bool = True,
+                 **kwargs: Any):  # fmt: skip
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        who = f"Model {self.name!r}"
+        if inputs is None or outputs is None:
+            raise ValueError(
+                f"{who}: Model(inputs, outputs) needs both; received inputs={inputs!r}, outputs={outputs!r}."
+            )
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        self.inputs: list[KerasTensor] = _tensors(inputs, "inputs", who)
+        self.outputs: list[KerasTensor] = _tensors(outputs, "outputs", who)
+        for t in self.inputs:
+            if t.node is None or not isinstance(t.node.layer, InputLayer):
+                raise ValueError(
+                    f"{who}: every input must come from seqcore.Input(...); {t.name} is the output of "
+                    f"{t.node.layer.name if t.node else 'nothing'}."
+                )
+        self._nodes = _topological(self.inputs, self.outputs, who)
+        layers: list[Layer] = []
+        seen: set[int] = set()
+        for t in self.inputs:
+            if id(t.node.layer) not in seen:  # type: ignore[union-attr]
+                seen.add(id(t.node.layer))  # type: ignore[union-attr]
+                layers.append(t.node.layer)  # type: ignore[union-attr]
+        for node in self._nodes:
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                layers.append(node.layer)
+        self._layer_list = layers
+        self.built = True
+        self.input_shape = self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
+
+    # ----- structure ---------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        return self._layer_list
+
+    @property
+    def output_names(self) -> list[str]:
+        if isinstance(self._outputs_struct, Mapping):
+            return list(self._outputs_struct)
+        names = [t.node.layer.name if t.node is not None else t.name for t in self.outputs]
+        return names if len(set(names)) == len(names) else [f"{n}_{i}" for i, n in enumerate(names)]
+
+    def _input_names(self) -> list[str]:
+        if isinstance(self._inputs_struct, Mapping):
+            return list(self._inputs_struct)
+        return [t.node.layer.name for t in self.inputs]  # type: ignore[union-attr]
+
+    def inputs_or_none(self) -> list[Any] | None:
+        return self.inputs
+
+    def _structure_outputs(self, outs: list[np.ndarray]) -> Any:
+        if isinstance(self._outputs_struct, Mapping):
+            return dict(zip(self._outputs_struct, outs, strict=True))
+        if isinstance(self._outputs_struct, (list, tuple)):
+            return list(outs)
+        return outs[0]
+
+    def _check_inputs(self, xs: list[np.ndarray], where: str) -> list[np.ndarray]:
+        for t, name, x in zip(self.inputs, self._input_names(), xs, strict=True):
+            want = t.shape[1:]
+            got = x.shape[1:]
+            if len(want) != len(got) or any(a is not None and a != b for a, b in zip(want, got, strict=True)):
+                raise ValueError(
+                    f"{self.name}.{where}: input {name!r} expects shape {(None, *want)}; received an array of shape "
+                    f"{x.shape}."
+                )
+        return xs
+
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        shapes = [tuple(t.shape[1:]) for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def symbolic_output(self, inputs: Any, **kwargs: Any) -> Any:
+        ins = flatten(inputs)
+        if len(ins) != len(self.inputs):
+            raise ValueError(f"Model {self.name!r}: expects {len(self.inputs)} input(s); received {len(ins)}.")
+        shapes = [(ins[0].shape[0], *t.shape[1:]) for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def _maybe_build(self, input_shape: Shape) -> None:
+        pass
+
+    # ----- running -----------------------------------------------------------------------------
+    def forward(self, x: Any, training: bool = False, batch: int | None = None, lengths: Any = None) -> tuple[Any, Any]:
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        outs, masks, ctx = self._execute(list(xs), training, batch, lengths)
+        return (outs[0] if len(outs) == 1 else outs), ctx
+
+    def _execute(self, xs: list[np.ndarray], training: bool, batch: int | None, lengths: Any = None) -> Any:
+        values: dict[int, Any] = {}
+        masks: dict[int, Any] = {}
+        for t, v in zip(self.inputs, xs, strict=True):
+            values[id(t)] = np.ascontiguousarray(v, dtype=np.float32) if v.dtype != np.float32 else v
+            masks[id(t)] = lengths if len(self.inputs) == 1 else None
+        calls = []
+        for node in self._nodes:
+            layer = node.layer
+            x = substitute(node.args[0], values)
+            kwargs = substitute(node.kwargs, values)
+            first = flatten(node.args[0])
+            in_masks = [masks.get(id(t)) for t in first]
+            in_mask = _merge_masks(in_masks)
+            if layer.uses_mask and "lengths" not in kwargs:
+                kwargs["lengths"] = in_mask
+            if "mask" in kwargs:
+                from ..layers.recurrent import mask_to_lengths
+
+                m = kwargs.pop("mask")
+                if layer.uses_mask and m is not None:
+                    kwargs["lengths"] = mask_to_lengths(np.asarray(m), layer.name)
+            y, call = layer.apply(x, training=training, batch=batch, **kwargs)
+            out_mask = layer.output_mask(in_mask, x, call.ctx)
+            ys = y if node.multi_output else [y]
+            om = out_mask if node.multi_output and isinstance(out_mask, list) else [out_mask] * len(ys)
+            for t, v, m in zip(node.outputs, ys, om, strict=True):
+                values[id(t)] = v
+                masks[id(t)] = m
+            calls.append(call)
+        outs = [values[id(t)] for t in self.outputs]
+        out_masks = [masks.get(id(t)) if values[id(t)].ndim >= 3 else None for t in self.outputs]
+        return outs, out_masks, _GraphContext(calls, out_masks)
+
+    def _run(self, xs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], list[Any], Any]:
+        return self._execute(xs, training, None)
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Any:
+        grads = self._replay(ctx, list(dy) if isinstance(dy, (list, tuple)) else [dy], need_dx)
+        dxs = [grads.get(id(t)) for t in self.inputs]
+        return dxs[0] if len(dxs) == 1 else dxs
+
+    def _run_backward(self, ctx: Any, grads: list[Any]) -> None:
+        self._replay(ctx, grads, need_dx=False)
+
+    def _replay(self, ctx: Any, douts: list[Any], need_dx: bool) -> dict[int, Any]:
+        grads: dict[int, Any] = {}
+
+        def add(t: KerasTensor, g: Any) -> None:
+            if g is None:
+                return
+            k = id(t)
+            grads[k] = g if k not in grads else grads[k] + g
+
+        for t, g in zip(self.outputs, douts, strict=True):
+            add(t, g)
+        needs = self._needs_grad(need_dx)
+        for node, call in zip(reversed(self._nodes), reversed(ctx.calls), strict=True):
+            gs = [grads.pop(id(t), None) for t in node.outputs]
+            if all(g is None for g in gs):
+                continue
+            layer = node.layer
+            want_dx = any(id(t) in needs for t in node.inputs)
+            if not want_dx and not layer.trainable_weights:
+                continue
+            if node.multi_output:
+                dy = gs
+            else:
+                dy = gs[0]
+            dx = layer.unapply(call, dy, need_dx=want_dx)
+            if not want_dx:
+                continue
+            first = flatten(node.args[0])
+            dxs = dx if isinstance(node.args[0], (list, tuple)) else [dx]
+            for t, g in zip(first, dxs, strict=True):
+                if id(t) in needs:
+                    add(t, g)
+            extra = getattr(call.ctx, "kwarg_grads", None)
+            if extra:
+                for key, g in extra.items():
+                    for t, gi in zip(flatten(node.kwargs.get(key)), g if isinstance(g, list) else [g], strict=False):
+                        add(t, gi)
+        return grads
+
+    def _needs_grad(self, need_dx: bool) -> set[int]:
+        """The tensors whose gradient someone uses: every node output, and the inputs if ``need_dx``."""
+        needs = {id(t) for node in self._nodes for t in node.outputs}
+        if need_dx:
+            needs |= {id(t) for t in self.inputs}
+        return needs
+
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        from ..symbolic import any_symbolic, symbolic_call
+
+        if any_symbolic(x, args, kwargs):
+            return symbolic_call(self, x, args, kwargs)
+        training = bool(kwargs.pop("training", args[0] if args else False))
+        who = f"{self.name}.__call__"
+        xs = self._check_inputs(self._input_list(x, who), "__call__")
+        outs, _, ctx = self._execute(xs, training, None)
+        self._activity_loss = ctx.activity_loss
+        return self._structure_outputs(outs)
+
+
+class _GraphContext:
+    __slots__ = ("calls", "out_masks", "activity_loss")
+
+    def __init__(self, calls: list[Any], out_masks: list[Any]):
+        self.calls = calls
+        self.out_masks = out_masks
+        self.activity_loss = float(sum(c.activity_loss for c in calls))
+
+
+def _merge_masks(masks: list[Any]) -> Any:
+    """Keras ANDs the masks of merged inputs: as lengths of post-padded sequences, the minimum."""
+    present = [m for m in masks if m is not None]
+    if not present:
+        return None
+    out = present[0]
+    for m in present[1:]:
+        out = np.minimum(out, m)
+    return out
+
+
+def _tensors(structure: Any, arg: str, who: str) -> list[KerasTensor]:
+    items = list(structure.values()) if isinstance(structure, Mapping) else (
+        list(structure) if isinstance(structure, (list, tuple)) else [structure])  # fmt: skip
+    for t in items:
+        if not isinstance(t, KerasTensor):
+            raise TypeError(
+                f"{who}: {arg} must be symbolic tensors (from seqcore.Input and layer calls); received "
+                f"{type(t).__name__}."
+            )
+    if not items:
+        raise ValueError(f"{who}: {arg} is empty.")
+    return items
+
+
+def _topological(inputs: list[KerasTensor], outputs: list[KerasTensor], who: str) -> list[Node]:
+    """The nodes between ``inputs`` and ``outputs``, each after the nodes it consumes; a tensor that
+    leads back to an Input the model was not given is Keras's "Graph disconnected" error."""
+    input_ids = {id(t) for t in inputs}
+    order: list[Node] = []
+    state: dict[int, int] = {}  # 1 visiting, 2 done
+
+    def visit(t: KerasTensor) -> None:
+        if id(t) in input_ids:
+            return
+        node = t.node
+        if node is None or isinstance(node.layer, InputLayer):
+            raise ValueError(
+                f"{who}: Graph disconnected: the outputs depend on {t.name} (input "
+                f"{node.layer.name if node else t.name!r}), which is not among the model's inputs "
+                f"{[i.name for i in inputs]}. Pass it in Model(inputs=[...]) too."
+            )
+        if state.get(id(node)) == 2:
+            return
+        state[id(node)] = 1
+        for p in node.inputs:
+            visit(p)
+        state[id(node)] = 2
+        order.append(node)
+
+    for t in outputs:
+        visit(t)
+    return order

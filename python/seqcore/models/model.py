@@ -1,0 +1,245 @@
+"""``Model``: a Layer that trains. What every seqcore model shares — the trainer
+(``seqcore.trainers``), data as one array per input/output, weights gathered from its layers, the
+parameter-count summary numbers, saving — on top of the Layer contract (``forward`` returns the
+outputs and a per-call context, ``backward`` consumes it), so a model nests in another model or in
+a ``Sequential`` like any layer.
+
+``Model(inputs, outputs)`` builds a ``Functional`` graph (``seqcore.models.functional``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..layers.base import Layer, Weight, _snake, unique_name
+from ..trainers import Trainer
+from ..trainers import data_adapters as da
+
+
+class Model(Trainer, Layer):
+    """Keras's ``Model``. ``Model(inputs, outputs, name=None)`` is a Functional model."""
+
+    _takes_batch = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional
+
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any, name: str | None = None, trainable: bool = True, **kwargs: Any):
+        if args:
+            raise TypeError(f"{type(self).__name__}: unexpected positional arguments {args!r}.")
+        Layer.__init__(self, name=name or unique_name(_snake(type(self).__name__)), trainable=trainable, **kwargs)
+        self._init_trainer()
+
+    # Keras's Layer attributes that a model computes (assignments from Layer.__init__ are kept aside).
+    @property
+    def input_shape(self) -> Any:  # type: ignore[override]
+        return self._stored_input_shape
+
+    @input_shape.setter
+    def input_shape(self, value: Any) -> None:
+        self._stored_input_shape = value
+
+    @property
+    def output_shape(self) -> Any:  # type: ignore[override]
+        return self._stored_output_shape
+
+    @output_shape.setter
+    def output_shape(self, value: Any) -> None:
+        self._stored_output_shape = value
+
+    @property
+    def built(self) -> bool:  # type: ignore[override]
+        return self._built_flag
+
+    @built.setter
+    def built(self, value: bool) -> None:
+        self._built_flag = value
+
+    # ----- structure ----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        raise NotImplementedError
+
+    def _chain_layers(self) -> list[Layer]:
+        """The layers in the order they run (what truncated BPTT inspects)."""
+        return [layer for layer in self.layers if type(layer).__name__ != "InputLayer"]
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["output"]
+
+    def _input_names(self) -> list[str]:
+        return ["input"]
+
+    def inputs_or_none(self) -> list[Any] | None:
+        return None
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by ``name`` or by ``index``, as Keras."""
+        if (name is None) == (index is None):
+            raise ValueError(f"{self.name}.get_layer: provide exactly one of name or index. Received: "
+                             f"name={name!r}, index={index!r}")  # fmt: skip
+        layers = self.layers
+        if index is not None:
+            if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+                raise TypeError(f"{self.name}.get_layer: index must be an int; received {index!r}.")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"{self.name}.get_layer: index {index} is out of range for a model with {len(layers)} layer(s)."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"{self.name}.get_layer: no layer named {name!r}; the layers are {[x.name for x in layers]}.")
+
+    # ----- weights ------------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[Weight]:
+        seen: set[int] = set()
+        out = []
+        for layer in self.layers:
+            for w in layer.weights:
+                if id(w) not in seen:  # a layer used twice holds one set of weights
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        if not self.trainable:
+            return []
+        seen: set[int] = set()
+        out = []
+        for layer in self.layers:
+            for w in layer.trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        tw = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in tw]
+
+    def count_params(self) -> int:
+        return sum(math.prod(w.shape) for w in self.weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """All weights in Keras's order: ``model.set_weights(keras_model.get_weights())`` works for the
+        same architecture. Every shape is checked before any weight changes."""
+        if not self.built:
+            raise ValueError(f"{self.name}: set_weights needs a built model (give it an Input shape first).")
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"{self.name}: expected {len(own)} weight arrays; received {len(weights)}.")
+        owner = {id(w): layer.name for layer in self.layers for w in layer.weights}
+        for i, (w, v) in enumerate(zip(own, weights, strict=True)):
+            if np.shape(v) != w.shape:
+                raise ValueError(
+                    f"{self.name}: weight {i} ({owner.get(id(w), '?')}/{w.name}) has shape {w.shape}; received "
+                    f"{np.shape(v)}."
+                )
+        for w, v in zip(own, weights, strict=True):
+            w.value[...] = np.asarray(v, np.float32)
+
+    def regularization_loss(self) -> float:
+        total = 0.0
+        for w in self.weights:
+            if w.regularizer is not None:
+                total += w.regularizer(w.value)
+        return total
+
+    def reset_states(self) -> None:
+        from ..layers.recurrent import _RNN
+
+        for layer in self.layers:
+            if isinstance(layer, _RNN):
+                layer.reset_states()
+            elif isinstance(layer, Model):
+                layer.reset_states()
+
+    # ----- data ---------------------------------------------------------------------------------
+    def _input_list(self, x: Any, who: str) -> da.FlatArrays:
+        return _as_list(x, self._input_names(), "x", who)
+
+    def _target_list(self, y: Any, who: str) -> da.FlatArrays:
+        return _as_list(y, self.output_names, "y", who)
+
+    def _structure_outputs(self, outs: list[np.ndarray]) -> Any:
+        return outs[0] if len(outs) == 1 else outs
+
+    def _check_inputs(self, xs: list[np.ndarray], where: str) -> list[np.ndarray]:
+        return xs
+
+    # ----- saving (implemented in seqcore.saving) ----------------------------------------------
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Writes the whole model to one file (architecture, weights, compile config and optimizer
+        state); ``seqcore.saving.load_model(filepath)`` restores it. See ``seqcore.saving``."""
+        from ..saving import save_model
+
+        if str(filepath).endswith((".keras", ".h5", ".hdf5")):
+            warnings.warn(
+                f"{self.name}.save({str(filepath)!r}): this writes seqcore's own format, which Keras cannot load, "
+                f"under a Keras file name. Use the '.seqcore' extension, or seqcore.interop.save_keras(model, path) "
+                f"for a file Keras opens.",
+                UserWarning,
+                stacklevel=2,
+            )
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Writes the weights only, as a plain safetensors file named by layer and weight."""
+        from ..saving import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any) -> None:
+        """Loads weights by name from ``save_weights``'s file or a full model file; on any mismatch
+        raises a ValueError listing it and changes no weight."""
+        from ..saving import load_weights
+
+        load_weights(self, filepath)
+
+
+def _as_list(data: Any, names: list[str], arg: str, who: str) -> da.FlatArrays:
+    """One array per named input/output, from an array (one input), a list/tuple in order, or a
+    dict by name; a missing or an unexpected name is an error naming both sets."""
+    n = len(names)
+    if isinstance(data, da.FlatArrays):
+        return data
+    if isinstance(data, Mapping):
+        missing = [k for k in names if k not in data]
+        extra = [k for k in data if k not in names]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing}")
+            if extra:
+                parts.append(f"unexpected {extra}")
+            raise ValueError(f"{who}: {arg} as a dict must have exactly the keys {names}; {' and '.join(parts)}.")
+        items = [data[k] for k in names]
+    elif n > 1:
+        if not isinstance(data, (list, tuple)) or len(data) != n:
+            got = f"a {type(data).__name__}" + (f" of length {len(data)}" if isinstance(data, (list, tuple)) else "")
+            raise ValueError(
+                f"{who}: the model has {n} {'inputs' if arg == 'x' else 'outputs'} {names}, so {arg} must be a list "
+                f"of {n} arrays or a dict by name; received {got}."
+            )
+        items = list(data)
+    else:
+        items = [data]
+    return da.FlatArrays(da.as_array(a, arg if n == 1 else f"{arg}[{names[i]!r}]", who) for i, a in enumerate(items))
