@@ -11,12 +11,13 @@ receives its gradient. (The Rust kernel API is ``seqcore.kernels``.)
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .layers.base import Layer, Weight
+from .layers.base import Layer, Weight, unique_name
 from .symbolic import KerasTensor, any_symbolic, symbolic_call
 
 __all__ = [
@@ -47,7 +48,7 @@ class Op(Layer):
 
     def __init__(self, op: str, fn: Callable[..., np.ndarray], grad: Callable[..., list[Any]], operands: list[Any],
                  **kwargs: Any):  # fmt: skip
-        super().__init__(name=kwargs.pop("name", None) or None, **kwargs)
+        super().__init__(name=kwargs.pop("name", None) or unique_name(op), **kwargs)
         self.op = op
         self.fn = fn
         self.grad = grad
@@ -214,7 +215,7 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
-        n = v[0].size / max(1, np.size(y))
+        n = v[0].size / builtins.max(1, np.size(y))
         return [_reduce_grad(v, g, axis, keepdims, 1.0 / n)]
 
     return _apply("mean", lambda a: np.mean(a, axis=axis, keepdims=keepdims), grad, x)

@@ -8,6 +8,24 @@ from .base import REGISTRY, Layer, Weight
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, RepeatVector, Reshape
 from .embedding import Embedding
+from .merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .recurrent import GRU, LSTM
 from .wrappers import Bidirectional, Masking, TimeDistributed
 
@@ -28,6 +46,22 @@ for _alias, _cls in (
     REGISTRY.setdefault(_alias, _cls)
 
 __all__ = [
+    "Add",
+    "Average",
+    "Concatenate",
+    "Dot",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+    "add",
+    "average",
+    "concatenate",
+    "dot",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
     "GRU",
     "LSTM",
     "Activation",

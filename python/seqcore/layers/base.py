@@ -227,20 +227,27 @@ class Layer:
 
     @property
     def weights(self) -> list[Weight]:
+        if self._traced:  # own weights, then the tracked sublayers' (Keras's order), each once
+            out, seen = [], set()
+            for w in [*self._weights, *(w for sub in self._sublayers() for w in sub.weights)]:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+            return out
         return list(self._weights)
 
     @property
     def trainable_weights(self) -> list[Weight]:
-        return [w for w in self._weights if w.trainable] if self.trainable else []
+        return [w for w in self.weights if w.trainable] if self.trainable else []
 
     @property
     def non_trainable_weights(self) -> list[Weight]:
-        return self._weights if not self.trainable else [w for w in self._weights if not w.trainable]
+        return self.weights if not self.trainable else [w for w in self.weights if not w.trainable]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights, in Keras's order (e.g. Dense: kernel, bias; LSTM: kernel,
         recurrent_kernel, bias), so ``keras_layer.get_weights()`` loads directly."""
-        return [w.numpy() for w in self._weights]
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         if not self.built:
@@ -263,7 +270,7 @@ class Layer:
             w.value[...] = a
 
     def count_params(self) -> int:
-        return sum(math.prod(w.shape) for w in self._weights)
+        return sum(math.prod(w.shape) for w in self.weights)
 
     def regularization_loss(self) -> float:
         return sum(w.regularizer(w.value) for w in self._weights if w.regularizer is not None)
@@ -325,12 +332,17 @@ class Layer:
 
     def forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
         """Returns ``(outputs, ctx)``: ``ctx`` holds what ``backward`` needs from this call (None
-        when ``training`` is False or nothing is needed)."""
+        when ``training`` is False or nothing is needed). A subclass that defines ``call`` runs
+        its traced graph."""
+        if self._traced:
+            return self._traced_graph(x).forward(x, training=training)
         raise NotImplementedError
 
     def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Any:
         """Given this call's ``ctx`` and dL/d(output), adds dL/dW to each weight's ``grad`` and
         returns dL/d(input) (a zero-cost placeholder when ``need_dx`` is False: nothing consumes it)."""
+        if self._traced:
+            return self._graph.backward(ctx, dy, need_dx=need_dx)
         raise NotImplementedError(f"{type(self).__name__} does not support training yet.")
 
     def output_mask(self, in_mask: Any, x: Any, ctx: Any) -> Any:
@@ -370,6 +382,11 @@ class Layer:
         return self._eager_call(x, *args, **kwargs)
 
     def _eager_call(self, x: Any, training: Any = False, mask: Any = None, **kwargs: Any) -> Any:
+        if self._traced:
+            self._traced_graph(x)
+            y, call = self.apply(x, training=bool(training))
+            self._activity_loss = call.activity_loss
+            return y
         arr = np.asarray(x, dtype=np.float32) if not isinstance(x, np.ndarray) else x
         self._check_call_input(arr.shape)
         self._maybe_build(tuple(arr.shape[1:]))
@@ -381,9 +398,63 @@ class Layer:
         self._activity_loss = call.activity_loss  # activity_loss() then reports, like Keras's losses
         return y
 
+    # ----- subclassed layers: call() traced into a graph ----------------------------------------
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """Keras's ``call``: a subclass composes layers and ``seqcore.ops`` here. seqcore traces it
+        once on symbolic inputs into a graph (``seqcore.models.Functional``) whose recorded ops carry
+        their gradients, then runs that graph; seqcore's own layers implement ``forward`` instead."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither call() nor forward().")
+
+    @property
+    def _traced(self) -> bool:
+        return type(self).call is not Layer.call
+
+    def _sublayers(self) -> list[Layer]:
+        """Layers held as attributes (or in lists/dicts of them), in assignment order, as Keras tracks."""
+        out: list[Layer] = []
+        for v in vars(self).values():
+            items = v if isinstance(v, (list, tuple)) else list(v.values()) if isinstance(v, dict) else [v]
+            out.extend(x for x in items if isinstance(x, Layer) and x is not self and x is not vars(self).get("_graph"))
+        return out
+
+    def _trace(self, shapes: Any) -> Any:
+        """Builds (``build(input_shape)`` with the batch axis, as Keras passes it) and traces
+        ``call`` on fresh symbolic inputs of ``shapes``; the graph is kept for every later call."""
+        from ..models.functional import Functional  # the graph executor sits above the layers
+        from .core import InputLayer
+
+        many = isinstance(shapes, list)
+        ins = [InputLayer(shape=tuple(s[1:]), batch_size=s[0]).output for s in (shapes if many else [shapes])]
+        if not self.built:
+            # a user's build(input_shape) creates weights; Model.build itself traces (no call back)
+            if type(self).build is not Layer.build and type(self).build.__qualname__ != "Model.build":
+                self.build([tuple(t.shape) for t in ins] if many else tuple(ins[0].shape))  # type: ignore[arg-type]
+            self.built = True
+        arg = ins if many else ins[0]
+        import inspect
+
+        params = inspect.signature(self.call).parameters
+        out = self.call(arg, training=None) if "training" in params else self.call(arg)
+        self._graph = Functional(arg, out, name=f"{self.name}_graph")
+        return self._graph
+
+    def _traced_graph(self, x: Any) -> Any:
+        graph = getattr(self, "_graph", None)
+        if graph is None:
+            shapes = [(None, *np.shape(a)[1:]) for a in x] if isinstance(x, (list, tuple)) else (None, *np.shape(x)[1:])
+            graph = self._trace(shapes)
+        return graph
+
     def symbolic_output(self, inputs: Any, **kwargs: Any) -> Any:
         """Output shape(s) of a call on symbolic inputs (batch axis included): builds the layer on
         the input shape, as Keras's ``Layer.__call__`` does on a KerasTensor."""
+        if self._traced:
+            graph = getattr(self, "_graph", None)
+            if graph is None:
+                graph = self._trace([t.shape for t in inputs] if isinstance(inputs, list) else inputs.shape)
+            first = inputs[0] if isinstance(inputs, list) else inputs
+            shapes = [(first.shape[0], *t.shape[1:]) for t in graph.outputs]
+            return shapes[0] if len(shapes) == 1 else shapes
         shape = tuple(inputs.shape[1:])
         self._check_call_input((None, *shape))  # type: ignore[arg-type]
         self._maybe_build(shape)

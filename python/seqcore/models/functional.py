@@ -37,17 +37,9 @@ class Functional(Model):
                     f"{t.node.layer.name if t.node else 'nothing'}."
                 )
         self._nodes = _topological(self.inputs, self.outputs, who)
-        layers: list[Layer] = []
-        seen: set[int] = set()
-        for t in self.inputs:
-            if id(t.node.layer) not in seen:  # type: ignore[union-attr]
-                seen.add(id(t.node.layer))  # type: ignore[union-attr]
-                layers.append(t.node.layer)  # type: ignore[union-attr]
-        for node in self._nodes:
-            if id(node.layer) not in seen:
-                seen.add(id(node.layer))
-                layers.append(node.layer)
-        self._layer_list = layers
+        self._all_layers = _keras_layer_order(self.outputs)
+        # As Keras: ops on symbolic tensors are summary rows, not layers of the model.
+        self._layer_list = [layer for layer in self._all_layers if type(layer).__name__ != "Op"]
         self.built = True
         self.input_shape = self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
 
@@ -102,6 +94,42 @@ class Functional(Model):
 
     def _maybe_build(self, input_shape: Shape) -> None:
         pass
+
+    def summary(self, print_fn: Any = None) -> str:
+        """Keras's Functional summary: one row per layer with its output shape, parameter count and
+        "Connected to" (``layer[node][tensor]`` of every input of every call of the layer)."""
+        from ..layers.base import shape_str
+        from .model import render_summary
+
+        nodes_of: dict[int, list[Node]] = {}
+        for t in self.inputs:
+            assert t.node is not None
+            nodes_of.setdefault(id(t.node.layer), []).append(t.node)
+        for node in self._nodes:
+            nodes_of.setdefault(id(node.layer), []).append(node)
+        index: dict[int, int] = {}  # node -> its index among its layer's calls
+        for nodes in nodes_of.values():
+            for i, node in enumerate(nodes):
+                index[id(node)] = i
+        rows = []
+        for layer in self._all_layers:
+            nodes = nodes_of[id(layer)]
+            outs = nodes[0].outputs
+            shape = (
+                shape_str(outs[0].shape) if len(outs) == 1 else "[" + ", ".join(shape_str(t.shape) for t in outs) + "]"
+            )
+            links = []
+            for node in nodes:
+                for t in node.inputs:
+                    if t.node is not None:
+                        links.append(f"{t.node.layer.name}[{index.get(id(t.node), 0)}][{t.index}]")
+            connected = ", ".join(links) if links else "-"
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}", connected))
+        trainable = sum(int(np.prod(w.shape)) for w in self.trainable_weights)
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+        text = render_summary(self.name, header, rows, self.count_params(), trainable)
+        (print_fn or print)(text)
+        return text
 
     # ----- running -----------------------------------------------------------------------------
     def forward(self, x: Any, training: bool = False, batch: int | None = None, lengths: Any = None) -> tuple[Any, Any]:
@@ -172,7 +200,8 @@ class Functional(Model):
                 continue
             layer = node.layer
             want_dx = any(id(t) in needs for t in node.inputs)
-            if not want_dx and not layer.trainable_weights:
+            # (an op holding a layer's weight, from add_weight, needs its backward for that weight)
+            if not want_dx and not layer.trainable_weights and not getattr(layer, "_params", None):
                 continue
             if node.multi_output:
                 dy = gs
@@ -275,3 +304,40 @@ def _topological(inputs: list[KerasTensor], outputs: list[KerasTensor], who: str
     for t in outputs:
         visit(t)
     return order
+
+
+def _keras_layer_order(outputs: list[KerasTensor]) -> list[Layer]:
+    """``model.layers`` in Keras's order (``keras/src/ops/function.py``'s map_graph): by depth from
+    the outputs, deepest first; within a depth, in the order a walk back from the outputs (through
+    each call's arguments in order) first meets the layers. ``get_weights()`` follows it."""
+    index: dict[int, int] = {}
+    by_id: dict[int, Layer] = {}
+    finished: set[int] = set()
+    order: list[Node] = []  # nodes, each after the nodes it consumes
+
+    def walk(t: KerasTensor) -> None:
+        node = t.node
+        if node is None:
+            return
+        layer = node.layer
+        if id(layer) not in index:
+            index[id(layer)] = len(index)
+            by_id[id(layer)] = layer
+        if id(node) in finished:
+            return
+        for p in node.inputs:
+            walk(p)
+        finished.add(id(node))
+        order.append(node)
+
+    for t in outputs:
+        walk(t)
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for p in node.parents:
+            node_depth[id(p)] = max(depth + 1, node_depth.get(id(p), 0))
+    return sorted(by_id.values(), key=lambda layer: (-layer_depth[id(layer)], index[id(layer)]))

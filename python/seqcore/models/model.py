@@ -56,18 +56,58 @@ class Model(Trainer, Layer):
     def output_shape(self, value: Any) -> None:
         self._stored_output_shape = value
 
+    # ----- structure ----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        if self._traced:  # a subclassed model: the layers it holds as attributes, as Keras tracks them
+            return self._sublayers()
+        raise NotImplementedError
+
+    # ----- subclassed models: call() traced once into a graph ------------------------------------
+    def _run(self, xs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], list[Any], Any]:
+        return self._traced_graph(xs if len(xs) > 1 else xs[0])._execute(xs, training, None)
+
+    def _run_backward(self, ctx: Any, grads: list[Any]) -> None:
+        self._graph._run_backward(ctx, grads)
+
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        from ..symbolic import any_symbolic, symbolic_call
+
+        if any_symbolic(x, args, kwargs) or not self._traced:
+            if any_symbolic(x, args, kwargs):
+                return symbolic_call(self, x, args, kwargs)
+            return Layer.__call__(self, x, *args, **kwargs)
+        training = bool(kwargs.pop("training", args[0] if args else False))
+        xs = self._input_list(x, f"{self.name}.__call__")
+        graph = self._traced_graph(list(xs) if len(xs) > 1 else xs[0])
+        outs, _, ctx = graph._execute(list(xs), training, None)
+        self._activity_loss = ctx.activity_loss
+        return graph._structure_outputs(outs)
+
+    def _input_list(self, x: Any, who: str) -> da.FlatArrays:
+        if self._traced and getattr(self, "_graph", None) is not None:
+            return self._graph._input_list(x, who)
+        if self._traced and isinstance(x, (list, tuple)) and x and all(np.ndim(a) >= 1 for a in x) and (
+            len({np.shape(a)[0] for a in x}) == 1 and len(x) > 1 and not isinstance(x[0], (int, float))
+            and np.ndim(x[0]) >= 2
+        ):  # fmt: skip
+            return da.FlatArrays(da.as_array(a, "x", who) for a in x)
+        return _as_list(x, self._input_names(), "x", who)
+
     @property
     def built(self) -> bool:  # type: ignore[override]
-        return self._built_flag
+        return self._built_flag or getattr(self, "_graph", None) is not None
 
     @built.setter
     def built(self, value: bool) -> None:
         self._built_flag = value
 
-    # ----- structure ----------------------------------------------------------------------------
-    @property
-    def layers(self) -> list[Layer]:
-        raise NotImplementedError
+    def build(self, input_shape: Any = None) -> None:  # type: ignore[override]
+        """A subclassed model: traces ``call`` on ``input_shape`` (with the batch axis), as
+        ``model.build((None, ...))`` does in Keras."""
+        if self._traced and input_shape is not None and getattr(self, "_graph", None) is None:
+            self._trace(list(input_shape) if isinstance(input_shape, list) else tuple(input_shape))
+        self._built_flag = True
 
     def _chain_layers(self) -> list[Layer]:
         """The layers in the order they run (what truncated BPTT inspects)."""
@@ -173,9 +213,6 @@ class Model(Trainer, Layer):
                 layer.reset_states()
 
     # ----- data ---------------------------------------------------------------------------------
-    def _input_list(self, x: Any, who: str) -> da.FlatArrays:
-        return _as_list(x, self._input_names(), "x", who)
-
     def _target_list(self, y: Any, who: str) -> da.FlatArrays:
         return _as_list(y, self.output_names, "y", who)
 
@@ -243,3 +280,36 @@ def _as_list(data: Any, names: list[str], arg: str, who: str) -> da.FlatArrays:
     else:
         items = [data]
     return da.FlatArrays(da.as_array(a, arg if n == 1 else f"{arg}[{names[i]!r}]", who) for i, a in enumerate(items))
+
+
+def render_summary(name: str, header: list[str], rows: Sequence[tuple[str, ...]], total: int, trainable: int) -> str:
+    """Keras's summary table (box-drawn, ``Param #`` right-aligned) and its three totals; shared
+    weights count once."""
+    mins = [31, 22, 13, 17]
+    w = [max(mins[i], *(len(r[i]) for r in rows)) if rows else mins[i] for i in range(len(header))]
+
+    def cell(i: int, text: str) -> str:
+        return f"{text:>{w[i]}}" if header[i] == "Param #" else f"{text:<{w[i]}}"
+
+    lines = [f'Model: "{name}"']
+    lines.append("┏" + "┳".join("━" * (n + 2) for n in w) + "┓")
+    lines.append("┃ " + " ┃ ".join(cell(i, h) for i, h in enumerate(header)) + " ┃")
+    lines.append("┡" + "╇".join("━" * (n + 2) for n in w) + "┩")
+    for k, r in enumerate(rows):
+        lines.append("│ " + " │ ".join(cell(i, c) for i, c in enumerate(r)) + " │")
+        if k < len(rows) - 1:
+            lines.append("├" + "┼".join("─" * (n + 2) for n in w) + "┤")
+    lines.append("└" + "┴".join("─" * (n + 2) for n in w) + "┘")
+
+    def size(n: int) -> str:
+        b = 4.0 * n
+        for unit in ("B", "KB", "MB", "GB"):
+            if b < 1024 or unit == "GB":
+                return f"{b:.2f} {unit}"
+            b /= 1024
+        return ""
+
+    lines.append(f" Total params: {total:,} ({size(total)})")
+    lines.append(f" Trainable params: {trainable:,} ({size(trainable)})")
+    lines.append(f" Non-trainable params: {total - trainable:,} ({size(total - trainable)})")
+    return "\n".join(lines)

@@ -13,7 +13,7 @@ from ..layers.core import InputLayer, InputSpec
 from ..layers.recurrent import _RNN
 from ..symbolic import KerasTensor
 from ..trainers import data_adapters as da
-from .model import Model
+from .model import Model, render_summary
 
 
 def _rnn_hint(prev: Layer | None) -> str:
@@ -172,35 +172,10 @@ class Sequential(Model):
                     f"{layer.count_params():,}" if layer.built else "0 (unbuilt)",
                 )
             )
-        w = [
-            max(31, *(len(r[0]) for r in rows)) if rows else 31,
-            max(22, *(len(r[1]) for r in rows)) if rows else 22,
-            13,
-        ]
-        total = self.count_params()  # shared weights counted once
         trainable = sum(int(np.prod(x.shape)) for x in self.trainable_weights)
-        lines = [f'Model: "{self.name}"']
-        lines.append("┏" + "┳".join("━" * (n + 2) for n in w) + "┓")
-        lines.append(f"┃ {'Layer (type)':<{w[0]}} ┃ {'Output Shape':<{w[1]}} ┃ {'Param #':>{w[2]}} ┃")
-        lines.append("┡" + "╇".join("━" * (n + 2) for n in w) + "┩")
-        for i, (a, b, c) in enumerate(rows):
-            lines.append(f"│ {a:<{w[0]}} │ {b:<{w[1]}} │ {c:>{w[2]}} │")
-            if i < len(rows) - 1:
-                lines.append("├" + "┼".join("─" * (n + 2) for n in w) + "┤")
-        lines.append("└" + "┴".join("─" * (n + 2) for n in w) + "┘")
-
-        def size(n: int) -> str:
-            b = 4.0 * n
-            for unit in ("B", "KB", "MB", "GB"):
-                if b < 1024 or unit == "GB":
-                    return f"{b:.2f} {unit}"
-                b /= 1024
-            return ""
-
-        lines.append(f" Total params: {total:,} ({size(total)})")
-        lines.append(f" Trainable params: {trainable:,} ({size(trainable)})")
-        lines.append(f" Non-trainable params: {total - trainable:,} ({size(total - trainable)})")
-        text = "\n".join(lines)
+        text = render_summary(
+            self.name, ["Layer (type)", "Output Shape", "Param #"], rows, self.count_params(), trainable
+        )
         (print_fn or print)(text)
         return text
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -57,6 +58,58 @@ def _unique_log_names(names: Sequence[str], weighted: Sequence[bool]) -> list[st
     return out
 
 
+class WeightsLock:
+    """Readers (forward passes) share the weights; the optimizer's in-place update is exclusive.
+    Inference from other threads during ``fit`` then never reads a half-updated weight, and NumPy's
+    borrow checks in the kernels never see a weight written while it is read."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._waiting = 0  # writers waiting: new readers queue behind them, so updates never starve
+
+    def read(self) -> _Reading:
+        return _Reading(self)
+
+    def write(self) -> _Writing:
+        return _Writing(self)
+
+
+class _Reading:
+    def __init__(self, lock: WeightsLock):
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        with self.lock._cond:
+            while self.lock._writing or self.lock._waiting:
+                self.lock._cond.wait()
+            self.lock._readers += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        with self.lock._cond:
+            self.lock._readers -= 1
+            self.lock._cond.notify_all()
+
+
+class _Writing:
+    def __init__(self, lock: WeightsLock):
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        with self.lock._cond:
+            self.lock._waiting += 1
+            while self.lock._writing or self.lock._readers:
+                self.lock._cond.wait()
+            self.lock._waiting -= 1
+            self.lock._writing = True
+
+    def __exit__(self, *exc: Any) -> None:
+        with self.lock._cond:
+            self.lock._writing = False
+            self.lock._cond.notify_all()
+
+
 class Trainer:
     """Mixed into ``seqcore.models.Model``."""
 
@@ -65,6 +118,7 @@ class Trainer:
     stop_training: bool
 
     def _init_trainer(self) -> None:
+        self._weights_lock = WeightsLock()
         self.optimizer = None
         self.loss = None
         self.compiled_metrics: list[metrics_mod.Metric] = []
@@ -219,10 +273,10 @@ class Trainer:
             except ValueError as e:
                 where = "" if len(outs) == 1 else f" output {self.output_names[i]!r}:"  # type: ignore[attr-defined]
                 raise ValueError(f"{self.name}:{where} {e}") from None  # type: ignore[attr-defined]
+            per.append(value)  # Keras logs each output's loss unweighted; the total is weighted
             if w != 1.0:
                 value, grad = value * w, grad * np.float32(w)
             total += value
-            per.append(value)
             grads.append(grad if want_grads else None)
         return total, per, grads
 
@@ -275,7 +329,8 @@ class Trainer:
                 f"{self.name}: the gradient of {bad.name} became non-finite at iteration "  # type: ignore[attr-defined]
                 f"{self.optimizer.iterations + 1}; the weights were left as they were before this step."
             )
-        self.optimizer.apply(weights, gradients)
+        with self._weights_lock.write():
+            self.optimizer.apply(weights, gradients)
         self._update_metrics(ys, outs, masks, sw)
         return {**self._batch_logs(total, per), "_n": len(xs[0]), "_lengths": masks[0]}
 
@@ -288,7 +343,8 @@ class Trainer:
         return loss + ctx.activity_loss, per
 
     def _predict_step(self, xs: list[np.ndarray]) -> list[np.ndarray]:
-        outs, _, _ = self._run(xs, training=False)  # type: ignore[attr-defined]
+        with self._weights_lock.read():
+            outs, _, _ = self._run(xs, training=False)  # type: ignore[attr-defined]
         return outs
 
     # ----- one batch -----------------------------------------------------------------------

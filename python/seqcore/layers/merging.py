@@ -1,0 +1,280 @@
+"""Merge layers (Keras 3's names, arguments and formulas): ``Add``, ``Subtract``, ``Multiply``,
+``Average``, ``Maximum``, ``Minimum``, ``Concatenate(axis)``, ``Dot(axes, normalize)``, and their
+functional forms (``add``, ``concatenate``, ...). Each takes a list of tensors of one shape (or, for
+Concatenate, shapes equal but on ``axis``); masks are ANDed (the shortest valid length)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Layer, Shape, shape_str
+
+
+class _Merge(Layer):
+    propagates_mask = True
+    _min_inputs = 2
+
+    def _check_list(self, inputs: Any) -> list[Any]:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < self._min_inputs:
+            n = len(inputs) if isinstance(inputs, (list, tuple)) else 1
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: expects a list of at least {self._min_inputs} inputs; "
+                f"received {n}."
+            )
+        return list(inputs)
+
+    def _merged_shape(self, shapes: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+        first = shapes[0]
+        for s in shapes[1:]:
+            if len(s) != len(first) or any(
+                a is not None and b is not None and a != b for a, b in zip(first, s, strict=True)
+            ):
+                raise ValueError(
+                    f"{type(self).__name__} {self.name!r}: inputs must have the same shape; received "
+                    f"{' and '.join(shape_str(x) for x in shapes)}. Add a Dense or Reshape so they match."
+                )
+        return tuple(next((d for d in dims if d is not None), None) for dims in zip(*shapes, strict=True))
+
+    def symbolic_output(self, inputs: Any, **kwargs: Any) -> Any:
+        shapes = [tuple(t.shape) for t in self._check_list(inputs)]
+        self.built = True
+        return self._merged_shape(shapes)
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        return self._merged_shape([tuple(s) for s in input_shape])
+
+    def _eager_call(self, x: Any, training: Any = False, mask: Any = None, **kwargs: Any) -> Any:
+        xs = [np.asarray(a, dtype=np.float32) for a in self._check_list(x)]
+        self._merged_shape([(None, *a.shape[1:]) for a in xs])
+        y, call = self.apply(xs, training=bool(training))
+        self._activity_loss = call.activity_loss
+        return y
+
+    def forward(self, x: Any, training: bool = False) -> tuple[np.ndarray, Any]:
+        xs = self._check_list(x)
+        y = self._combine(xs)
+        return y, (xs, y) if training else None
+
+    def _combine(self, xs: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> list[np.ndarray]:
+        xs, y = ctx
+        return [np.ascontiguousarray(g, dtype=np.float32) for g in self._grads(xs, y, dy)]
+
+    def _grads(self, xs: list[np.ndarray], y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class Add(_Merge):
+    def _combine(self, xs: list[np.ndarray]) -> np.ndarray:
+        out = xs[0].copy()
+        for a in xs[1:]:
+            out += a
+        return out
+
+    def _grads(self, xs: list[np.ndarray], y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+        return [dy] * len(xs)
+
+
+class Subtract(_Merge):
+    def _check_list(self, inputs: Any) -> list[Any]:
+        xs = super()._check_list(inputs)
+        if len(xs) != 2:
+            raise ValueError(f"Subtract {self.name!r}: expects exactly 2 inputs; received {len(xs)}.")
+        return xs
+
+    def _combine(self, xs: list[np.ndarray]) -> np.ndarray:
+        return xs[0] - xs[1]
+
+    def _grads(self, xs: list[np.ndarray], y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+        return [dy, -dy]
+
+
+class Multiply(_Merge):
+    def _combine(self, xs: list[np.ndarray]) -> np.ndarray:
+        out = xs[0].copy()
+        for a in xs[1:]:
+            out *= a
+        return out
+
+    def _grads(self, xs: list[np.ndarray], y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+        grads = []
+        for i in range(len(xs)):
+            g = dy.copy()
+            for j, a in enumerate(xs):
+                if j != i:
+                    g *= a
+            grads.append(g)
+        return grads
+
+
+class Average(_Merge):
+    def _combine(self, xs: list[np.ndarray]) -> np.ndarray:
+        return Add._combine(self, xs) / np.float32(len(xs))  # type: ignore[arg-type]
+
+    def _grads(self, xs: list[np.ndarray], y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+        return [dy / np.float32(len(xs))] * len(xs)
+
+
+class _Extreme(_Merge):
+    _pick: Any = np.maximum
+
+    def _combine(self, xs: list[np.ndarray]) -> np.ndarray:
+        out = xs[0]
+        for a in xs[1:]:
+            out = type(self)._pick(out, a)
+        return out
+
+    def _grads(self, xs: list[np.ndarray], y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+        # The gradient goes to the first input holding the extreme (as the chained TF ops route it).
+        taken = np.zeros(y.shape, bool)
+        grads = []
+        for a in xs:
+            hit = (a == y) & ~taken
+            taken |= hit
+            grads.append(np.where(hit, dy, np.float32(0)))
+        return grads
+
+
+class Maximum(_Extreme):
+    _pick = np.maximum
+
+
+class Minimum(_Extreme):
+    _pick = np.minimum
+
+
+class Concatenate(_Merge):
+    """Joins the inputs along ``axis`` (default -1); every other axis must match."""
+
+    def __init__(self, axis: int = -1, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"Concatenate {self.name!r}: axis must be an int; received {axis!r}.")
+        if axis == 0:
+            raise ValueError(f"Concatenate {self.name!r}: axis=0 is the batch axis; concatenate along another axis.")
+        self.axis = int(axis)
+
+    def _merged_shape(self, shapes: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+        rank = len(shapes[0])
+        ax = self.axis % rank if rank else 0
+        bad = any(len(s) != rank for s in shapes) or any(
+            a is not None and b is not None and a != b
+            for s in shapes[1:]
+            for i, (a, b) in enumerate(zip(shapes[0], s, strict=True))
+            if i != ax
+        )
+        if bad:
+            raise ValueError(
+                f"Concatenate {self.name!r}: inputs must match on every axis but the concatenation axis "
+                f"(axis={self.axis}); received {' and '.join(shape_str(x) for x in shapes)}."
+            )
+        sizes = [s[ax] for s in shapes]
+        total = None if any(d is None for d in sizes) else sum(d for d in sizes if d is not None)
+        out = list(next((d for d in dims if d is not None), None) for dims in zip(*shapes, strict=True))
+        out[ax] = total
+        return tuple(out)
+
+    def _combine(self, xs: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(xs, axis=self.axis)
+
+    def _grads(self, xs: list[np.ndarray], y: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+        cuts = np.cumsum([a.shape[self.axis] for a in xs])[:-1]
+        return list(np.split(dy, cuts, axis=self.axis))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class Dot(_Merge):
+    """Keras's Dot for 2-D inputs ``(batch, n)``: the per-sample dot product ``(batch, 1)``, of the
+    L2-normalized inputs (cosine similarity) with ``normalize=True``."""
+
+    propagates_mask = False
+
+    def __init__(self, axes: Any, normalize: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        axes_t = tuple(axes) if isinstance(axes, (list, tuple)) else (axes, axes)
+        if len(axes_t) != 2 or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes_t):
+            raise ValueError(f"Dot {self.name!r}: axes must be an int or a pair of ints. Received: axes={axes!r}")
+        self.axes = axes if isinstance(axes, int) else list(axes_t)
+        self._axes = axes_t
+        self.normalize = bool(normalize)
+
+    def _check_list(self, inputs: Any) -> list[Any]:
+        xs = super()._check_list(inputs)
+        if len(xs) != 2:
+            raise ValueError(f"Dot {self.name!r}: expects exactly 2 inputs; received {len(xs)}.")
+        return xs
+
+    def _merged_shape(self, shapes: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+        a, b = shapes
+        if len(a) != 2 or len(b) != 2 or any(ax % 2 != 1 for ax in self._axes):
+            raise ValueError(
+                f"Dot {self.name!r}: seqcore supports 2-D inputs (batch, n) with axes=1; received "
+                f"{shape_str(a)} and {shape_str(b)} with axes={self.axes}."
+            )
+        if a[1] is not None and b[1] is not None and a[1] != b[1]:
+            raise ValueError(
+                f"Dot {self.name!r}: the dotted axes must have the same size; received {shape_str(a)} and "
+                f"{shape_str(b)}."
+            )
+        return (a[0] if a[0] is not None else b[0], 1)
+
+    def forward(self, x: Any, training: bool = False) -> tuple[np.ndarray, Any]:
+        a, b = self._check_list(x)
+        if self.normalize:
+            na = np.maximum(np.sqrt((a * a).sum(axis=1, keepdims=True)), np.float32(1e-12))
+            nb = np.maximum(np.sqrt((b * b).sum(axis=1, keepdims=True)), np.float32(1e-12))
+            ua, ub = a / na, b / nb
+        else:
+            na = nb = None
+            ua, ub = a, b
+        y = (ua * ub).sum(axis=1, keepdims=True).astype(np.float32)
+        return y, ((ua, ub, na, nb) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> list[np.ndarray]:
+        ua, ub, na, nb = ctx
+        ga, gb = dy * ub, dy * ua
+        if self.normalize:  # d(u)/d(x) for u = x/|x|: (g - u (u.g)) / |x|
+            ga = (ga - ua * (ua * ga).sum(axis=1, keepdims=True)) / na
+            gb = (gb - ub * (ub * gb).sum(axis=1, keepdims=True)) / nb
+        return [np.ascontiguousarray(ga, np.float32), np.ascontiguousarray(gb, np.float32)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
+
+def add(inputs: Any, **kwargs: Any) -> Any:
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs: Any, **kwargs: Any) -> Any:
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs: Any, **kwargs: Any) -> Any:
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs: Any, **kwargs: Any) -> Any:
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs: Any, **kwargs: Any) -> Any:
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs: Any, **kwargs: Any) -> Any:
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs: Any, axis: int = -1, **kwargs: Any) -> Any:
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs: Any, axes: Any = -1, normalize: bool = False, **kwargs: Any) -> Any:
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
