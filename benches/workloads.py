@@ -751,3 +751,87 @@ def cnn_lstm_workload(name: str, B: int, n_seq: int, n_steps: int, F: int, Co: i
 
 register(conv1d_workload("conv1d", B=64, T=1000, C=32, Co=64, K=5))
 register(cnn_lstm_workload("cnn_lstm", B=256, n_seq=4, n_steps=32, F=1, Co=64, K=3, H=100))
+
+
+# --------------------------------------------------------------------------------------------------
+# Functional: a residual two-branch graph (the shape of a real forecasting model with static features)
+# --------------------------------------------------------------------------------------------------
+def residual_two_branch_workload(name: str, B: int, T: int, F: int, S: int, C: int, H: int) -> Workload:
+    """seq (B, T, F) -> Conv1D(C, 3, same, relu) -> Conv1D(F, 3, same) -> + seq (residual) -> LSTM(H);
+    static (B, S) -> Dense(32, relu); Concatenate -> Dense(1). One train step, MSE, SGD."""
+
+    def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = _rng(0)
+        return _normal(rng, (B, T, F)), _normal(rng, (B, S)), _normal(rng, (B, 1))
+
+    def seqcore_setup(ctx: Context) -> Step:
+        import seqcore as keras
+
+        xs, xf, y = data()
+        keras.utils.set_random_seed(0)
+        L = keras.layers
+        seq, static = keras.Input((T, F)), keras.Input((S,))
+        h = L.Conv1D(F, 3, padding="same")(L.Conv1D(C, 3, padding="same", activation="relu")(seq))
+        h = L.LSTM(H)(L.Add()([h, seq]))
+        out = L.Dense(1)(L.Concatenate()([h, L.Dense(32, activation="relu")(static)]))
+        model = keras.Model([seq, static], out)
+        model.compile(keras.optimizers.SGD(LR), "mse")
+        return Step(lambda: model.train_on_batch([xs, xf], y), "seqcore.Model (Functional).train_on_batch")
+
+    def torch_setup(ctx: Context) -> Step:
+        import torch
+        import torch.nn.functional as tF
+
+        xs, xf, yn = data()
+        seq = torch.from_numpy(np.ascontiguousarray(xs.transpose(0, 2, 1)))  # (B, F, T)
+        static, y = torch.from_numpy(xf), torch.from_numpy(yn)
+        c1, c2 = torch.nn.Conv1d(F, C, 3, padding=1), torch.nn.Conv1d(C, F, 3, padding=1)
+        lstm = torch.nn.LSTM(F, H, batch_first=True)
+        dense_s, head = torch.nn.Linear(S, 32), torch.nn.Linear(H + 32, 1)
+        mods = [c1, c2, lstm, dense_s, head]
+        opt = torch.optim.SGD([p for m in mods for p in m.parameters()], lr=LR)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            h = c2(torch.relu(c1(seq))) + seq
+            out, _ = lstm(h.transpose(1, 2))
+            z = torch.cat([out[:, -1], torch.relu(dense_s(static))], dim=1)
+            loss = tF.mse_loss(head(z), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Step(step, f"Conv1d x2 + residual + nn.LSTM, Linear branch, cat, Linear ({_torch_threads_note()})")
+
+    def keras_setup(ctx: Context) -> Step:
+        import keras
+        import tensorflow as tf
+
+        xs, xf, yn = data()
+        L = keras.layers
+
+        def build() -> Any:
+            seq, static = keras.Input((T, F)), keras.Input((S,))
+            h = L.Conv1D(F, 3, padding="same")(L.Conv1D(C, 3, padding="same", activation="relu")(seq))
+            h = L.LSTM(H)(L.Add()([h, seq]))
+            out = L.Dense(1)(L.Concatenate()([h, L.Dense(32, activation="relu")(static)]))
+            return keras.Model([seq, static], out)
+
+        return _keras_pick(ctx, "train", build, [tf.constant(xs), tf.constant(xf)], tf.constant(yn))
+
+    conv = 2 * (3 * B * T * 3 * F * C)  # two convs, forward + dW + dx (second has dx)
+    lstm = recurrent_flops("lstm", B, T, F, H, train=True)
+    return Workload(
+        name=name,
+        description=(
+            f"Functional: seq ({B}, {T}, {F}) -> Conv1D({C},3,relu) -> Conv1D({F},3) -> +seq -> LSTM({H}); "
+            f"static ({B}, {S}) -> Dense(32, relu); Concatenate -> Dense(1): one train step"
+        ),
+        shape={"B": B, "T": T, "F": F, "S": S, "C": C, "H": H},
+        flops=conv + lstm,
+        flops_formula="2 convs 3 * 2*B*T*3*F*C + LSTM train",
+        setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
+    )
+
+
+register(residual_two_branch_workload("residual_two_branch", B=64, T=100, F=16, S=8, C=32, H=64))
