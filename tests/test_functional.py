@@ -248,3 +248,30 @@ def test_ops_compute_eagerly_on_arrays() -> None:
     np.testing.assert_allclose(ops.matmul(a, b.T), a @ b.T, rtol=1e-6)
     np.testing.assert_allclose(ops.softmax(a).sum(-1), 1, rtol=1e-6)
     assert ops.mean(a, axis=1).shape == (2,)
+
+
+def test_config_and_saving_round_trip(tmp_path: Any) -> None:
+    enc_in, dec_in, static = keras.Input((5, 2), name="enc"), keras.Input((4, 3), name="dec"), keras.Input((3,))
+    _, h, c = L.LSTM(3, return_state=True, name="encoder")(enc_in)
+    dec = L.LSTM(3, return_sequences=True, name="decoder")(dec_in, initial_state=[h, c])
+    shared = L.Dense(2, name="shared")
+    side = shared(L.Dense(3, name="lift")(static))
+    seq_out = shared(L.GlobalAveragePooling1D(name="gap")(dec))
+    out = L.Dense(1, name="head")(L.Concatenate(name="cat")([seq_out, side]))
+    m = keras.Model([enc_in, dec_in, static], {"y": out, "seq": L.Dense(1, name="seq")(dec)}, name="ed")
+    xe, xd, xs, y, ys = data((6, 5, 2), (6, 4, 3), (6, 3), (6, 1), (6, 4, 1))
+    clone = keras.Model.from_config(m.get_config())
+    assert [lyr.name for lyr in clone.layers] == [lyr.name for lyr in m.layers]
+    assert clone.count_params() == m.count_params()
+    clone.set_weights(m.get_weights())
+    for k in ("y", "seq"):
+        np.testing.assert_array_equal(clone.predict([xe, xd, xs], verbose=0)[k], m.predict([xe, xd, xs], verbose=0)[k])
+    m.compile(keras.optimizers.Adam(0.01), loss={"y": "mse", "seq": "mae"}, loss_weights={"seq": 0.5},
+              metrics={"y": ["mae"]})  # fmt: skip
+    m.fit([xe, xd, xs], {"y": y, "seq": ys}, epochs=2, verbose=0)
+    m.save(tmp_path / "ed.seqcore")
+    back = keras.load_model(tmp_path / "ed.seqcore")
+    np.testing.assert_array_equal(back.predict([xe, xd, xs], verbose=0)["y"], m.predict([xe, xd, xs], verbose=0)["y"])
+    a = m.train_on_batch([xe, xd, xs], {"y": y, "seq": ys}, return_dict=True)
+    b = back.train_on_batch([xe, xd, xs], {"y": y, "seq": ys}, return_dict=True)
+    assert a.keys() == b.keys() and a["loss"] == pytest.approx(b["loss"], rel=1e-6)  # optimizer state restored

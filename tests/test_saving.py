@@ -631,7 +631,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         load_model(tmp_path)
     with pytest.raises(TypeError, match=r"path must be a str or os.PathLike; received int"):
         load_model(3)
-    with pytest.raises(TypeError, match=r"expected a seqcore Sequential model; received str"):
+    with pytest.raises(TypeError, match=r"expected a seqcore Sequential or Functional model; received str"):
         save_model("model", tmp_path / "x")
 
 
@@ -744,8 +744,12 @@ def test_damaged_members_and_configs(tmp_path: Path) -> None:
             r"cannot rebuild the model.*units must be a positive integer",
         ),
         (
-            rewrite(good, tmp_path / "f.seqcore", lambda c: c["model"].update(class_name="Functional")),
-            r"expected a Sequential model in config.json; received Functional",
+            rewrite(good, tmp_path / "f.seqcore", lambda c: c["model"].update(class_name="MyModel")),
+            r"expected a Sequential or Functional model in config.json; received MyModel",
+        ),
+        (
+            rewrite(good, tmp_path / "f2.seqcore", lambda c: c["model"].update(class_name="Functional")),
+            r"cannot rebuild the model.*a Functional config needs 'input_layers' and 'output_layers'",
         ),
         (
             rewrite(good, tmp_path / "g.seqcore", lambda c: c["compile_config"]["optimizer"].update(class_name="Lion")),

@@ -52,7 +52,7 @@ from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .layers.base import Layer, Weight
 from .layers.wrappers import Bidirectional, TimeDistributed
-from .models import Model, Sequential
+from .models import Functional, Model, Sequential
 
 __all__ = [
     "FORMAT_VERSION",
@@ -501,6 +501,21 @@ def _deserialize_object(spec: Any, module: Any, base: type, kind: str) -> Any:
 def _compile_config(model: Model) -> dict[str, Any] | None:
     if model.optimizer is None or model.loss is None:
         return None
+    names = model.output_names
+    if len(names) > 1:  # per output, by name
+        losses = model._output_losses
+        per: dict[str, dict[str, list[Any]]] = {"metrics": {}, "weighted_metrics": {}}
+        for m, i, w in zip(model.compiled_metrics, model._metric_outputs, model._metric_weighted, strict=True):
+            per["weighted_metrics" if w else "metrics"].setdefault(names[i], []).append(
+                _serialize_object(m, metrics_mod)
+            )
+        return {
+            "optimizer": optimizers_mod.serialize(model.optimizer),
+            "loss": {n: _serialize_object(lf, losses_mod) for n, lf in zip(names, losses, strict=True) if lf},
+            "metrics": per["metrics"],
+            "weighted_metrics": per["weighted_metrics"],
+            "loss_weights": dict(zip(names, model._loss_weights, strict=True)),
+        }
     pairs = list(zip(model.compiled_metrics, model._weighted_flags(), strict=True))
     return {
         "optimizer": optimizers_mod.serialize(model.optimizer),
@@ -729,9 +744,9 @@ def load_weights(model: Model, path: Any) -> None:
 
 # ----- models ----------------------------------------------------------------------------------
 def _check_model(model: Any, who: str) -> None:
-    if not isinstance(model, Sequential):
+    if not isinstance(model, (Sequential, Functional)):
         raise TypeError(
-            f"{who}: expected a seqcore Sequential model; received {type(model).__name__}. Saving Functional and "
+            f"{who}: expected a seqcore Sequential or Functional model; received {type(model).__name__}. Saving "
             f"subclassed models as one file is not supported yet: use model.save_weights(path) and rebuild the "
             f"model in code."
         )
@@ -752,13 +767,18 @@ def save_model(model: Model, path: Any, overwrite: bool = True, include_optimize
         "format": _FORMAT,
         "format_version": FORMAT_VERSION,
         "seqcore_version": __version__,
-        "model": {"class_name": "Sequential", "config": model.get_config()},
+        "model": {"class_name": type(model).__name__, "config": model.get_config()},
         "trainable": model.trainable,
-        "input_batch_size": model._input_spec.batch_size if model._input_spec is not None else None,  # type: ignore[attr-defined]
-        # A layer built without the model knowing its input shape is rebuilt from this on load.
+        "input_batch_size": (
+            model._input_spec.batch_size if isinstance(model, Sequential) and model._input_spec is not None else None
+        ),
+        # A layer built without the model knowing its input shape is rebuilt from this on load
+        # (a Functional graph rebuilds its layers by calling them again).
         "build_shapes": [
             list(layer.input_shape) if layer.built and layer.input_shape is not None else None for layer in model.layers
-        ],
+        ]
+        if isinstance(model, Sequential)
+        else [],
         "compile_config": _compile_config(model),
         "optimizer_state": None,
     }
@@ -795,7 +815,7 @@ def save_model(model: Model, path: Any, overwrite: bool = True, include_optimize
                 _write_safetensors(m, ents, head)
 
 
-def load_model(path: Any, compile: bool = True) -> Sequential:
+def load_model(path: Any, compile: bool = True) -> Model:
     """The model saved at ``path`` by ``save_model``/``model.save``: architecture and weights, and
     with ``compile=True`` (when it was compiled) the same optimizer, loss and metrics with the
     optimizer state restored, so training continues exactly where it stopped. Nothing in the file
@@ -809,14 +829,17 @@ def load_model(path: Any, compile: bool = True) -> Sequential:
         archive.close()
 
 
-def _load(archive: _Archive, who: str, compile: bool) -> Sequential:
+def _load(archive: _Archive, who: str, compile: bool) -> Model:
     where, config = archive.where, archive.config
     spec = config.get("model")
-    if not isinstance(spec, dict) or spec.get("class_name") != "Sequential":
+    if not isinstance(spec, dict) or spec.get("class_name") not in ("Sequential", "Functional"):
         got = spec.get("class_name") if isinstance(spec, dict) else spec
-        raise ValueError(f"{who}: {where}: expected a Sequential model in {_CONFIG}; received {str(got)[:100]}.")
+        raise ValueError(
+            f"{who}: {where}: expected a Sequential or Functional model in {_CONFIG}; received {str(got)[:100]}."
+        )
     try:
-        model = Sequential.from_config(spec.get("config"))  # type: ignore[arg-type]
+        kind = Sequential if spec.get("class_name") == "Sequential" else Functional
+        model = kind.from_config(spec.get("config"))  # type: ignore[arg-type]
         shapes = config.get("build_shapes") or []
         if not isinstance(shapes, list):
             raise ValueError(f"build_shapes must be a list; received {shapes!r}")
@@ -824,7 +847,7 @@ def _load(archive: _Archive, who: str, compile: bool) -> Sequential:
             if shape is not None and not layer.built:
                 layer._maybe_build(tuple(shape))
         bs = config.get("input_batch_size")
-        if model._input_spec is not None and _is_int(bs):
+        if isinstance(model, Sequential) and model._input_spec is not None and _is_int(bs):
             model._input_spec.batch_size = bs
         model.trainable = bool(config.get("trainable", True))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as e:
@@ -838,11 +861,19 @@ def _load(archive: _Archive, who: str, compile: bool) -> Sequential:
         if not isinstance(compile_config, dict):
             raise ValueError(f"compile_config must be a dict; received {compile_config!r}")
         optimizer = optimizers_mod.deserialize(compile_config.get("optimizer"))  # type: ignore[arg-type]
-        loss = _deserialize_object(compile_config.get("loss"), losses_mod, losses_mod.Loss, "loss")
-        metrics, weighted = (
-            [_deserialize_object(m, metrics_mod, metrics_mod.Metric, "metric") for m in compile_config.get(k) or []]
-            for k in ("metrics", "weighted_metrics")
-        )
+
+        def loss_of(v: Any) -> Any:
+            return _deserialize_object(v, losses_mod, losses_mod.Loss, "loss")
+
+        def metrics_of(v: Any) -> Any:
+            if isinstance(v, dict):  # per output, by name
+                return {k: metrics_of(m) for k, m in v.items()}
+            return [_deserialize_object(m, metrics_mod, metrics_mod.Metric, "metric") for m in v or []]
+
+        raw_loss = compile_config.get("loss")
+        per_output = isinstance(raw_loss, dict) and "class_name" not in raw_loss and "module" not in raw_loss
+        loss = {k: loss_of(v) for k, v in raw_loss.items()} if per_output else loss_of(raw_loss)  # type: ignore[union-attr]
+        metrics, weighted = (metrics_of(compile_config.get(k)) for k in ("metrics", "weighted_metrics"))
         model.compile(
             optimizer=optimizer,
             loss=loss,

@@ -131,6 +131,117 @@ class Functional(Model):
         (print_fn or print)(text)
         return text
 
+    # ----- config ------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """Keras's Functional config: every layer with its ``inbound_nodes`` (the arguments of each
+        call, a tensor written as ``{"__tensor__": [layer, node, index]}``), and the model's
+        ``input_layers``/``output_layers`` (dicts of them when the model takes or gives a dict)."""
+        from ..layers import serialize
+
+        node_index: dict[int, int] = {}
+        calls: dict[int, list[Node]] = {}
+        for layer_nodes in [[t.node] for t in self.inputs] + [[n] for n in self._nodes]:
+            node = layer_nodes[0]
+            assert node is not None
+            calls.setdefault(id(node.layer), []).append(node)
+            node_index[id(node)] = len(calls[id(node.layer)]) - 1
+
+        def ref(t: KerasTensor) -> list[Any]:
+            assert t.node is not None
+            return [t.node.layer.name, node_index[id(t.node)], t.index]
+
+        def encode(s: Any) -> Any:
+            if isinstance(s, KerasTensor):
+                return {"__tensor__": ref(s)}
+            if isinstance(s, (list, tuple)):
+                return [encode(v) for v in s]
+            if isinstance(s, dict):
+                return {k: encode(v) for k, v in s.items()}
+            return s
+
+        names = [layer.name for layer in self._all_layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Model {self.name!r}: layer names must be unique to save a graph; received {names}.")
+        layer_cfgs = []
+        for layer in self._all_layers:
+            entry = serialize(layer)
+            entry["name"] = layer.name
+            entry["inbound_nodes"] = [
+                {"args": encode(list(n.args)), "kwargs": encode(n.kwargs)}
+                for n in calls[id(layer)]
+                if not isinstance(layer, InputLayer)
+            ]
+            layer_cfgs.append(entry)
+
+        def ends(struct: Any, flat: list[KerasTensor]) -> Any:
+            if isinstance(struct, Mapping):
+                return {k: ref(v) for k, v in struct.items()}
+            return [ref(t) for t in flat] if isinstance(struct, (list, tuple)) else ref(flat[0])
+
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": layer_cfgs,
+            "input_layers": ends(self._inputs_struct, self.inputs),
+            "output_layers": ends(self._outputs_struct, self.outputs),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Functional:
+        """Rebuilds the graph by calling each layer again on the tensors its config names."""
+        from ..layers import deserialize
+
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"a Functional config must be a dict with a 'layers' list; received {str(config)[:200]}")
+        if "input_layers" not in config or "output_layers" not in config:
+            raise ValueError("a Functional config needs 'input_layers' and 'output_layers' (a graph's two ends)")
+        layers: dict[str, Layer] = {}
+        pending: list[tuple[Layer, dict[str, Any]]] = []
+        for entry in config["layers"]:
+            layer = deserialize({"class_name": entry["class_name"], "config": entry["config"]})
+            layers[entry.get("name", layer.name)] = layer
+            pending.extend((layer, call) for call in entry.get("inbound_nodes", []))
+        made: dict[str, list[list[KerasTensor]]] = {}
+        for name, layer in layers.items():
+            if isinstance(layer, InputLayer):
+                made[name] = [[layer.output]]
+
+        def decode(s: Any) -> Any:
+            if isinstance(s, dict) and "__tensor__" in s:
+                lname, ni, ti = s["__tensor__"]
+                return made[lname][ni][ti]
+            if isinstance(s, list):
+                return [decode(v) for v in s]
+            if isinstance(s, dict):
+                return {k: decode(v) for k, v in s.items()}
+            return s
+
+        progress = True
+        while pending and progress:  # a node runs once the nodes it reads have run
+            progress = False
+            for item in list(pending):
+                layer, call = item
+                try:
+                    args, kwargs = decode(call["args"]), decode(call["kwargs"])
+                except (KeyError, IndexError):
+                    continue
+                out = layer(*args, **kwargs)
+                made.setdefault(layer.name, []).append(out if isinstance(out, list) else [out])
+                pending.remove(item)
+                progress = True
+        if pending:
+            raise ValueError(f"Functional config: cannot connect the calls of {[lyr.name for lyr, _ in pending]}.")
+
+        def end(s: Any) -> Any:
+            if isinstance(s, dict):
+                return {k: made[v[0]][v[1]][v[2]] for k, v in s.items()}
+            if s and isinstance(s[0], list):
+                return [made[v[0]][v[1]][v[2]] for v in s]
+            return made[s[0]][s[1]][s[2]]
+
+        return cls(end(config["input_layers"]), end(config["output_layers"]), name=config.get("name"),
+                   trainable=bool(config.get("trainable", True)))  # fmt: skip
+
     # ----- running -----------------------------------------------------------------------------
     def forward(self, x: Any, training: bool = False, batch: int | None = None, lengths: Any = None) -> tuple[Any, Any]:
         xs = x if isinstance(x, (list, tuple)) else [x]

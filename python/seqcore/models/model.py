@@ -222,6 +222,15 @@ class Model(Trainer, Layer):
     def _check_inputs(self, xs: list[np.ndarray], where: str) -> list[np.ndarray]:
         return xs
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        """``keras.Model.from_config``: a Functional config (with ``layers``) becomes a Functional."""
+        if cls is Model and isinstance(config, dict) and "layers" in config:
+            from .functional import Functional
+
+            return Functional.from_config(config)
+        return super().from_config(config)
+
     # ----- saving (implemented in seqcore.saving) ----------------------------------------------
     def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Writes the whole model to one file (architecture, weights, compile config and optimizer
