@@ -275,3 +275,15 @@ def test_config_and_saving_round_trip(tmp_path: Any) -> None:
     a = m.train_on_batch([xe, xd, xs], {"y": y, "seq": ys}, return_dict=True)
     b = back.train_on_batch([xe, xd, xs], {"y": y, "seq": ys}, return_dict=True)
     assert a.keys() == b.keys() and a["loss"] == pytest.approx(b["loss"], rel=1e-6)  # optimizer state restored
+
+
+def test_clone_model_has_the_architecture_and_new_weights() -> None:
+    inp = keras.Input((5, 2))
+    m = keras.Model(inp, L.Dense(1, name="out")(L.LSTM(3, name="rnn")(inp)))
+    c = keras.models.clone_model(m)
+    assert [lyr.name for lyr in c.layers] == [lyr.name for lyr in m.layers]
+    assert [w.shape for w in c.weights] == [w.shape for w in m.weights]
+    assert not all(np.array_equal(a, b) for a, b in zip(c.get_weights(), m.get_weights(), strict=True))
+    s = keras.Sequential([keras.Input((4,)), L.Dense(2, name="d")])
+    cs = keras.models.clone_model(s)
+    assert cs.layers[0] is not s.layers[0] and cs.layers[0].name == "d" and cs.count_params() == 10
