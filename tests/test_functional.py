@@ -287,3 +287,16 @@ def test_clone_model_has_the_architecture_and_new_weights() -> None:
     s = keras.Sequential([keras.Input((4,)), L.Dense(2, name="d")])
     cs = keras.models.clone_model(s)
     assert cs.layers[0] is not s.layers[0] and cs.layers[0].name == "d" and cs.count_params() == 10
+
+
+def test_tbptt_on_graphs_needs_a_chain() -> None:
+    inp = keras.Input((8, 2))
+    chain = keras.Model(inp, L.Dense(1)(L.LSTM(3, return_sequences=True)(inp)))
+    chain.compile("sgd", "mse")
+    x, y = data((4, 8, 2), (4, 8, 1))
+    assert np.isfinite(chain.fit(x, y, tbptt_steps=4, verbose=0).history["loss"]).all()
+    h = L.LSTM(3, return_sequences=True)(inp)
+    branchy = keras.Model(inp, L.Dense(1)(L.Add()([h, L.Dense(3)(inp)])))
+    branchy.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="tbptt_steps needs a chain"):
+        branchy.fit(x, y, tbptt_steps=4, verbose=0)

@@ -71,6 +71,19 @@ def plan(model: Any, tbptt_steps: Any, who: str) -> TBPTTPlan:
     intro = f"{who}: tbptt_steps={k} cuts every sequence into chunks of {k} steps that run one after another"
     if len(model.output_names) != 1 or len(model._input_names()) != 1:
         raise ValueError(f"{who}: tbptt_steps needs a model with one input and one output.")
+    nodes = getattr(model, "_nodes", None)
+    if nodes is not None:  # a Functional graph: chunking is checked layer by layer, so it must be a chain
+        used: dict[int, int] = {}
+        for node in nodes:
+            for t in node.inputs:
+                used[id(t)] = used.get(id(t), 0) + 1
+        branching = next((n for n in nodes if len(n.inputs) != 1 or len(n.outputs) != 1), None)
+        if branching is not None or any(c > 1 for c in used.values()):
+            where = f" (layer {branching.layer.name!r} takes or gives several tensors)" if branching else ""
+            raise ValueError(
+                f"{who}: tbptt_steps needs a chain of layers (each one feeding the next); this graph branches"
+                f"{where}. Train it without tbptt_steps, or build the recurrent part as a Sequential."
+            )
     layers = model._chain_layers()
     rnns = [layer for layer in layers if isinstance(layer, _RNN)]
     rnn_at = [i for i, layer in enumerate(layers) if isinstance(layer, _RNN)]
