@@ -265,15 +265,13 @@ def symbolic_call(layer: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, A
 
 
 def _rnn_hint(x: Any) -> str:
-    from .layers.recurrent import _RNN
+    from .layers.recurrent import return_sequences_hint
 
     for t in flatten(x):
-        prev = t.node.layer if t.node is not None else None
-        if isinstance(prev, _RNN) and not prev.return_sequences and t.index == 0:
-            return (
-                f" The input comes from {prev.name!r} ({type(prev).__name__}), which has return_sequences=False, so "
-                f"it outputs one vector per sample, not a sequence: set return_sequences=True on it."
-            )
+        if t.node is not None and t.index == 0:
+            hint = return_sequences_hint(t.node.layer)
+            if hint:
+                return hint
     return ""
 
 

@@ -16,6 +16,7 @@ loading a model needs no import of the model module.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import re
@@ -431,8 +432,6 @@ class Layer:
                 self.build([tuple(t.shape) for t in ins] if many else tuple(ins[0].shape))  # type: ignore[arg-type]
             self.built = True
         arg = ins if many else ins[0]
-        import inspect
-
         params = inspect.signature(self.call).parameters
         out = self.call(arg, training=None) if "training" in params else self.call(arg)
         self._graph = Functional(arg, out, name=f"{self.name}_graph")

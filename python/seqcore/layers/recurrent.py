@@ -342,6 +342,17 @@ class _RNN(Layer):
         }
 
 
+def return_sequences_hint(prev: Any) -> str:
+    """The fix when ``prev`` (the layer feeding a sequence layer) is an LSTM/GRU that returns one
+    vector per sample; "" otherwise. Used by Sequential and by symbolic calls alike."""
+    if isinstance(prev, _RNN) and not prev.return_sequences:
+        return (
+            f" The previous layer {prev.name!r} ({type(prev).__name__}) has return_sequences=False, so it "
+            f"outputs one vector per sample, not a sequence: set return_sequences=True on it."
+        )
+    return ""
+
+
 def mask_to_lengths(mask: np.ndarray, who: str) -> np.ndarray:
     """Keras boolean mask (batch, timesteps) -> per-sample lengths. seqcore's kernels take
     post-padded sequences (valid steps first); a mask with holes or leading padding is refused."""

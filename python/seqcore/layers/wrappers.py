@@ -359,9 +359,7 @@ def _with_states(layer: Any, d_out: Any, d_states: list[Any], call: Any, n_state
     """A direction's output gradient in the structure its forward returned (with return_state:
     ``[d_out, *d_states]``; a missing output gradient becomes zeros)."""
     if d_out is None:
-        tape = call.ctx.tape
         b, t, _ = call.ctx.x_shape
         d_out = np.zeros((b, t, layer.units) if layer.return_sequences else (b, layer.units), np.float32)
-        del tape
     d_out = np.ascontiguousarray(d_out)
     return [d_out, *d_states] if n_states else d_out

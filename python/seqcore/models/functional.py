@@ -41,7 +41,9 @@ class Functional(Model):
         # As Keras: ops on symbolic tensors are summary rows, not layers of the model.
         self._layer_list = [layer for layer in self._all_layers if type(layer).__name__ != "Op"]
         self.built = True
-        self.input_shape = self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
+        # As Keras: one shape, or a list of them for several inputs.
+        shapes: Any = self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
+        self.input_shape = shapes
 
     # ----- structure ---------------------------------------------------------------------------
     @property
@@ -334,11 +336,13 @@ class Functional(Model):
         return grads
 
     def _needs_grad(self, need_dx: bool) -> set[int]:
-        """The tensors whose gradient someone uses: every node output, and the inputs if ``need_dx``."""
-        needs = {id(t) for node in self._nodes for t in node.outputs}
-        if need_dx:
-            needs |= {id(t) for t in self.inputs}
-        return needs
+        """The tensors whose gradient someone uses: every node output, and the inputs if ``need_dx``
+        (fixed by the graph, so computed once for each answer)."""
+        cache = self.__dict__.setdefault("_needs_cache", {})
+        if need_dx not in cache:
+            needs = {id(t) for node in self._nodes for t in node.outputs}
+            cache[need_dx] = needs | {id(t) for t in self.inputs} if need_dx else needs
+        return cache[need_dx]
 
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         from ..symbolic import any_symbolic, symbolic_call

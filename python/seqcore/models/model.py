@@ -39,23 +39,6 @@ class Model(Trainer, Layer):
         Layer.__init__(self, name=name or unique_name(_snake(type(self).__name__)), trainable=trainable, **kwargs)
         self._init_trainer()
 
-    # Keras's Layer attributes that a model computes (assignments from Layer.__init__ are kept aside).
-    @property
-    def input_shape(self) -> Any:  # type: ignore[override]
-        return self._stored_input_shape
-
-    @input_shape.setter
-    def input_shape(self, value: Any) -> None:
-        self._stored_input_shape = value
-
-    @property
-    def output_shape(self) -> Any:  # type: ignore[override]
-        return self._stored_output_shape
-
-    @output_shape.setter
-    def output_shape(self, value: Any) -> None:
-        self._stored_output_shape = value
-
     # ----- structure ----------------------------------------------------------------------------
     @property
     def layers(self) -> list[Layer]:
@@ -71,11 +54,9 @@ class Model(Trainer, Layer):
         self._graph._run_backward(ctx, grads)
 
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
-        from ..symbolic import any_symbolic, symbolic_call
+        from ..symbolic import any_symbolic
 
-        if any_symbolic(x, args, kwargs) or not self._traced:
-            if any_symbolic(x, args, kwargs):
-                return symbolic_call(self, x, args, kwargs)
+        if not self._traced or any_symbolic(x, args, kwargs):
             return Layer.__call__(self, x, *args, **kwargs)
         training = bool(kwargs.pop("training", args[0] if args else False))
         xs = self._input_list(x, f"{self.name}.__call__")

@@ -10,19 +10,10 @@ import numpy as np
 
 from ..layers.base import Layer, Shape, shape_str, unique_name
 from ..layers.core import InputLayer, InputSpec
-from ..layers.recurrent import _RNN
+from ..layers.recurrent import return_sequences_hint as _rnn_hint
 from ..symbolic import KerasTensor
 from ..trainers import data_adapters as da
 from .model import Model, render_summary
-
-
-def _rnn_hint(prev: Layer | None) -> str:
-    if isinstance(prev, _RNN) and not prev.return_sequences:
-        return (
-            f" The previous layer {prev.name!r} ({type(prev).__name__}) has return_sequences=False, so it "
-            f"outputs one vector per sample, not a sequence: set return_sequences=True on it."
-        )
-    return ""
 
 
 class Sequential(Model):
