@@ -27,6 +27,17 @@ __all__ = [
 ]  # fmt: skip
 
 
+#: The class Keras gives each op (keras.src.ops.numpy, or .nn for relu, sigmoid and softmax): what a
+#: Functional summary shows in the "Layer (type)" column, and what a Keras config names.
+KERAS_CLASSES = {
+    "add": "Add", "subtract": "Subtract", "multiply": "Multiply", "divide": "TrueDivide", "negative": "Negative",
+    "abs": "Absolute", "square": "Square", "sqrt": "Sqrt", "exp": "Exp", "log": "Log", "relu": "Relu",
+    "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax", "matmul": "Matmul", "sum": "Sum", "mean": "Mean",
+    "max": "Max", "min": "Min", "concatenate": "Concatenate", "stack": "Stack", "reshape": "Reshape",
+    "transpose": "Transpose", "expand_dims": "ExpandDims", "squeeze": "Squeeze", "getitem": "GetItem",
+}  # fmt: skip
+
+
 def _f32(v: Any) -> np.ndarray:
     return np.asarray(v.value if isinstance(v, Weight) else v, dtype=np.float32)
 
@@ -47,9 +58,10 @@ class Op(Layer):
     ``grad(values, y, dy)`` returns the gradient of every operand (None for constants)."""
 
     def __init__(self, op: str, fn: Callable[..., np.ndarray], grad: Callable[..., list[Any]], operands: list[Any],
-                 **kwargs: Any):  # fmt: skip
+                 options: dict[str, Any] | None = None, **kwargs: Any):  # fmt: skip
         super().__init__(name=kwargs.pop("name", None) or unique_name(op), **kwargs)
         self.op = op
+        self.options = dict(options or {})  # the op function's other arguments (axis=, keepdims=, ...)
         self.fn = fn
         self.grad = grad
         self.operands = operands  # KerasTensor slots are None; constants and Weights are kept
@@ -58,6 +70,10 @@ class Op(Layer):
     @property
     def weights(self) -> list[Weight]:
         return []  # a weight in an op belongs to the layer that created it
+
+    @property
+    def keras_class(self) -> str:
+        return KERAS_CLASSES[self.op]
 
     def _values(self, xs: list[np.ndarray]) -> list[Any]:
         it = iter(xs)
@@ -95,17 +111,86 @@ class Op(Layer):
         return out if len(out) > 1 else out[0]
 
     def get_config(self) -> dict[str, Any]:
-        raise TypeError(
-            f"ops.{self.op} inside a Functional model cannot be saved as a config yet; save the weights "
-            f"(save_weights) and rebuild the model in code."
-        )
+        """The op's name, its options and its constant operands (``None`` where a tensor goes): enough
+        to record the same call again (``from_config``). A weight operand belongs to another layer and
+        cannot be written here."""
+        if self._params:
+            raise TypeError(
+                f"ops.{self.op} ({self.name!r}) computes with a weight of another layer, which a config cannot refer "
+                f"to; save the weights (save_weights) and rebuild the model in code."
+            )
+        return {
+            "name": self.name,
+            "op": self.op,
+            "options": {k: _encode(v) for k, v in self.options.items()},
+            "operands": [None if v is None else np.asarray(v).tolist() for v in self.operands],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        return _OpCall(config)
 
 
-def _apply(op: str, fn: Callable[..., np.ndarray], grad: Callable[..., list[Any]], *operands: Any) -> Any:
+class _OpCall:
+    """An op read back from a config. Calling it on the tensors of its node records the op again,
+    through the public function of the same name, so the rebuilt op has the same formula and
+    gradient as the one that was saved."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.name = str(config.get("name"))
+        self.op = str(config.get("op"))
+        if self.op not in __all__:
+            raise ValueError(f"Op {self.name!r}: unknown op {self.op!r}; seqcore.ops has {sorted(__all__)}.")
+        self.options = {k: _decode(v) for k, v in dict(config.get("options") or {}).items()}
+        self.operands = list(config.get("operands") or [None])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise ValueError(f"Op {self.name!r}: unexpected call arguments {sorted(kwargs)} in the config.")
+        from .symbolic import flatten
+
+        tensors = iter(flatten(list(args)))
+        values = [next(tensors) if v is None else np.asarray(v, np.float32) for v in self.operands]
+        fn = globals()[self.op]
+        out = fn(values, **self.options) if self.op in _LIST_OPS else fn(*values, **self.options)
+        out.node.layer.name = self.name
+        return out
+
+
+_LIST_OPS = ("concatenate", "stack")  # these take their operands as one list
+
+
+def _encode(v: Any) -> Any:
+    """Op options as JSON: tuples as lists, and getitem's slices and Ellipsis tagged."""
+    if isinstance(v, slice):
+        return {"__slice__": [v.start, v.stop, v.step]}
+    if v is Ellipsis:
+        return {"__ellipsis__": True}
+    if isinstance(v, (list, tuple)):
+        return {"__tuple__": [_encode(x) for x in v]} if isinstance(v, tuple) else [_encode(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, dict) and "__slice__" in v:
+        return slice(*v["__slice__"])
+    if isinstance(v, dict) and "__ellipsis__" in v:
+        return Ellipsis
+    if isinstance(v, dict) and "__tuple__" in v:
+        return tuple(_decode(x) for x in v["__tuple__"])
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    return v
+
+
+def _apply(op: str, fn: Callable[..., np.ndarray], grad: Callable[..., list[Any]], *operands: Any,
+           options: dict[str, Any] | None = None) -> Any:  # fmt: skip
     if not any_symbolic(operands):
         return np.asarray(fn(*[_f32(v) for v in operands]), dtype=np.float32)
     slots = [None if isinstance(v, KerasTensor) else (v if isinstance(v, Weight) else _f32(v)) for v in operands]
-    layer = Op(op, fn, grad, slots)
+    layer = Op(op, fn, grad, slots, options=options)
     tensors = [v for v in operands if isinstance(v, KerasTensor)]
     return symbolic_call(layer, tensors if len(tensors) > 1 else tensors[0], (), {})
 
@@ -182,7 +267,9 @@ def softmax(x: Any, axis: int = -1) -> Any:
         e = np.exp(a - a.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
 
-    return _apply("softmax", fn, lambda v, y, g: [y * (g - (g * y).sum(axis=axis, keepdims=True))], x)
+    return _apply(
+        "softmax", fn, lambda v, y, g: [y * (g - (g * y).sum(axis=axis, keepdims=True))], x, options={"axis": axis}
+    )
 
 
 def matmul(x1: Any, x2: Any) -> Any:
@@ -210,6 +297,7 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
         lambda a: np.sum(a, axis=axis, keepdims=keepdims),
         lambda v, y, g: [_reduce_grad(v, g, axis, keepdims)],
         x,
+        options={"axis": axis, "keepdims": keepdims},
     )
 
 
@@ -218,7 +306,13 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         n = v[0].size / builtins.max(1, np.size(y))
         return [_reduce_grad(v, g, axis, keepdims, 1.0 / n)]
 
-    return _apply("mean", lambda a: np.mean(a, axis=axis, keepdims=keepdims), grad, x)
+    return _apply(
+        "mean",
+        lambda a: np.mean(a, axis=axis, keepdims=keepdims),
+        grad,
+        x,
+        options={"axis": axis, "keepdims": keepdims},
+    )
 
 
 def _extreme(name: str, fn: Callable[..., np.ndarray], x: Any, axis: Any, keepdims: bool) -> Any:
@@ -228,7 +322,9 @@ def _extreme(name: str, fn: Callable[..., np.ndarray], x: Any, axis: Any, keepdi
         hit /= hit.sum(axis=axis, keepdims=True)  # ties share the gradient
         return [_reduce_grad(v, g, axis, keepdims) * hit]
 
-    return _apply(name, lambda a: fn(a, axis=axis, keepdims=keepdims), grad, x)
+    return _apply(
+        name, lambda a: fn(a, axis=axis, keepdims=keepdims), grad, x, options={"axis": axis, "keepdims": keepdims}
+    )
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
@@ -247,7 +343,7 @@ def concatenate(xs: Any, axis: int = 0) -> Any:
         cuts = np.cumsum([a.shape[axis] for a in v])[:-1]
         return [np.ascontiguousarray(p) for p in np.split(g, cuts, axis=axis)]
 
-    return _apply("concatenate", lambda *a: np.concatenate(a, axis=axis), grad, *xs)
+    return _apply("concatenate", lambda *a: np.concatenate(a, axis=axis), grad, *xs, options={"axis": axis})
 
 
 def stack(xs: Any, axis: int = 0) -> Any:
@@ -256,12 +352,18 @@ def stack(xs: Any, axis: int = 0) -> Any:
     def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
         return [np.ascontiguousarray(np.take(g, i, axis=axis)) for i in range(len(v))]
 
-    return _apply("stack", lambda *a: np.stack(a, axis=axis), grad, *xs)
+    return _apply("stack", lambda *a: np.stack(a, axis=axis), grad, *xs, options={"axis": axis})
 
 
 def reshape(x: Any, newshape: Any) -> Any:
     shape = tuple(newshape)
-    return _apply("reshape", lambda a: np.reshape(a, shape), lambda v, y, g: [g.reshape(v[0].shape)], x)
+    return _apply(
+        "reshape",
+        lambda a: np.reshape(a, shape),
+        lambda v, y, g: [g.reshape(v[0].shape)],
+        x,
+        options={"newshape": shape},
+    )
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
@@ -269,15 +371,23 @@ def transpose(x: Any, axes: Any = None) -> Any:
         inv = None if axes is None else np.argsort(axes)
         return [np.ascontiguousarray(np.transpose(g, inv))]
 
-    return _apply("transpose", lambda a: np.transpose(a, axes), grad, x)
+    return _apply("transpose", lambda a: np.transpose(a, axes), grad, x, options={"axes": axes})
 
 
 def expand_dims(x: Any, axis: int) -> Any:
-    return _apply("expand_dims", lambda a: np.expand_dims(a, axis), lambda v, y, g: [g.reshape(v[0].shape)], x)
+    return _apply(
+        "expand_dims",
+        lambda a: np.expand_dims(a, axis),
+        lambda v, y, g: [g.reshape(v[0].shape)],
+        x,
+        options={"axis": axis},
+    )
 
 
 def squeeze(x: Any, axis: Any = None) -> Any:
-    return _apply("squeeze", lambda a: np.squeeze(a, axis), lambda v, y, g: [g.reshape(v[0].shape)], x)
+    return _apply(
+        "squeeze", lambda a: np.squeeze(a, axis), lambda v, y, g: [g.reshape(v[0].shape)], x, options={"axis": axis}
+    )
 
 
 def getitem(x: Any, key: Any) -> Any:
@@ -288,4 +398,4 @@ def getitem(x: Any, key: Any) -> Any:
         out[key] = g
         return [out]
 
-    return _apply("getitem", lambda a: a[key], grad, x)
+    return _apply("getitem", lambda a: a[key], grad, x, options={"key": key})

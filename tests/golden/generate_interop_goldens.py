@@ -4,7 +4,8 @@ outputs in CI, where neither is installed.
 
 NEVER run in CI. Regenerate by hand where keras, tensorflow and torch are installed:
 
-    python tests/golden/generate_interop_goldens.py
+    python tests/golden/generate_interop_goldens.py          # everything
+    python tests/golden/generate_interop_goldens.py graphs   # only the Functional-graph goldens
 
 Generated with Keras 3.15.1 / TensorFlow 2.21 (CPU) and torch 2.15.0.
 
@@ -16,6 +17,9 @@ Contents:
   to random values so that a wrong layout cannot go unnoticed.
 * ``keras_goldens.npz``: per case ``<case>__x`` (a probe input; in ``masked_rnn`` sample 1 is
   post-padded with the mask value) and ``<case>__y`` (the Keras model's output on it).
+* ``graph_<case>.keras`` and ``keras_graph_goldens.npz``: Functional graphs that are not chains
+  (several inputs and dict outputs, ``initial_state=`` links, keras.ops calls, every merge layer, a
+  shared layer, masks through a merge), with ``<case>__x<i>`` per input and ``<case>__y__<output>``.
 * ``torch_goldens.npz``: per case ``<case>__sd__<key>`` (the module's ``state_dict`` as float32
   arrays), ``<case>__x`` (the input as torch takes it: channels-first for conv modules,
   batch-first for RNNs) and ``<case>__y`` (the module's output, for RNNs the ``output`` tensor); the
@@ -120,6 +124,67 @@ def keras_goldens() -> None:
     np.savez_compressed(OUT / "keras_goldens.npz", **arrays)
 
 
+def keras_graphs() -> dict[str, tuple[keras.Model, list[tuple[int, ...]]]]:
+    """Functional graphs that are not chains: name -> (model, input shapes without the batch)."""
+    ops = keras.ops
+    enc_in, dec_in = keras.Input((6, 3), name="enc_in"), keras.Input((5, 2), name="dec_in")
+    _, h, c = L.LSTM(4, return_state=True, name="encoder")(enc_in)
+    dec = L.LSTM(4, return_sequences=True, name="decoder")(dec_in, initial_state=[h, c])
+    y = dec + L.Dense(4, name="skip")(dec_in)  # a keras.ops Add
+    y = L.Concatenate(name="join")([ops.tanh(y) * 0.5, dec])
+    seq2seq = keras.Model([enc_in, dec_in], L.Dense(2, activation="softmax", name="head")(y), name="seq2seq")
+
+    x = keras.Input((8, 4), name="series")
+    a = L.Conv1D(5, 3, padding="same", activation="relu", name="conv")(x)
+    b = L.Dense(5, name="proj")(x)
+    s = ops.relu(L.Add(name="residual")([a, b]))
+    m = L.Multiply(name="gate")([s, L.Subtract(name="diff")([b, a])])
+    g = L.Bidirectional(L.GRU(3, return_sequences=True), name="bigru")(L.Maximum(name="max")([m, s]))
+    p = L.GlobalMaxPooling1D(name="gmp")(g)
+    q = L.Dense(6, name="widen")(L.GlobalAveragePooling1D(name="gap")(a))
+    shared = L.Dense(2, name="shared")
+    o1, o2 = shared(p), shared(q)
+    branches = keras.Model(
+        x,
+        {"cls": L.Average(name="avg")([o1, o2]), "sim": L.Dot(axes=1, normalize=True, name="cos")([o1, o2])},
+        name="branches",
+    )
+
+    ids = keras.Input((7,), name="ids")
+    e = L.Embedding(20, 4, mask_zero=True, name="emb")(ids)
+    h1 = L.LSTM(3, return_sequences=True, name="lstm_a")(e)
+    h2 = L.GRU(3, return_sequences=True, name="gru_b")(e)
+    text = keras.Model(ids, L.LSTM(2, name="reader")(L.Add(name="sum")([h1, h2])), name="text")
+    return {"graph_seq2seq": (seq2seq, [(6, 3), (5, 2)]), "graph_branches": (branches, [(8, 4)]),
+            "graph_text": (text, [(7,)])}  # fmt: skip
+
+
+def keras_graph_goldens() -> None:
+    """``graph_<case>.keras`` and keras_graph_goldens.npz: ``<case>__x<i>`` per input and
+    ``<case>__y__<output>`` per output (dict keys, or the index for a list)."""
+    rng = np.random.default_rng(1)
+    arrays: dict[str, np.ndarray] = {}
+    for case, (model, shapes) in keras_graphs().items():
+        model.set_weights([rng.normal(0, 0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+        if case == "graph_text":
+            xs = [rng.integers(1, 20, size=(3, 7)).astype(np.int32)]
+            xs[0][1, 4:] = 0  # post-padding: index 0 is the mask
+            xs[0][2, 2:] = 0
+        else:
+            xs = [rng.normal(size=(3, *shape)).astype(np.float32) for shape in shapes]
+        tmp = OUT / f"{case}.tmp.keras"
+        model.save(tmp)
+        (OUT / f"{case}.keras").write_bytes(deflate(tmp.read_bytes()))
+        tmp.unlink()
+        out = model(xs if len(xs) > 1 else xs[0], training=False)
+        outs = out if isinstance(out, dict) else {"0": out}
+        for i, x in enumerate(xs):
+            arrays[f"{case}__x{i}"] = x
+        for k, v in outs.items():
+            arrays[f"{case}__y__{k}"] = keras.ops.convert_to_numpy(v)
+    np.savez_compressed(OUT / "keras_graph_goldens.npz", **arrays)
+
+
 def torch_modules() -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
     """name -> (module, input shape as torch takes it)."""
     return {
@@ -168,8 +233,13 @@ def torch_goldens() -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
     OUT.mkdir(exist_ok=True)
-    keras_goldens()
-    torch_goldens()
+    # `graphs` regenerates only the Functional-graph goldens (the others keep their bytes).
+    if sys.argv[1:] != ["graphs"]:
+        keras_goldens()
+        torch_goldens()
+    keras_graph_goldens()
     for f in sorted(OUT.iterdir()):
         print(f"{f.name}: {f.stat().st_size} bytes")

@@ -26,6 +26,7 @@ whose output diverges.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import io
 import json
@@ -44,10 +45,14 @@ from ..layers import (
     GRU,
     LSTM,
     Activation,
+    Add,
+    Average,
     AveragePooling1D,
     Bidirectional,
+    Concatenate,
     Conv1D,
     Dense,
+    Dot,
     Dropout,
     Embedding,
     Flatten,
@@ -56,13 +61,17 @@ from ..layers import (
     Input,
     Layer,
     Masking,
+    Maximum,
     MaxPooling1D,
+    Minimum,
+    Multiply,
     RepeatVector,
     Reshape,
+    Subtract,
     TimeDistributed,
 )
 from ..layers.recurrent import _RNN
-from ..models import Sequential
+from ..models import Functional, Sequential
 from ._common import (
     DEFAULT_TOLERANCE,
     PROBE_STEPS,
@@ -78,7 +87,8 @@ from ._common import (
 
 __all__ = ["SUPPORTED_LAYERS", "from_keras", "keras_config", "save_keras", "to_keras"]
 
-#: Keras layer classes seqcore maps (InputLayer, Sequential and Functional only as containers).
+#: Keras layer classes seqcore maps (InputLayer, Sequential and Functional as containers; a
+#: Functional model may also hold the keras.ops calls listed in ``_keras_graph``).
 SUPPORTED_LAYERS = (
     "InputLayer",
     "Dense",
@@ -98,8 +108,19 @@ SUPPORTED_LAYERS = (
     "GlobalAveragePooling1D",
     "TimeDistributed",
     "Bidirectional",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Dot",
     "Sequential",
+    "Functional",
 )
+_MERGES = {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Average": Average, "Maximum": Maximum,
+           "Minimum": Minimum}  # fmt: skip
 # Keras serializes its aliases under the canonical class name, but hand-written configs may not.
 _ALIASES = {
     "MaxPool1D": "MaxPooling1D",
@@ -185,8 +206,8 @@ class _Options:
 
     _ALWAYS_OK = ("name", "trainable", "dtype")
 
-    def __init__(self, entry: dict[str, Any], fn: str):
-        self.entry, self.fn = entry, fn
+    def __init__(self, entry: dict[str, Any], fn: str, graph: bool = False):
+        self.entry, self.fn, self.graph = entry, fn, graph  # graph: the layer is called in a Functional model
         self.c = _cfg(entry)
         self.who = f"{fn}: {_who(entry)}"
         self.used: set[str] = set(self._ALWAYS_OK)
@@ -349,7 +370,12 @@ def _embedding(o: _Options) -> Layer:
 
 def _rnn(o: _Options) -> Layer:
     cls = _class(o.entry)
-    o.require("return_state", [False], "A Sequential model has one output per layer; use a Functional model in Keras.")
+    if o.graph:
+        return_state = bool(o.get("return_state", False))
+    else:
+        return_state = o.require(
+            "return_state", [False], "A Sequential model has one output per layer; use a Functional model in Keras."
+        )
     o.get("use_cudnn")
     kw: dict[str, Any] = {
         "activation": o.activation("activation", _RNN_ACTIVATIONS),
@@ -370,6 +396,7 @@ def _rnn(o: _Options) -> Layer:
         "recurrent_dropout": float(o.get("recurrent_dropout", 0.0)),
         "seed": o.get("seed"),
         "return_sequences": bool(o.get("return_sequences", False)),
+        "return_state": return_state,
         "go_backwards": bool(o.get("go_backwards", False)),
         "stateful": bool(o.get("stateful", False)),
         "unroll": bool(o.get("unroll", False)),
@@ -440,11 +467,12 @@ def _time_distributed(o: _Options) -> Layer:
 
 
 def _bidirectional(o: _Options) -> Layer:
-    fwd = _layer_from_entry(o.get("layer"), o.fn)
+    # In a graph the wrapped layers may return their states (Keras reads return_state off them).
+    fwd = _layer_from_entry(o.get("layer"), o.fn, graph=o.graph)
     back_entry = o.get("backward_layer")
-    bwd = _layer_from_entry(back_entry, o.fn) if back_entry else None
+    bwd = _layer_from_entry(back_entry, o.fn, graph=o.graph) if back_entry else None
     merge = o.get("merge_mode", "concat")
-    if merge is None:
+    if merge is None and not o.graph:
         raise ValueError(f"{o.who}: merge_mode=None returns two outputs, which a Sequential model cannot hold.")
     return Bidirectional(
         fwd,  # type: ignore[arg-type]
@@ -453,6 +481,16 @@ def _bidirectional(o: _Options) -> Layer:
         name=o.get("name"),
         trainable=o.get("trainable", True),
     )
+
+
+def _merge(o: _Options) -> Layer:
+    cls = _class(o.entry)
+    kw = {"name": o.get("name"), "trainable": o.get("trainable", True)}
+    if cls == "Concatenate":
+        return Concatenate(axis=int(o.get("axis", -1)), **kw)
+    if cls == "Dot":
+        return Dot(o.get("axes"), normalize=bool(o.get("normalize", False)), **kw)
+    return _MERGES[cls](**kw)  # type: ignore[no-any-return]
 
 
 _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
@@ -473,10 +511,11 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "Embedding": _embedding,
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
+    **{cls: _merge for cls in (*_MERGES, "Concatenate", "Dot")},
 }
 
 
-def _layer_from_entry(entry: Any, fn: str) -> Layer | Sequential:
+def _layer_from_entry(entry: Any, fn: str, graph: bool = False) -> Layer | Sequential | Functional:
     if not isinstance(entry, dict) or "class_name" not in entry:
         raise ValueError(
             f"{fn}: expected a serialized Keras layer (a dict with 'class_name'); received {entry!r:.200}."
@@ -489,7 +528,7 @@ def _layer_from_entry(entry: Any, fn: str) -> Layer | Sequential:
             f"{fn}: {_who(entry)} is not supported: seqcore has no {cls} layer. Supported Keras layers: "
             f"{', '.join(SUPPORTED_LAYERS)}."
         )
-    o = _Options(entry, fn)
+    o = _Options(entry, fn, graph)
     try:
         layer = _IMPORTERS[cls](o)
     except (ValueError, TypeError) as e:
@@ -546,6 +585,8 @@ class _Chain:
             )
 
         ins, outs = c.get("input_layers"), c.get("output_layers")
+        if isinstance(ins, dict) or isinstance(outs, dict):
+            refuse("it takes or gives a dict")
         ins = ins if ins and isinstance(ins[0], list) else [ins]
         outs = outs if outs and isinstance(outs[0], list) else [outs]
         if len(ins) != 1 or len(outs) != 1:
@@ -571,7 +612,28 @@ class _Chain:
             refuse(f"its output is {outs[0][0]!r}, not the last layer {prev!r}")
 
 
-def _model_from_entry(entry: dict[str, Any], fn: str) -> Sequential:
+def _is_graph(entry: dict[str, Any]) -> bool:
+    """A Functional model that is not a linear chain (a chain converts to a seqcore Sequential)."""
+    if _class(entry) != "Functional":
+        return False
+    try:
+        _Chain(entry, "")
+    except ValueError:
+        return True
+    return False
+
+
+def _model_from_entry(entry: dict[str, Any], fn: str) -> Sequential | Functional:
+    if _is_graph(entry):
+        from ._keras_graph import graph_from_entry
+
+        name = _cfg(entry).get("name")
+        try:
+            return graph_from_entry(entry, fn, lambda e: _layer_from_entry(e, fn, graph=True))
+        except ValueError as e:
+            if str(e).startswith(fn):
+                raise
+            raise ValueError(f"{fn}: model {name!r}: {e}") from None
     chain = _Chain(entry, fn)
     layers: list[Any] = []
     if chain.batch_shape is not None:
@@ -596,13 +658,20 @@ def _weight_groups(entry: dict[str, Any], path: str) -> Iterator[tuple[str, int]
         yield from _weight_groups(c.get("backward_layer") or c["layer"], f"{path}/backward_layer")
     elif cls == "TimeDistributed":
         yield from _weight_groups(c["layer"], f"{path}/layer")
-    elif cls in ("Sequential", "Functional"):
+    elif cls == "Functional":
+        from ._keras_graph import weight_paths
+
+        for sub, name in weight_paths(list(c.get("layers") or []), _snake, _unique):
+            yield from _weight_groups(sub, f"{path}/layers/{name}")
+    elif cls == "Sequential":
         chain = _Chain(entry, "from_keras")
         for sub, name in zip(chain.entries, chain.paths, strict=True):
             yield from _weight_groups(sub, f"{path}/layers/{name}")
 
 
 def _n_vars(cls: str, c: dict[str, Any]) -> int:
+    if cls == "Embedding":
+        return 1  # embeddings
     return 1 + bool(c.get("use_bias", True)) if cls in ("Dense", "Conv1D") else 0
 
 
@@ -675,19 +744,23 @@ class _KerasFile:
 # ================================================================================================
 # from_keras
 # ================================================================================================
-def from_keras(source: Any, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE) -> Sequential:
-    """A seqcore ``Sequential`` with the architecture and weights of a Keras 3 model.
+def from_keras(source: Any, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE) -> Sequential | Functional:
+    """A seqcore model with the architecture and weights of a Keras 3 model.
 
-    ``source`` is a ``keras.Sequential`` (or a Functional ``keras.Model`` that is a linear chain), or
-    the path of a ``.keras`` file; reading the file needs h5py but not Keras. Supported layers:
-    ``SUPPORTED_LAYERS``, with their initializers, L1/L2 regularizers, built-in constraints and activations. A layer or
-    option seqcore lacks (``data_format='channels_first'``, a custom constraint, a
-    custom layer, ...) raises a ValueError naming the layer, its class and the option.
+    ``source`` is a ``keras.Sequential``, a Functional ``keras.Model(inputs, outputs)``, or the path
+    of a ``.keras`` file; reading the file needs h5py but not Keras. A Sequential, or a Functional
+    model that is a linear chain, becomes a ``seqcore.Sequential``; any other graph (branches, merges,
+    shared layers, several inputs or outputs, ``initial_state=`` links, ``x + res`` and the other
+    ``keras.ops`` calls seqcore has) becomes a seqcore ``Functional`` model with the same layer
+    names. Supported layers: ``SUPPORTED_LAYERS``, with their initializers, L1/L2 regularizers,
+    built-in constraints and activations. A layer or option seqcore lacks
+    (``data_format='channels_first'``, a custom constraint, a custom layer, ...) raises a ValueError
+    naming the layer, its class and the option.
 
     With ``verify=True`` and Keras importable, both models run a probe batch and the returned
-    model's ``conversion_report.max_abs_diff`` holds the largest difference; above ``tolerance``
-    (times the largest output magnitude, at least 1) a ValueError names the first diverging layer.
-    Without Keras the report's ``max_abs_diff`` is None."""
+    model's ``conversion_report.max_abs_diff`` holds the largest difference over its outputs; above
+    ``tolerance`` (times the largest output magnitude, at least 1) a ValueError names the first
+    diverging layer. Without Keras the report's ``max_abs_diff`` is None."""
     fn = "from_keras"
     keras_model = None
     h5: Any = None
@@ -715,18 +788,29 @@ def from_keras(source: Any, *, verify: bool = True, tolerance: float = DEFAULT_T
         if not isinstance(entry, dict) or _class(entry) not in ("Sequential", "Functional"):
             got = entry.get("class_name") if isinstance(entry, dict) else type(entry).__name__
             raise ValueError(
-                f"{fn}: the model is a {got}; seqcore converts Sequential models and Functional models that are a "
-                f"linear chain."
+                f"{fn}: the model is a {got}; seqcore converts Sequential and Functional models (a subclassed "
+                f"model has no config to read)."
             )
-        chain = _Chain(entry, fn)
-        if chain.batch_shape is None:
-            raise ValueError(
-                f"{fn}: model {chain.name!r} has no input shape (it was never built), so it has no weights to convert. "
-                f"Give it a keras.Input(shape=...) or call it on data first."
-            )
+        graph = _is_graph(entry)
+        if graph:
+            from ._keras_graph import weight_paths
+
+            pairs = list(weight_paths(list(_cfg(entry).get("layers") or []), _snake, _unique))
+        else:
+            chain = _Chain(entry, fn)
+            if chain.batch_shape is None:
+                raise ValueError(
+                    f"{fn}: model {chain.name!r} has no input shape (it was never built), so it has no weights to "
+                    f"convert. Give it a keras.Input(shape=...) or call it on data first."
+                )
+            pairs = list(zip(chain.entries, chain.paths, strict=True))
         model = _model_from_entry(entry, fn)
+        targets = [model.get_layer(str(_cfg(e).get("name"))) for e, _ in pairs] if graph else list(model.layers)
         if keras_model is not None:
-            klayers = [kl for kl in keras_model.layers if type(kl).__name__ != "InputLayer"]
+            if graph:
+                klayers = [keras_model.get_layer(layer.name) for layer in targets]
+            else:
+                klayers = [kl for kl in keras_model.layers if type(kl).__name__ != "InputLayer"]
             arrays = [[np.asarray(w, np.float32) for w in kl.get_weights()] for kl in klayers]
         else:
             try:
@@ -734,12 +818,12 @@ def from_keras(source: Any, *, verify: bool = True, tolerance: float = DEFAULT_T
             except OSError as err:
                 raise ValueError(f"{fn}: model.weights.h5 in {path!r} is not a readable HDF5 file ({err}).") from None
             arrays = []
-            for e, p in zip(chain.entries, chain.paths, strict=True):
+            for e, p in pairs:
                 found: list[np.ndarray] = []
                 for group, _ in _weight_groups(e, f"layers/{p}"):
                     found += _read_vars(h5, group, fn, _who(e))
                 arrays.append(found)
-        for layer, e, ws in zip(model.layers, chain.entries, arrays, strict=True):
+        for layer, (e, _), ws in zip(targets, pairs, arrays, strict=True):
             want = len(layer.weights)
             if len(ws) != want:
                 where = "the Keras model" if keras_model is not None else f"{path!r}"
@@ -764,7 +848,10 @@ def from_keras(source: Any, *, verify: bool = True, tolerance: float = DEFAULT_T
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             keras_model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    return attach(model, _verify_pair(fn, keras, keras_model, model, chain.entries, tolerance, "keras", "seqcore"))
+    if isinstance(model, Functional):
+        return attach(model, _verify_graph(fn, keras, keras_model, model, tolerance, "keras", "seqcore"))
+    entries = [e for e, _ in pairs]
+    return attach(model, _verify_pair(fn, keras, keras_model, model, entries, tolerance, "keras", "seqcore"))
 
 
 def _probe_for(model: Sequential, entries: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -865,6 +952,99 @@ def _compare(
     return check_close(fn, ref, out, tolerance, source=source, target=target, probe_shape=masked.shape, locate=locate)
 
 
+def _graph_probes(model: Functional) -> list[np.ndarray]:
+    """One probe per input of a graph: integer ids for an input that feeds an Embedding, and sample 1
+    post-padded (with the mask value, or id 0) for an input that feeds a Masking layer or an
+    Embedding with mask_zero, so that the check covers masks."""
+    xs = []
+    for i, t in enumerate(model.inputs):
+        shape = tuple(PROBE_STEPS if d is None else int(d) for d in t.shape[1:])
+        batch = t.shape[0] or 2
+        users = [n.layer for n in model._nodes if any(x is t for x in n.inputs)]
+        emb = [u for u in users if isinstance(u, Embedding)]
+        masking = [u for u in users if isinstance(u, Masking)]
+        pad: Any = None
+        if emb:
+            vocab = min(u.input_dim for u in emb)
+            x = np.random.default_rng(i).integers(1, max(2, vocab), size=(batch, *shape)).astype(np.int32)
+            pad = 0 if any(u.mask_zero for u in emb) else None
+        else:
+            x = probe_batch((batch, *shape), seed=i)
+            pad = masking[0].mask_value if masking and len(shape) == 2 else None
+        if pad is not None and shape and shape[0] >= 2 and batch >= 2:
+            x[1, shape[0] // 2 :] = pad
+        xs.append(x)
+    return xs
+
+
+def _flat_outputs(out: Any, names: list[str]) -> list[np.ndarray]:
+    if isinstance(out, dict):
+        return [np.asarray(out[k]) for k in names]
+    if isinstance(out, (list, tuple)):
+        return [np.asarray(o) for o in out]
+    return [np.asarray(out)]
+
+
+def _verify_graph(
+    fn: str, keras: Any, keras_model: Any, model: Functional, tolerance: float, source: str, target: str
+) -> ConversionReport:
+    """The probe check of a graph: every output compared; on failure, the first node (in the order the
+    graph runs) whose output differs is named."""
+    from ._keras_graph import layer_nodes
+
+    xs = _graph_probes(model)
+    names = model._input_names()
+    feed: Any = (
+        dict(zip(names, xs, strict=True))
+        if isinstance(model._inputs_struct, dict)
+        else (xs[0] if len(xs) == 1 and not isinstance(model._inputs_struct, (list, tuple)) else list(xs))
+    )
+
+    def run_keras(m: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return keras.tree.map_structure(keras.ops.convert_to_numpy, m(feed, training=False))
+
+    with fresh_states(model), _fresh_keras_states(keras, keras_model):
+        k_outs = _flat_outputs(run_keras(keras_model), model.output_names)
+        s_outs = _flat_outputs(model(feed), model.output_names)
+        for i, (a, b) in enumerate(zip(k_outs, s_outs, strict=True)):
+            if a.shape != b.shape:
+                raise ValueError(
+                    f"{fn}: verification failed: output {model.output_names[i]!r} has shape {a.shape} in Keras and "
+                    f"{b.shape} in seqcore on the probe batch."
+                )
+
+        def locate(tol: float) -> str:
+            nodes = [(layer, i, outs) for layer, i, outs in layer_nodes(model) if type(layer).__name__ != "Op"]
+            wanted = [t for _, _, outs in nodes for t in outs]
+            k_tensors = []
+            for layer, i, _ in nodes:
+                knode = keras_model.get_layer(layer.name)._inbound_nodes[i]
+                k_tensors += list(knode.output_tensors)
+            k_vals = _flat_outputs(run_keras(keras.Model(keras_model.inputs, k_tensors)), [])
+            s_vals = _flat_outputs(Functional(model.inputs, wanted)(feed), [])
+            pos = 0
+            for layer, _, outs in nodes:
+                for _ in outs:
+                    a, b = k_vals[pos], s_vals[pos]
+                    pos += 1
+                    d = float(np.max(np.abs(a - b), initial=0.0)) if a.shape == b.shape else float("inf")
+                    if not d <= tolerance_for(a, tolerance):
+                        return (
+                            f"Layer {layer.name!r} ({type(layer).__name__}) is the first whose output differs (by "
+                            f"{d:.3g}, shapes {a.shape} and {b.shape}); every layer before it agrees."
+                        )
+            return "Every layer agrees on its own outputs."
+
+        ref = np.concatenate([a.ravel() for a in k_outs]).astype(np.float64)
+        out = np.concatenate([b.ravel() for b in s_outs]).astype(np.float64)
+        if source != "keras":
+            ref, out = out, ref
+        return check_close(fn, ref, out, tolerance, source=source, target=target, probe_shape=xs[0].shape,
+                           locate=locate)  # fmt: skip
+
+
 # ================================================================================================
 # seqcore -> Keras
 # ================================================================================================
@@ -909,8 +1089,14 @@ def _base(layer: Layer) -> dict[str, Any]:
     return {"name": layer.name, "trainable": layer.trainable, "dtype": "float32"}
 
 
-def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
+def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
+    """The Keras entry of one layer; ``graph``: it is called in a Functional model, where layers may
+    return their states and take several inputs."""
     who = f"{fn}: layer {getattr(layer, 'name', '?')!r} ({type(layer).__name__})"
+    if isinstance(layer, Functional):
+        from ._keras_graph import graph_config
+
+        return graph_config(layer, fn, lambda sub: _export_layer(sub, fn, graph=True))
     if isinstance(layer, Sequential):
         return _export_model(layer, fn, None)
     c = _base(layer)
@@ -936,7 +1122,7 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
             recurrent_activation=layer.recurrent_activation,
             use_bias=layer.use_bias,
             return_sequences=layer.return_sequences,
-            return_state=False,
+            return_state=layer.return_state,
             go_backwards=layer.go_backwards,
             stateful=layer.stateful,
             unroll=layer.unroll,
@@ -955,7 +1141,7 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
             recurrent_dropout=layer.recurrent_dropout,
             seed=layer.seed,
         )
-        if layer.return_state:
+        if layer.return_state and not graph:
             raise ValueError(f"{who}: return_state=True has no place in a Keras Sequential model.")
         if isinstance(layer, LSTM):
             c["unit_forget_bias"] = layer.unit_forget_bias
@@ -1023,14 +1209,21 @@ def _export_layer(layer: Any, fn: str) -> dict[str, Any]:
     if isinstance(layer, TimeDistributed):
         return _entry("TimeDistributed", {**c, "layer": _export_layer(layer.layer, fn)})
     if isinstance(layer, Bidirectional):
-        if layer.merge_mode is None:
+        if layer.merge_mode is None and not graph:
             raise ValueError(f"{who}: merge_mode=None returns two outputs, which a Keras Sequential cannot hold.")
         c.update(
             merge_mode=layer.merge_mode,
-            layer=_export_layer(layer.forward_layer, fn),
-            backward_layer=_export_layer(layer.backward_layer, fn),
+            layer=_export_layer(layer.forward_layer, fn, graph),
+            backward_layer=_export_layer(layer.backward_layer, fn, graph),
         )
         return _entry("Bidirectional", c)
+    if isinstance(layer, Concatenate):
+        return _entry("Concatenate", {**c, "axis": layer.axis})
+    if isinstance(layer, Dot):
+        return _entry("Dot", {**c, "axes": layer.axes, "normalize": layer.normalize})
+    for cls, merge in _MERGES.items():
+        if type(layer) is merge:
+            return _entry(cls, c)
     raise ValueError(
         f"{who}: no Keras equivalent is known to seqcore's converter (supported: {', '.join(SUPPORTED_LAYERS)})."
     )
@@ -1054,19 +1247,45 @@ def _export_model(model: Sequential, fn: str, input_shape: Any) -> dict[str, Any
     return {**_entry("Sequential", config, module="keras"), "build_config": {"input_shape": [batch, *shape]}}
 
 
-def keras_config(model: Sequential) -> dict[str, Any]:
-    """The Keras 3 serialized config of a built seqcore ``Sequential`` (what ``config.json`` of a
-    ``.keras`` file holds; ``keras.Sequential.from_config(cfg["config"])`` rebuilds it). Needs no
-    Keras. Raises a ValueError naming the layer for what Keras cannot express."""
-    if not isinstance(model, Sequential):
-        raise TypeError(f"keras_config: expected a seqcore.Sequential; received {type(model).__name__}.")
-    cfg = _export_model(model, "keras_config", None)
-    return cfg
+def _keras_model_config(model: Any, fn: str) -> dict[str, Any]:
+    if isinstance(model, Functional):
+        from ._keras_graph import graph_config
+
+        return graph_config(model, fn, lambda layer: _export_layer(layer, fn, graph=True))
+    if isinstance(model, Sequential):
+        return _export_model(model, fn, None)
+    raise TypeError(
+        f"{fn}: expected a seqcore.Sequential or a Functional model (seqcore.Model(inputs, outputs)); received "
+        f"{type(model).__name__}. A subclassed model has no config Keras could rebuild."
+    )
 
 
-def to_keras(model: Sequential, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE) -> Any:
-    """A ``keras.Sequential`` with the architecture and weights of a built seqcore ``Sequential``
-    (needs keras). With ``verify=True`` both run a probe batch; the Keras model gets a
+def _weighted(model: Sequential | Functional, cfg: dict[str, Any]) -> list[tuple[Layer, dict[str, Any], str]]:
+    """(seqcore layer, its Keras entry, its weight path below ``layers/``) for every layer of the
+    model that Keras saves (InputLayers and ops excluded)."""
+    entries = cfg["config"]["layers"]
+    if isinstance(model, Functional):
+        from ._keras_graph import weight_paths
+
+        return [(model.get_layer(str(e["name"])), e, p) for e, p in weight_paths(entries, _snake, _unique)]
+    used: dict[str, int] = {}
+    return [
+        (layer, e, _unique(_snake(e["class_name"]), used)) for layer, e in zip(model.layers, entries[1:], strict=True)
+    ]
+
+
+def keras_config(model: Sequential | Functional) -> dict[str, Any]:
+    """The Keras 3 serialized config of a built seqcore ``Sequential`` or ``Functional`` model (what
+    ``config.json`` of a ``.keras`` file holds; ``keras.Sequential.from_config(cfg["config"])`` or
+    ``keras.Model.from_config(cfg["config"])`` rebuilds it). Needs no Keras. Raises a ValueError
+    naming the layer for what Keras cannot express."""
+    return _keras_model_config(model, "keras_config")
+
+
+def to_keras(model: Sequential | Functional, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE) -> Any:
+    """A Keras model with the architecture and weights of a built seqcore ``Sequential`` (a
+    ``keras.Sequential``) or ``Functional`` model (a ``keras.Model``, same layer names), needs
+    keras. With ``verify=True`` both run a probe batch; the Keras model gets a
     ``conversion_report`` attribute, and a difference above ``tolerance`` raises a ValueError."""
     fn = "to_keras"
     keras = optional_import("keras")
@@ -1075,38 +1294,48 @@ def to_keras(model: Sequential, *, verify: bool = True, tolerance: float = DEFAU
             f"{fn} needs keras (pip install keras tensorflow-cpu); seqcore.interop.save_keras writes a .keras file "
             f"without it."
         )
-    if not isinstance(model, Sequential):
-        raise TypeError(f"{fn}: expected a seqcore.Sequential; received {type(model).__name__}.")
-    cfg = _export_model(model, fn, None)
-    entries = cfg["config"]["layers"][1:]
-    kmodel = keras.Sequential.from_config(cfg["config"])
-    for kl, sl in zip(kmodel.layers, model.layers, strict=True):
-        kl.set_weights(sl.get_weights())
+    cfg = _keras_model_config(model, fn)
+    if isinstance(model, Functional):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            kmodel = keras.Model.from_config(copy.deepcopy(cfg["config"]))  # Keras consumes the dict
+        for layer, _, _ in _weighted(model, cfg):
+            kmodel.get_layer(layer.name).set_weights(layer.get_weights())
+    else:
+        kmodel = keras.Sequential.from_config(cfg["config"])
+        for kl, sl in zip(kmodel.layers, model.layers, strict=True):
+            kl.set_weights(sl.get_weights())
     if not verify:
         return attach(kmodel, unverified("seqcore", "keras", "verify=False"))
-    return attach(kmodel, _verify_pair(fn, keras, kmodel, model, entries, tolerance, "seqcore", "keras"))
+    return attach(kmodel, _verify_any(fn, keras, kmodel, model, cfg, tolerance))
+
+
+def _verify_any(
+    fn: str, keras: Any, kmodel: Any, model: Sequential | Functional, cfg: dict[str, Any], tolerance: float
+) -> ConversionReport:
+    if isinstance(model, Functional):
+        return _verify_graph(fn, keras, kmodel, model, tolerance, "seqcore", "keras")
+    return _verify_pair(fn, keras, kmodel, model, cfg["config"]["layers"][1:], tolerance, "seqcore", "keras")
 
 
 def save_keras(
-    model: Sequential, path: Any, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE
+    model: Sequential | Functional, path: Any, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE
 ) -> ConversionReport:
-    """Writes a built seqcore ``Sequential`` as a Keras 3 ``.keras`` file, without Keras (needs h5py):
-    ``keras.saving.load_model(path)`` then rebuilds the same model. With ``verify=True`` and Keras
-    importable, Keras loads the file and both models run a probe batch; returns the report."""
+    """Writes a built seqcore ``Sequential`` or ``Functional`` model as a Keras 3 ``.keras`` file,
+    without Keras (needs h5py): ``keras.saving.load_model(path)`` then rebuilds the same model. With
+    ``verify=True`` and Keras importable, Keras loads the file and both models run a probe batch;
+    returns the report. The file is written to a temporary name and renamed, so an interrupted save
+    never leaves a half-written file at ``path``."""
     fn = "save_keras"
-    if not isinstance(model, Sequential):
-        raise TypeError(f"{fn}: expected a seqcore.Sequential; received {type(model).__name__}.")
+    cfg = _keras_model_config(model, fn)
     path = os.fspath(path)
-    cfg = _export_model(model, fn, None)
-    entries = cfg["config"]["layers"][1:]
     h5py = _h5py()
     buf = io.BytesIO()
     with h5py.File(buf, "w") as h5:
         h5.create_group("vars").attrs["name"] = model.name
-        used: dict[str, int] = {}
-        for layer, e in zip(model.layers, entries, strict=True):
+        for layer, e, p in _weighted(model, cfg):
             weights = layer.get_weights()
-            groups = list(_weight_groups(e, f"layers/{_unique(_snake(e['class_name']), used)}"))
+            groups = list(_weight_groups(e, f"layers/{p}"))
             if sum(n for _, n in groups) != len(weights):
                 raise AssertionError(f"{fn}: layout of {_who(e)} does not match its {len(weights)} weights")
             for group, n in groups:
@@ -1139,4 +1368,4 @@ def save_keras(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kmodel = keras.saving.load_model(path, compile=False, safe_mode=True)
-    return _verify_pair(fn, keras, kmodel, model, entries, tolerance, "seqcore", "keras")
+    return _verify_any(fn, keras, kmodel, model, cfg, tolerance)

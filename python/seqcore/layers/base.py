@@ -346,6 +346,18 @@ class Layer:
             return self._graph.backward(ctx, dy, need_dx=need_dx)
         raise NotImplementedError(f"{type(self).__name__} does not support training yet.")
 
+    def merge_input_masks(self, masks: list[Any]) -> Any:
+        """The mask a call sees when its inputs carry ``masks`` (per-sample lengths or None): as
+        Keras's Concatenate, a step is kept where every masked input keeps it (the shortest length);
+        an unmasked input keeps every step."""
+        present = [m for m in masks if m is not None]
+        if not present:
+            return None
+        out = present[0]
+        for m in present[1:]:
+            out = np.minimum(out, m)
+        return out
+
     def output_mask(self, in_mask: Any, x: Any, ctx: Any) -> Any:
         """The mask (per-sample lengths, or None) of this call's output, from its input's: started
         by ``produces_mask`` layers, kept by ``propagates_mask`` ones, dropped by the rest."""

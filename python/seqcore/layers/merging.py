@@ -37,6 +37,16 @@ class _Merge(Layer):
                 )
         return tuple(next((d for d in dims if d is not None), None) for dims in zip(*shapes, strict=True))
 
+    def merge_input_masks(self, masks: list[Any]) -> Any:
+        """Keras's Merge.compute_mask: a step is kept where any input keeps it (the longest length),
+        and there is no mask unless every input has one."""
+        if not masks or any(m is None for m in masks):
+            return None
+        out = masks[0]
+        for m in masks[1:]:
+            out = np.maximum(out, m)
+        return out
+
     def symbolic_output(self, inputs: Any, **kwargs: Any) -> Any:
         shapes = [tuple(t.shape) for t in self._check_list(inputs)]
         self.built = True
@@ -177,6 +187,10 @@ class Concatenate(_Merge):
         out = list(next((d for d in dims if d is not None), None) for dims in zip(*shapes, strict=True))
         out[ax] = total
         return tuple(out)
+
+    def merge_input_masks(self, masks: list[Any]) -> Any:
+        # Keras's Concatenate ANDs the masks, an unmasked input counting as all-kept.
+        return Layer.merge_input_masks(self, masks)
 
     def _combine(self, xs: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(xs, axis=self.axis)

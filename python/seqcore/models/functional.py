@@ -126,7 +126,8 @@ class Functional(Model):
                     if t.node is not None:
                         links.append(f"{t.node.layer.name}[{index.get(id(t.node), 0)}][{t.index}]")
             connected = ", ".join(links) if links else "-"
-            rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}", connected))
+            kind = getattr(layer, "keras_class", type(layer).__name__)  # an op shows its Keras class, as in Keras
+            rows.append((f"{layer.name} ({kind})", shape, f"{layer.count_params():,}", connected))
         trainable = sum(int(np.prod(w.shape)) for w in self.trainable_weights)
         header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
         text = render_summary(self.name, header, rows, self.count_params(), trainable)
@@ -134,27 +135,49 @@ class Functional(Model):
         return text
 
     # ----- config ------------------------------------------------------------------------------
+    def _calls(self) -> tuple[dict[int, list[Node]], dict[int, int]]:
+        """Every layer's calls in this model, in order (``id(layer) -> nodes``), and each node's index
+        among its layer's calls (``id(node) -> i``): the ``[layer, node, tensor]`` references of a
+        config."""
+        node_index: dict[int, int] = {}
+        calls: dict[int, list[Node]] = {}
+        for node in [t.node for t in self.inputs] + list(self._nodes):
+            assert node is not None
+            calls.setdefault(id(node.layer), []).append(node)
+            node_index[id(node)] = len(calls[id(node.layer)]) - 1
+        return calls, node_index
+
+    def get_config_ends(self) -> dict[str, Any]:
+        """``input_layers``/``output_layers`` of the config: ``[layer, node, tensor]`` references, in
+        the structure the model takes and gives (one, a list, or a dict)."""
+        _, node_index = self._calls()
+
+        def ref(t: KerasTensor) -> list[Any]:
+            assert t.node is not None
+            return [t.node.layer.name, node_index[id(t.node)], t.index]
+
+        def ends(struct: Any, flat: list[KerasTensor]) -> Any:
+            if isinstance(struct, Mapping):
+                return {k: ref(v) for k, v in struct.items()}
+            return [ref(t) for t in flat] if isinstance(struct, (list, tuple)) else ref(flat[0])
+
+        return {
+            "input_layers": ends(self._inputs_struct, self.inputs),
+            "output_layers": ends(self._outputs_struct, self.outputs),
+        }
+
     def get_config(self) -> dict[str, Any]:
         """Keras's Functional config: every layer with its ``inbound_nodes`` (the arguments of each
         call, a tensor written as ``{"__tensor__": [layer, node, index]}``), and the model's
         ``input_layers``/``output_layers`` (dicts of them when the model takes or gives a dict)."""
         from ..layers import serialize
 
-        node_index: dict[int, int] = {}
-        calls: dict[int, list[Node]] = {}
-        for layer_nodes in [[t.node] for t in self.inputs] + [[n] for n in self._nodes]:
-            node = layer_nodes[0]
-            assert node is not None
-            calls.setdefault(id(node.layer), []).append(node)
-            node_index[id(node)] = len(calls[id(node.layer)]) - 1
-
-        def ref(t: KerasTensor) -> list[Any]:
-            assert t.node is not None
-            return [t.node.layer.name, node_index[id(t.node)], t.index]
+        calls, node_index = self._calls()
 
         def encode(s: Any) -> Any:
             if isinstance(s, KerasTensor):
-                return {"__tensor__": ref(s)}
+                assert s.node is not None
+                return {"__tensor__": [s.node.layer.name, node_index[id(s.node)], s.index]}
             if isinstance(s, (list, tuple)):
                 return [encode(v) for v in s]
             if isinstance(s, dict):
@@ -174,19 +197,7 @@ class Functional(Model):
                 if not isinstance(layer, InputLayer)
             ]
             layer_cfgs.append(entry)
-
-        def ends(struct: Any, flat: list[KerasTensor]) -> Any:
-            if isinstance(struct, Mapping):
-                return {k: ref(v) for k, v in struct.items()}
-            return [ref(t) for t in flat] if isinstance(struct, (list, tuple)) else ref(flat[0])
-
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "layers": layer_cfgs,
-            "input_layers": ends(self._inputs_struct, self.inputs),
-            "output_layers": ends(self._outputs_struct, self.outputs),
-        }
+        return {"name": self.name, "trainable": self.trainable, "layers": layer_cfgs, **self.get_config_ends()}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Functional:
@@ -197,16 +208,14 @@ class Functional(Model):
             raise ValueError(f"a Functional config must be a dict with a 'layers' list; received {str(config)[:200]}")
         if "input_layers" not in config or "output_layers" not in config:
             raise ValueError("a Functional config needs 'input_layers' and 'output_layers' (a graph's two ends)")
-        layers: dict[str, Layer] = {}
-        pending: list[tuple[Layer, dict[str, Any]]] = []
+        made: dict[str, list[list[Any]]] = {}
+        pending: list[tuple[str, Any, Any, Any]] = []
         for entry in config["layers"]:
             layer = deserialize({"class_name": entry["class_name"], "config": entry["config"]})
-            layers[entry.get("name", layer.name)] = layer
-            pending.extend((layer, call) for call in entry.get("inbound_nodes", []))
-        made: dict[str, list[list[KerasTensor]]] = {}
-        for name, layer in layers.items():
+            name = entry.get("name", layer.name)
             if isinstance(layer, InputLayer):
                 made[name] = [[layer.output]]
+            pending.extend((name, layer, call["args"], call["kwargs"]) for call in entry.get("inbound_nodes", []))
 
         def decode(s: Any) -> Any:
             if isinstance(s, dict) and "__tensor__" in s:
@@ -218,31 +227,9 @@ class Functional(Model):
                 return {k: decode(v) for k, v in s.items()}
             return s
 
-        progress = True
-        while pending and progress:  # a node runs once the nodes it reads have run
-            progress = False
-            for item in list(pending):
-                layer, call = item
-                try:
-                    args, kwargs = decode(call["args"]), decode(call["kwargs"])
-                except (KeyError, IndexError):
-                    continue
-                out = layer(*args, **kwargs)
-                made.setdefault(layer.name, []).append(out if isinstance(out, list) else [out])
-                pending.remove(item)
-                progress = True
-        if pending:
-            raise ValueError(f"Functional config: cannot connect the calls of {[lyr.name for lyr, _ in pending]}.")
-
-        def end(s: Any) -> Any:
-            if isinstance(s, dict):
-                return {k: made[v[0]][v[1]][v[2]] for k, v in s.items()}
-            if s and isinstance(s[0], list):
-                return [made[v[0]][v[1]][v[2]] for v in s]
-            return made[s[0]][s[1]][s[2]]
-
-        return cls(end(config["input_layers"]), end(config["output_layers"]), name=config.get("name"),
-                   trainable=bool(config.get("trainable", True)))  # fmt: skip
+        replay_calls(pending, made, decode, "Functional config")
+        return cls(resolve_end(config["input_layers"], made), resolve_end(config["output_layers"], made),
+                   name=config.get("name"), trainable=bool(config.get("trainable", True)))  # fmt: skip
 
     # ----- running -----------------------------------------------------------------------------
     def forward(self, x: Any, training: bool = False, batch: int | None = None, lengths: Any = None) -> tuple[Any, Any]:
@@ -263,7 +250,7 @@ class Functional(Model):
             kwargs = substitute(node.kwargs, values)
             first = flatten(node.args[0])
             in_masks = [masks.get(id(t)) for t in first]
-            in_mask = _merge_masks(in_masks)
+            in_mask = layer.merge_input_masks(in_masks)
             if layer.uses_mask and "lengths" not in kwargs:
                 kwargs["lengths"] = in_mask
             if "mask" in kwargs:
@@ -357,6 +344,43 @@ class Functional(Model):
         return self._structure_outputs(outs)
 
 
+def replay_calls(pending: list[tuple[str, Any, Any, Any]], made: dict[str, list[list[Any]]], decode: Any,
+                 who: str) -> None:  # fmt: skip
+    """Makes the recorded calls ``(layer name, callable, args, kwargs)`` of a config again, each once
+    the tensors its arguments name exist (``decode`` raises KeyError/IndexError until then), and
+    appends each call's outputs to ``made[layer name]`` (a node's outputs, by node index)."""
+    todo = list(pending)
+    progress = True
+    while todo and progress:
+        progress = False
+        for item in list(todo):
+            name, layer, args, kwargs = item
+            try:
+                a, kw = decode(args), decode(kwargs)
+            except (KeyError, IndexError):
+                continue
+            out = layer(*a, **kw)
+            made.setdefault(name, []).append(out if isinstance(out, list) else [out])
+            todo.remove(item)
+            progress = True
+    if todo:
+        raise ValueError(
+            f"{who}: cannot connect the calls of {sorted({n for n, *_ in todo})}: they read tensors no call makes."
+        )
+
+
+def resolve_end(s: Any, made: dict[str, list[list[Any]]]) -> Any:
+    """A model end of a config (``[layer, node, tensor]``, a list of them, or a dict) as tensors."""
+    try:
+        if isinstance(s, dict):
+            return {k: made[v[0]][v[1]][v[2]] for k, v in s.items()}
+        if s and isinstance(s[0], list):
+            return [made[v[0]][v[1]][v[2]] for v in s]
+        return made[s[0]][s[1]][s[2]]
+    except (KeyError, IndexError, TypeError):
+        raise ValueError(f"a model input or output {s!r} names a tensor that no layer of the config makes.") from None
+
+
 class _GraphContext:
     __slots__ = ("calls", "out_masks", "activity_loss")
 
@@ -364,17 +388,6 @@ class _GraphContext:
         self.calls = calls
         self.out_masks = out_masks
         self.activity_loss = float(sum(c.activity_loss for c in calls))
-
-
-def _merge_masks(masks: list[Any]) -> Any:
-    """Keras ANDs the masks of merged inputs: as lengths of post-padded sequences, the minimum."""
-    present = [m for m in masks if m is not None]
-    if not present:
-        return None
-    out = present[0]
-    for m in present[1:]:
-        out = np.minimum(out, m)
-    return out
 
 
 def _tensors(structure: Any, arg: str, who: str) -> list[KerasTensor]:
