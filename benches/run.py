@@ -198,6 +198,20 @@ def other_load(a: tuple[float, float, float], b: tuple[float, float, float]) -> 
 # --------------------------------------------------------------------------------------------------
 # Timing
 # --------------------------------------------------------------------------------------------------
+def settle(max_seconds: float = 1.0, window: float = 0.01, idle_cores: float = 0.05) -> float:
+    """Waits until this process's threads are idle, and returns the seconds waited (at most
+    ``max_seconds``). After a batch, a framework's worker threads keep spinning for a while (GNU
+    OpenMP's spin-wait in torch, TensorFlow's Eigen pool, rayon): left alone, they would share the
+    two cores with the next framework's batch, and whichever framework runs after a spinner would be
+    timed slow. Every framework gets the same settled start."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < max_seconds:
+        c0, t0 = time.process_time(), time.perf_counter()
+        time.sleep(window)
+        if (time.process_time() - c0) / (time.perf_counter() - t0) < idle_cores:
+            break
+    return time.perf_counter() - start
+
 
 
 class Runner:
@@ -299,6 +313,7 @@ def bench_workload(w: W.Workload, fws: list[str], args: argparse.Namespace) -> d
         k = rnd % max(1, len(runners))
         for r in runners[k:] + runners[:k]:
             if r.error is None:
+                settle()
                 try:
                     r.run_batch()
                 except Exception as e:

@@ -333,28 +333,37 @@ fn forward_chunk(
 }
 
 multiversion! {
-    /// Keras's default cell (tanh, sigmoid) in one pass: adds the bias, activates the gates in place
-    /// and updates `c`, `h` for one row.
+    /// Keras's default cell (tanh, sigmoid) for one row: adds the bias, activates the gates in place
+    /// and updates `c`, `h`. One nonlinearity per pass over the row (which is in L1): each loop
+    /// keeps one polynomial's constants live. A single fused loop over all five transcendentals
+    /// spills on AVX2's 16 vector registers and was slower: LSTM forward, 1 thread, CPU time,
+    /// B=64 T=100: H=64 19.3 -> 16.2 ms, H=128 47.7 -> 45.0 ms, H=512 equal.
     fn cell_forward_tanh_sigmoid(z: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
         let n = c.len();
-        let (zi, rest) = z.split_at_mut(n);
-        let (zf, rest) = rest.split_at_mut(n);
+        let z = &mut z[..4 * n];
+        let bias = &bias[..4 * n];
+        let h = &mut h[..n];
+        let (zif, rest) = z.split_at_mut(2 * n);
         let (zc, zo) = rest.split_at_mut(n);
-        let (bi, rest) = bias.split_at(n);
-        let (bf, rest) = rest.split_at(n);
+        let (bif, rest) = bias.split_at(2 * n);
         let (bc, bo) = rest.split_at(n);
+        for (v, b) in zif.iter_mut().zip(bif) {
+            *v = math::sigmoid(*v + b);
+        }
+        for (v, b) in zc.iter_mut().zip(bc) {
+            *v = math::tanh(*v + b);
+        }
+        for (v, b) in zo.iter_mut().zip(bo) {
+            *v = math::sigmoid(*v + b);
+        }
+        let (zi, zf) = zif.split_at(n);
         for j in 0..n {
-            let i = math::sigmoid(zi[j] + bi[j]);
-            let f = math::sigmoid(zf[j] + bf[j]);
-            let g = math::tanh(zc[j] + bc[j]);
-            let o = math::sigmoid(zo[j] + bo[j]);
-            zi[j] = i;
-            zf[j] = f;
-            zc[j] = g;
-            zo[j] = o;
-            let cn = f * c[j] + i * g;
+            let cn = zf[j] * c[j] + zi[j] * zc[j];
             c[j] = cn;
-            h[j] = o * math::tanh(cn);
+            h[j] = cn;
+        }
+        for (v, o) in h.iter_mut().zip(zo.iter()) {
+            *v = o * math::tanh(*v);
         }
     }
 }
