@@ -213,7 +213,6 @@ def settle(max_seconds: float = 1.0, window: float = 0.01, idle_cores: float = 0
     return time.perf_counter() - start
 
 
-
 class Runner:
     """One framework's step for one workload, with its calibrated batch size and its rounds."""
 

@@ -835,3 +835,80 @@ def residual_two_branch_workload(name: str, B: int, T: int, F: int, S: int, C: i
 
 
 register(residual_two_branch_workload("residual_two_branch", B=64, T=100, F=16, S=8, C=32, H=64))
+
+
+# --------------------------------------------------------------------------------------------------
+# Normalization
+# --------------------------------------------------------------------------------------------------
+def layernorm_workload(name: str, B: int, T: int, C: int) -> Workload:
+    """LayerNormalization(axis=-1) as a first layer on (B, T, C): memory-bound. Per step every
+    framework reads x for the statistics and writes y, the loss reads y and the target and writes
+    dL/dy, and backward reads x and dL/dy for dgamma, dbeta (no dx: first layer): about
+    7 * B*T*C*4 bytes to and from memory."""
+
+    def data() -> tuple[np.ndarray, np.ndarray]:
+        rng = _rng(0)
+        return _normal(rng, (B, T, C)) * 2 + 1, _normal(rng, (B, T, C))
+
+    def seqcore_setup(ctx: Context) -> Step:
+        import seqcore
+
+        kernels = _seqcore_ops()
+        x, target = data()
+        layer = seqcore.layers.LayerNormalization()
+        layer(x[:1])
+
+        def step() -> float:
+            y, call = layer.apply(x, training=True)
+            loss, g = kernels.mse(y, target)
+            for w in layer.weights:
+                w.grad = None
+            layer.unapply(call, g, need_dx=False)
+            for w in layer.weights:
+                kernels.sgd_update(w.value, w.grad, LR)
+            return loss
+
+        return Step(step, "seqcore LayerNormalization.apply + mse + unapply(need_dx=False) + sgd_update x2")
+
+    def torch_setup(ctx: Context) -> Step:
+        import torch
+        import torch.nn.functional as tF
+
+        xn, tn = data()
+        x, target = torch.from_numpy(xn), torch.from_numpy(tn)
+        ln = torch.nn.LayerNorm(C, eps=1e-3)
+        opt = torch.optim.SGD(ln.parameters(), lr=LR)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            loss = tF.mse_loss(ln(x), target)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Step(step, f"nn.LayerNorm + MSE + SGD ({_torch_threads_note()})")
+
+    def keras_setup(ctx: Context) -> Step:
+        import keras
+        import tensorflow as tf
+
+        xn, tn = data()
+
+        def build() -> Any:
+            return keras.Sequential([keras.Input((T, C)), keras.layers.LayerNormalization()])
+
+        return _keras_pick(ctx, "train", build, tf.constant(xn), tf.constant(tn))
+
+    return Workload(
+        name=name,
+        description=f"LayerNormalization on a ({B}, {T}, {C}) sequence: fwd + MSE + bwd (no dx) + SGD",
+        shape={"B": B, "T": T, "C": C},
+        flops=16 * B * T * C,
+        flops_formula="~16 flops per element (statistics, normalization, loss, gradients); memory-bound: "
+        "~7 x B*T*C*4 bytes",
+        setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
+        default=False,
+    )
+
+
+register(layernorm_workload("layernorm", B=64, T=500, C=256))

@@ -16,6 +16,9 @@ __all__ = [
     "activation_backward",
     "activation_backward_from_input",
     "activation_forward",
+    "batch_norm_backward",
+    "batch_norm_forward",
+    "batch_norm_moments",
     "dense_backward",
     "dense_forward",
     "detected_simd_level",
@@ -43,6 +46,8 @@ __all__ = [
     "global_max_pool1d_backward",
     "global_avg_pool1d_backward",
     "simd_level",
+    "row_norm_backward",
+    "row_norm_forward",
 ]
 
 __version__: str
@@ -206,3 +211,38 @@ def rmsprop_update(
 def adagrad_update(
     params: list[_F32], grads: list[_F32], accumulators: list[_F32], lr: float, epsilon: float
 ) -> None: ...
+
+# normalization (rust/src/py/norm.rs)
+def row_norm_forward(
+    x: _F32, gamma: _F32 | None, beta: _F32 | None, epsilon: float, center_stats: bool, center_out: bool
+) -> tuple[_F32, _F32, _F32]: ...
+def row_norm_backward(
+    x: _F32,
+    dy: _F32,
+    gamma: _F32 | None,
+    mean: _F32,
+    rstd: _F32,
+    center_stats: bool,
+    center_out: bool,
+    need_dx: bool,
+    need_dgamma: bool,
+    need_dbeta: bool,
+) -> tuple[_F32 | None, _F32 | None, _F32 | None]: ...
+def batch_norm_moments(x: _F32, lengths: _I64 | None, steps: int) -> tuple[_F32, _F32, float]: ...
+def batch_norm_forward(
+    x: _F32, mean: _F32, variance: _F32, gamma: _F32 | None, beta: _F32 | None, epsilon: float
+) -> tuple[_F32, _F32]: ...
+def batch_norm_backward(
+    x: _F32,
+    dy: _F32,
+    mean: _F32,
+    rstd: _F32,
+    gamma: _F32 | None,
+    training: bool,
+    lengths: _I64 | None,
+    steps: int,
+    denom: float,
+    need_dx: bool,
+    need_dgamma: bool,
+    need_dbeta: bool,
+) -> tuple[_F32 | None, _F32 | None, _F32 | None]: ...

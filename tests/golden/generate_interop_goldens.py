@@ -155,8 +155,13 @@ def keras_graphs() -> dict[str, tuple[keras.Model, list[tuple[int, ...]]]]:
     h1 = L.LSTM(3, return_sequences=True, name="lstm_a")(e)
     h2 = L.GRU(3, return_sequences=True, name="gru_b")(e)
     text = keras.Model(ids, L.LSTM(2, name="reader")(L.Add(name="sum")([h1, h2])), name="text")
+    z = keras.Input((6, 4), name="z")
+    h = L.LayerNormalization(epsilon=1e-6, name="ln")(L.Add(name="res")([z, L.Dense(4, name="ff")(z)]))
+    h = L.BatchNormalization(momentum=0.9, name="bn")(h)
+    h = L.RMSNormalization(name="rms")(L.LSTM(3, return_sequences=True, name="rnn")(h))
+    norm = keras.Model(z, L.LayerNormalization(axis=[1, 2], center=False, name="ln2")(h), name="norm_block")
     return {"graph_seq2seq": (seq2seq, [(6, 3), (5, 2)]), "graph_branches": (branches, [(8, 4)]),
-            "graph_text": (text, [(7,)])}  # fmt: skip
+            "graph_text": (text, [(7,)]), "graph_norm": (norm, [(6, 4)])}  # fmt: skip
 
 
 def keras_graph_goldens() -> None:
@@ -165,7 +170,17 @@ def keras_graph_goldens() -> None:
     rng = np.random.default_rng(1)
     arrays: dict[str, np.ndarray] = {}
     for case, (model, shapes) in keras_graphs().items():
-        model.set_weights([rng.normal(0, 0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+        # |N(0, 0.5)| + 0.5 for the moving variances, which must be positive
+        model.set_weights(
+            [
+                (
+                    np.abs(rng.normal(0, 0.5, size=w.shape)) + 0.5
+                    if "variance" in w.path
+                    else rng.normal(0, 0.5, w.shape)
+                ).astype(np.float32)
+                for w in model.weights
+            ]
+        )
         if case == "graph_text":
             xs = [rng.integers(1, 20, size=(3, 7)).astype(np.int32)]
             xs[0][1, 4:] = 0  # post-padding: index 0 is the mask

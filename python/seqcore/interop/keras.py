@@ -48,6 +48,7 @@ from ..layers import (
     Add,
     Average,
     AveragePooling1D,
+    BatchNormalization,
     Bidirectional,
     Concatenate,
     Conv1D,
@@ -60,6 +61,7 @@ from ..layers import (
     GlobalMaxPooling1D,
     Input,
     Layer,
+    LayerNormalization,
     Masking,
     Maximum,
     MaxPooling1D,
@@ -67,6 +69,7 @@ from ..layers import (
     Multiply,
     RepeatVector,
     Reshape,
+    RMSNormalization,
     Subtract,
     TimeDistributed,
 )
@@ -116,6 +119,9 @@ SUPPORTED_LAYERS = (
     "Minimum",
     "Concatenate",
     "Dot",
+    "LayerNormalization",
+    "RMSNormalization",
+    "BatchNormalization",
     "Sequential",
     "Functional",
 )
@@ -493,6 +499,42 @@ def _merge(o: _Options) -> Layer:
     return _MERGES[cls](**kw)  # type: ignore[no-any-return]
 
 
+def _norm(o: _Options) -> Layer:
+    cls = _class(o.entry)
+    kw = {"name": o.get("name"), "trainable": o.get("trainable", True)}
+    axis = o.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if cls == "RMSNormalization":
+        return RMSNormalization(axis=axis, epsilon=float(o.get("epsilon", 1e-6)), **kw)
+    common = {
+        "epsilon": float(o.get("epsilon", 1e-3)),
+        "center": bool(o.get("center", True)),
+        "scale": bool(o.get("scale", True)),
+        "beta_initializer": o.initializer("beta_initializer") or "zeros",
+        "gamma_initializer": o.initializer("gamma_initializer") or "ones",
+        "beta_regularizer": o.regularizer("beta_regularizer"),
+        "gamma_regularizer": o.regularizer("gamma_regularizer"),
+        "beta_constraint": o.constraint("beta_constraint"),
+        "gamma_constraint": o.constraint("gamma_constraint"),
+        **kw,
+    }
+    if cls == "LayerNormalization":
+        with warnings.catch_warnings():  # the deprecation warning is Keras's user's, already given there
+            warnings.simplefilter("ignore")
+            return LayerNormalization(axis=axis, rms_scaling=bool(o.get("rms_scaling", False)), **common)
+    o.require("renorm", [False], "Batch renormalization is not supported by seqcore yet.")
+    o.get("renorm_clipping")
+    o.get("renorm_momentum")
+    o.get("synchronized")
+    return BatchNormalization(
+        axis=int(axis),
+        momentum=float(o.get("momentum", 0.99)),
+        moving_mean_initializer=o.initializer("moving_mean_initializer") or "zeros",
+        moving_variance_initializer=o.initializer("moving_variance_initializer") or "ones",
+        **common,
+    )
+
+
 _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "Dense": _dense,
     "LSTM": _rnn,
@@ -512,6 +554,7 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
     **{cls: _merge for cls in (*_MERGES, "Concatenate", "Dot")},
+    **{cls: _norm for cls in ("LayerNormalization", "RMSNormalization", "BatchNormalization")},
 }
 
 
@@ -672,6 +715,13 @@ def _weight_groups(entry: dict[str, Any], path: str) -> Iterator[tuple[str, int]
 def _n_vars(cls: str, c: dict[str, Any]) -> int:
     if cls == "Embedding":
         return 1  # embeddings
+    if cls == "RMSNormalization":
+        return 1  # scale
+    if cls == "LayerNormalization":
+        rms = bool(c.get("rms_scaling", False))
+        return int(bool(c.get("scale", True)) or rms) + int(bool(c.get("center", True)) and not rms)
+    if cls == "BatchNormalization":  # gamma, beta, moving_mean, moving_variance
+        return int(bool(c.get("scale", True))) + int(bool(c.get("center", True))) + 2
     return 1 + bool(c.get("use_bias", True)) if cls in ("Dense", "Conv1D") else 0
 
 
@@ -1217,6 +1267,35 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
             backward_layer=_export_layer(layer.backward_layer, fn, graph),
         )
         return _entry("Bidirectional", c)
+    if isinstance(layer, RMSNormalization):
+        return _entry("RMSNormalization", {**c, "axis": layer.axis, "epsilon": layer.epsilon})
+    if isinstance(layer, (LayerNormalization, BatchNormalization)):
+        c.update(
+            axis=layer.axis,
+            epsilon=layer.epsilon,
+            center=layer.center,
+            scale=layer.scale,
+            beta_initializer=_init_entry(layer.beta_initializer, who, "beta_initializer"),
+            gamma_initializer=_init_entry(layer.gamma_initializer, who, "gamma_initializer"),
+            beta_regularizer=_reg_entry(layer.beta_regularizer),
+            gamma_regularizer=_reg_entry(layer.gamma_regularizer),
+            beta_constraint=_constraint_entry(layer.beta_constraint, who, "beta_constraint"),
+            gamma_constraint=_constraint_entry(layer.gamma_constraint, who, "gamma_constraint"),
+        )
+        if isinstance(layer, LayerNormalization):
+            return _entry("LayerNormalization", {**c, "rms_scaling": layer.rms_scaling})
+        c.update(
+            momentum=layer.momentum,
+            moving_mean_initializer=_init_entry(layer.moving_mean_initializer, who, "moving_mean_initializer"),
+            moving_variance_initializer=_init_entry(
+                layer.moving_variance_initializer, who, "moving_variance_initializer"
+            ),
+            synchronized=False,
+            renorm=False,
+            renorm_clipping=None,
+            renorm_momentum=layer.renorm_momentum,
+        )
+        return _entry("BatchNormalization", c)
     if isinstance(layer, Concatenate):
         return _entry("Concatenate", {**c, "axis": layer.axis})
     if isinstance(layer, Dot):

@@ -26,6 +26,7 @@ from .merging import (
     multiply,
     subtract,
 )
+from .normalization import BatchNormalization, LayerNormalization, RMSNormalization
 from .recurrent import GRU, LSTM
 from .wrappers import Bidirectional, Masking, TimeDistributed
 
@@ -75,6 +76,7 @@ __all__ = [
     "GlobalAvgPool1D",
     "GlobalMaxPool1D",
     "MaxPool1D",
+    "BatchNormalization",
     "Bidirectional",
     "Dense",
     "Dropout",
@@ -84,7 +86,9 @@ __all__ = [
     "InputLayer",
     "InputSpec",
     "Layer",
+    "LayerNormalization",
     "Masking",
+    "RMSNormalization",
     "RepeatVector",
     "Reshape",
     "TimeDistributed",

@@ -20,7 +20,9 @@ import inspect
 import itertools
 import math
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -124,6 +126,36 @@ def unused_input_grad(shape: tuple[int, ...]) -> np.ndarray:
     """What ``backward`` returns when ``need_input_grad`` is False (nothing consumes it): zeros of the
     input's shape as a read-only broadcast view, so skipping the gradient costs no memory at all."""
     return np.broadcast_to(np.zeros((), np.float32), shape)
+
+
+_STATE = threading.local()
+
+
+@contextmanager
+def deferred_state_updates() -> Iterator[list[tuple[Weight, np.ndarray]]]:
+    """Inside, :func:`assign_state` records its assignments instead of making them (on this thread).
+    The trainer runs a training forward inside, so that the new moving statistics of a
+    BatchNormalization are written together with the optimizer's update, under the weights' write
+    lock, and only when the step succeeded: a step refused for a non-finite loss or gradient leaves
+    every weight as it was, as it promises."""
+    previous = getattr(_STATE, "pending", None)
+    pending: list[tuple[Weight, np.ndarray]] = []
+    _STATE.pending = pending
+    try:
+        yield pending
+    finally:
+        _STATE.pending = previous
+
+
+def assign_state(weight: Weight, value: np.ndarray) -> None:
+    """Sets a non-trainable state weight (moving statistics): at once, or when the running
+    :func:`deferred_state_updates` block's owner applies it."""
+    pending = getattr(_STATE, "pending", None)
+    value = np.asarray(value, dtype=np.float32).reshape(weight.shape)
+    if pending is None:
+        weight.value[...] = value
+    else:
+        pending.append((weight, value))
 
 
 class Layer:

@@ -11,6 +11,7 @@ from ..layers.base import Layer
 from ..layers.convolutional import Conv1D, _GlobalPooling1D, _Pooling1D
 from ..layers.core import Activation, Dense, Dropout, Flatten, InputLayer, Reshape
 from ..layers.embedding import Embedding
+from ..layers.normalization import BatchNormalization, LayerNormalization, RMSNormalization
 from ..layers.recurrent import _RNN
 from ..layers.wrappers import Bidirectional, Masking, TimeDistributed
 
@@ -56,6 +57,11 @@ def _mixes_time(layer: Layer) -> str:
         return "reduces over all time steps, which no single chunk has"
     if isinstance(layer, (Flatten, Reshape)):
         return "reshapes across the time axis"
+    if isinstance(layer, (LayerNormalization, RMSNormalization)):
+        axes = sorted(a % 3 for a in layer._axis_arg)
+        return "" if axes == [2] else f"normalizes over axes {layer._axis_arg}, which include the time axis"
+    if isinstance(layer, BatchNormalization):
+        return "computes its statistics over every time step of the batch, which no single chunk has"
     return "is not known to act on each time step on its own"
 
 

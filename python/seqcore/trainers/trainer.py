@@ -26,6 +26,7 @@ from .. import callbacks as callbacks_mod
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
+from ..layers.base import deferred_state_updates
 from . import data_adapters as da
 from .callback_list import CallbackList, prepare
 from .progbar import Progress
@@ -299,7 +300,8 @@ class Trainer:
     # ----- steps ---------------------------------------------------------------------------
     def _train_step(self, xs: list[np.ndarray], ys: list[np.ndarray], sw: np.ndarray | None) -> dict[str, Any]:
         assert self.optimizer is not None
-        outs, masks, ctx = self._run(xs, training=True)  # type: ignore[attr-defined]
+        with deferred_state_updates() as state_updates:  # moving statistics: written with the update below
+            outs, masks, ctx = self._run(xs, training=True)  # type: ignore[attr-defined]
         self._activity_loss = ctx.activity_loss
         ys = self._align(ys, outs)
         loss, per, grads = self._losses(ys, outs, masks, sw)
@@ -331,6 +333,8 @@ class Trainer:
             )
         with self._weights_lock.write():
             self.optimizer.apply(weights, gradients)
+            for w, value in state_updates:
+                w.value[...] = value
         self._update_metrics(ys, outs, masks, sw)
         return {**self._batch_logs(total, per), "_n": len(xs[0]), "_lengths": masks[0]}
 

@@ -4,6 +4,7 @@ pub mod dense;
 pub mod gru;
 pub mod loss;
 pub mod lstm;
+pub mod norm;
 pub mod optim;
 pub mod pool;
 pub mod rnn;

@@ -7,6 +7,7 @@ mod buffers;
 mod conv;
 mod dense;
 mod errors;
+mod norm;
 mod rnn;
 mod runtime;
 mod training;
@@ -27,5 +28,6 @@ fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     training::register(m)?;
     rnn::register(m)?;
     conv::register(m)?;
+    norm::register(m)?;
     Ok(())
 }

@@ -1,0 +1,145 @@
+"""Writes tests/golden/norm_goldens.npz and tests/golden/norm_goldens.json: Keras 3 (TensorFlow
+backend, CPU) outputs, gradients, moving statistics and parameter counts of LayerNormalization,
+RMSNormalization and BatchNormalization, so that tests/test_normalization.py checks seqcore's
+layers against Keras without Keras installed.
+
+Run once, by hand, where keras and tensorflow are installed:
+    python tests/golden/generate_norm_goldens.py
+Generated with keras 3.15.1 / tensorflow 2.21.0.
+
+Per layer case ``c``: ``c__x`` (input), ``c__dy`` (the upstream gradient), ``c__w{i}`` (weights set
+before the calls, ``get_weights()`` order), ``c__mask`` (per-sample lengths, masked cases only),
+``c__infer`` (the output with training=False), ``c__train`` (with training=True), ``c__dx``,
+``c__dw{i}`` (gradients of ``sum(train * dy)`` by the input and the trainable weights) and
+``c__after{i}`` (the weights after the training call: the moving statistics moved). The JSON holds
+the case's layer config and its total / trainable / non-trainable parameter counts.
+
+The model case ``model`` (Conv1D, BatchNormalization, LayerNormalization, LSTM, Dense) holds
+``model__w{i}``, ``model__x``, ``model__y``, ``model__loss`` (3 train_on_batch losses, SGD(0.05)),
+``model__after{i}`` and ``model__pred`` (predict after training).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+L = keras.layers
+HERE = Path(__file__).parent
+
+# name -> (layer class, config, input shape (with batch), lengths or None)
+CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...], list[int] | None]] = {
+    "ln_last": ("LayerNormalization", {}, (3, 5, 7), None),
+    "ln_two_axes": ("LayerNormalization", {"axis": [1, 2], "epsilon": 1e-5}, (2, 4, 6), None),
+    "ln_middle_axis": ("LayerNormalization", {"axis": 1}, (3, 5, 4), None),
+    "ln_no_center": ("LayerNormalization", {"center": False}, (4, 9), None),
+    "ln_no_scale_no_center": ("LayerNormalization", {"center": False, "scale": False}, (2, 3, 17), None),
+    "ln_rms_scaling": ("LayerNormalization", {"rms_scaling": True}, (3, 4, 6), None),
+    "rms": ("RMSNormalization", {}, (3, 5, 8), None),
+    "rms_two_axes": ("RMSNormalization", {"axis": [-2, -1], "epsilon": 1e-3}, (2, 3, 5), None),
+    "bn_last": ("BatchNormalization", {}, (4, 6, 3), None),
+    "bn_2d": ("BatchNormalization", {"momentum": 0.9, "epsilon": 1e-5}, (7, 5), None),
+    "bn_axis1": ("BatchNormalization", {"axis": 1}, (3, 4, 6), None),
+    "bn_no_scale": ("BatchNormalization", {"scale": False}, (5, 4, 2), None),
+    "bn_no_center_no_scale": ("BatchNormalization", {"center": False, "scale": False}, (3, 5, 3), None),
+    "bn_masked": ("BatchNormalization", {"momentum": 0.8}, (3, 6, 4), [6, 2, 4]),
+}
+
+
+def rng_for(name: str) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def layer_case(name: str, cls: str, config: dict[str, Any], shape: tuple[int, ...], lengths: Any, out: dict) -> dict:
+    rng = rng_for(name)
+    layer = getattr(L, cls)(**config)
+    x = (rng.normal(size=shape) * 2.0 + 0.5).astype(np.float32)
+    dy = rng.normal(size=shape).astype(np.float32)
+    layer.build(shape)
+    weights = []
+    for w in layer.weights:
+        v = rng.uniform(0.5, 1.5, size=w.shape) if "variance" in w.path else rng.normal(0, 0.5, size=w.shape)
+        weights.append(v.astype(np.float32))
+    layer.set_weights(weights)
+    mask = None
+    if lengths is not None:
+        mask = tf.constant(np.arange(shape[1])[None, :] < np.asarray(lengths)[:, None])
+        out[f"{name}__mask"] = np.asarray(lengths, np.int64)
+    out[f"{name}__x"], out[f"{name}__dy"] = x, dy
+    for i, v in enumerate(weights):
+        out[f"{name}__w{i}"] = v
+    kw = {} if mask is None else {"mask": mask}
+    out[f"{name}__infer"] = keras.ops.convert_to_numpy(layer(x, training=False, **kw))
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = layer(xt, training=True, **kw)
+        loss = tf.reduce_sum(y * dy)
+    grads = tape.gradient(loss, [xt, *layer.trainable_weights])
+    out[f"{name}__train"] = y.numpy()
+    out[f"{name}__dx"] = grads[0].numpy()
+    for i, g in enumerate(grads[1:]):
+        out[f"{name}__dw{i}"] = g.numpy()
+    for i, w in enumerate(layer.get_weights()):
+        out[f"{name}__after{i}"] = w
+    trainable = int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+    total = int(layer.count_params())
+    return {"class": cls, "config": config, "total": total, "trainable": trainable, "non_trainable": total - trainable,
+            "weights": [w.name for w in layer.weights]}  # fmt: skip
+
+
+def model_case(out: dict) -> dict:
+    rng = rng_for("model")
+    model = keras.Sequential(
+        [
+            keras.Input((10, 3)),
+            L.Conv1D(4, 3, padding="same"),
+            L.BatchNormalization(momentum=0.9),
+            L.LayerNormalization(),
+            L.LSTM(5),
+            L.Dense(2),
+        ]
+    )
+    weights = [rng.uniform(-0.3, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()]
+    model.set_weights(weights)
+    x = rng.normal(size=(6, 10, 3)).astype(np.float32)
+    y = rng.normal(size=(6, 2)).astype(np.float32)
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
+    for i, w in enumerate(weights):
+        out[f"model__w{i}"] = w
+    for i, w in enumerate(model.get_weights()):
+        out[f"model__after{i}"] = w
+    out["model__x"], out["model__y"] = x, y
+    out["model__loss"] = np.asarray(losses, np.float64)
+    out["model__pred"] = model.predict_on_batch(x)
+    return {
+        "total": int(model.count_params()),
+        "trainable": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+    }
+
+
+def main() -> None:
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {"keras": keras.__version__, "tensorflow": tf.__version__, "cases": {}}
+    for name, (cls, config, shape, lengths) in CASES.items():
+        meta["cases"][name] = layer_case(name, cls, config, shape, lengths, arrays)
+    meta["model"] = model_case(arrays)
+    np.savez_compressed(HERE / "norm_goldens.npz", **arrays)
+    (HERE / "norm_goldens.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(arrays)} arrays for {len(CASES)} layer cases and the model case")
+
+
+if __name__ == "__main__":
+    main()
