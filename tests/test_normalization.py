@@ -365,3 +365,60 @@ def test_truncated_bptt_takes_a_per_step_layer_norm_and_refuses_batch_norm() -> 
     bad.compile("sgd", "mse")
     with pytest.raises(ValueError, match=r"'bn' \(BatchNormalization\).*statistics over every time step"):
         bad.fit(x, y, tbptt_steps=4, epochs=1, verbose=0)
+
+
+def ref_group_norm(x: np.ndarray, groups: int, g: Any, b: Any, eps: float) -> np.ndarray:
+    x = x.astype(np.float64)
+    c = x.shape[-1]
+    xg = x.reshape(*x.shape[:-1], groups, c // groups)
+    axes = tuple(i for i in range(1, xg.ndim) if i != xg.ndim - 2)
+    m = xg.mean(axis=axes, keepdims=True)
+    v = ((xg - m) ** 2).mean(axis=axes, keepdims=True)
+    y = ((xg - m) / np.sqrt(v + eps)).reshape(x.shape)
+    return y * (1 if g is None else g) + (0 if b is None else b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    steps=st.integers(1, 5),
+    groups=st.integers(1, 4),
+    per_group=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_group_and_unit_norm_match_the_float64_reference(batch: int, steps: int, groups: int, per_group: int,
+                                                         seed: int) -> None:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(batch, steps, groups * per_group)) * 2 + 0.5).astype(np.float32)
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    layer = L.GroupNormalization(groups=groups)
+    layer(x)
+    for w in layer.weights:
+        w.value[...] = rng.normal(size=w.shape).astype(np.float32)
+    g, b = layer.gamma.value.copy(), layer.beta.value.copy()
+
+    def f(v: np.ndarray) -> np.ndarray:
+        return ref_group_norm(v, groups, g, b, 1e-3)
+
+    y, dx, grads = run(layer, x, dy)
+    np.testing.assert_allclose(y, f(x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, numeric_grad(f, x, dy), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(grads[0], numeric_grad(lambda gv: ref_group_norm(x, groups, gv, b, 1e-3), g, dy),
+                               rtol=1e-3, atol=1e-3)  # fmt: skip
+    unit = L.UnitNormalization(axis=[1, 2])
+
+    def fu(v: np.ndarray) -> np.ndarray:
+        return v / np.sqrt((v * v).sum(axis=(1, 2), keepdims=True))
+
+    y, dx, _ = run(unit, x, dy)
+    np.testing.assert_allclose(y, fu(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx, numeric_grad(fu, x, dy), rtol=1e-3, atol=1e-3)
+
+
+def test_group_norm_errors() -> None:
+    with pytest.raises(
+        ValueError, match=r"GroupNormalization 'gn': the 6 channels cannot be split into 4 equal groups"
+    ):
+        L.GroupNormalization(groups=4, name="gn")(keras.Input((3, 6)))
+    with pytest.raises(ValueError, match=r"groups must be a positive int, or -1"):
+        L.GroupNormalization(groups=0)

@@ -159,6 +159,8 @@ def keras_graphs() -> dict[str, tuple[keras.Model, list[tuple[int, ...]]]]:
     h = L.LayerNormalization(epsilon=1e-6, name="ln")(L.Add(name="res")([z, L.Dense(4, name="ff")(z)]))
     h = L.BatchNormalization(momentum=0.9, name="bn")(h)
     h = L.RMSNormalization(name="rms")(L.LSTM(3, return_sequences=True, name="rnn")(h))
+    h = L.GroupNormalization(groups=3, name="gn")(h)
+    h = L.UnitNormalization(name="unit")(L.Concatenate(name="cat")([h, L.Dense(2, name="side")(z)]))
     norm = keras.Model(z, L.LayerNormalization(axis=[1, 2], center=False, name="ln2")(h), name="norm_block")
     return {"graph_seq2seq": (seq2seq, [(6, 3), (5, 2)]), "graph_branches": (branches, [(8, 4)]),
             "graph_text": (text, [(7,)]), "graph_norm": (norm, [(6, 4)])}  # fmt: skip

@@ -1,7 +1,7 @@
 """Writes tests/golden/norm_goldens.npz and tests/golden/norm_goldens.json: Keras 3 (TensorFlow
 backend, CPU) outputs, gradients, moving statistics and parameter counts of LayerNormalization,
-RMSNormalization and BatchNormalization, so that tests/test_normalization.py checks seqcore's
-layers against Keras without Keras installed.
+RMSNormalization, BatchNormalization, GroupNormalization and UnitNormalization, so that
+tests/test_normalization.py checks seqcore's layers against Keras without Keras installed.
 
 Run once, by hand, where keras and tensorflow are installed:
     python tests/golden/generate_norm_goldens.py
@@ -54,6 +54,11 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...], list[int] | None]] 
     "bn_no_scale": ("BatchNormalization", {"scale": False}, (5, 4, 2), None),
     "bn_no_center_no_scale": ("BatchNormalization", {"center": False, "scale": False}, (3, 5, 3), None),
     "bn_masked": ("BatchNormalization", {"momentum": 0.8}, (3, 6, 4), [6, 2, 4]),
+    "gn_two_groups": ("GroupNormalization", {"groups": 2}, (3, 5, 4), None),
+    "gn_instance": ("GroupNormalization", {"groups": -1, "epsilon": 1e-5}, (2, 6, 3), None),
+    "gn_axis1": ("GroupNormalization", {"groups": 2, "axis": 1, "center": False}, (2, 4, 3), None),
+    "unit": ("UnitNormalization", {}, (3, 4, 5), None),
+    "unit_two_axes": ("UnitNormalization", {"axis": [1, 2]}, (2, 3, 4), None),
 }
 
 

@@ -59,6 +59,7 @@ from ..layers import (
     Flatten,
     GlobalAveragePooling1D,
     GlobalMaxPooling1D,
+    GroupNormalization,
     Input,
     Layer,
     LayerNormalization,
@@ -72,6 +73,7 @@ from ..layers import (
     RMSNormalization,
     Subtract,
     TimeDistributed,
+    UnitNormalization,
 )
 from ..layers.recurrent import _RNN
 from ..models import Functional, Sequential
@@ -122,6 +124,8 @@ SUPPORTED_LAYERS = (
     "LayerNormalization",
     "RMSNormalization",
     "BatchNormalization",
+    "GroupNormalization",
+    "UnitNormalization",
     "Sequential",
     "Functional",
 )
@@ -506,6 +510,8 @@ def _norm(o: _Options) -> Layer:
     axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
     if cls == "RMSNormalization":
         return RMSNormalization(axis=axis, epsilon=float(o.get("epsilon", 1e-6)), **kw)
+    if cls == "UnitNormalization":
+        return UnitNormalization(axis=axis, **kw)
     common = {
         "epsilon": float(o.get("epsilon", 1e-3)),
         "center": bool(o.get("center", True)),
@@ -518,6 +524,8 @@ def _norm(o: _Options) -> Layer:
         "gamma_constraint": o.constraint("gamma_constraint"),
         **kw,
     }
+    if cls == "GroupNormalization":
+        return GroupNormalization(groups=int(o.get("groups", 32)), axis=int(axis), **common)
     if cls == "LayerNormalization":
         with warnings.catch_warnings():  # the deprecation warning is Keras's user's, already given there
             warnings.simplefilter("ignore")
@@ -554,7 +562,16 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
     **{cls: _merge for cls in (*_MERGES, "Concatenate", "Dot")},
-    **{cls: _norm for cls in ("LayerNormalization", "RMSNormalization", "BatchNormalization")},
+    **{
+        cls: _norm
+        for cls in (
+            "LayerNormalization",
+            "RMSNormalization",
+            "BatchNormalization",
+            "GroupNormalization",
+            "UnitNormalization",
+        )
+    },  # fmt: skip
 }
 
 
@@ -720,6 +737,8 @@ def _n_vars(cls: str, c: dict[str, Any]) -> int:
     if cls == "LayerNormalization":
         rms = bool(c.get("rms_scaling", False))
         return int(bool(c.get("scale", True)) or rms) + int(bool(c.get("center", True)) and not rms)
+    if cls == "GroupNormalization":  # gamma, beta
+        return int(bool(c.get("scale", True))) + int(bool(c.get("center", True)))
     if cls == "BatchNormalization":  # gamma, beta, moving_mean, moving_variance
         return int(bool(c.get("scale", True))) + int(bool(c.get("center", True))) + 2
     return 1 + bool(c.get("use_bias", True)) if cls in ("Dense", "Conv1D") else 0
@@ -1269,7 +1288,9 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         return _entry("Bidirectional", c)
     if isinstance(layer, RMSNormalization):
         return _entry("RMSNormalization", {**c, "axis": layer.axis, "epsilon": layer.epsilon})
-    if isinstance(layer, (LayerNormalization, BatchNormalization)):
+    if isinstance(layer, UnitNormalization):
+        return _entry("UnitNormalization", {**c, "axis": layer.axis})
+    if isinstance(layer, (LayerNormalization, BatchNormalization, GroupNormalization)):
         c.update(
             axis=layer.axis,
             epsilon=layer.epsilon,
@@ -1284,6 +1305,8 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         )
         if isinstance(layer, LayerNormalization):
             return _entry("LayerNormalization", {**c, "rms_scaling": layer.rms_scaling})
+        if isinstance(layer, GroupNormalization):
+            return _entry("GroupNormalization", {**c, "groups": layer.groups})
         c.update(
             momentum=layer.momentum,
             moving_mean_initializer=_init_entry(layer.moving_mean_initializer, who, "moving_mean_initializer"),

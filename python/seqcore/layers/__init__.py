@@ -26,7 +26,13 @@ from .merging import (
     multiply,
     subtract,
 )
-from .normalization import BatchNormalization, LayerNormalization, RMSNormalization
+from .normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    RMSNormalization,
+    UnitNormalization,
+)
 from .recurrent import GRU, LSTM
 from .wrappers import Bidirectional, Masking, TimeDistributed
 
@@ -70,6 +76,7 @@ __all__ = [
     "Conv1D",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
+    "GroupNormalization",
     "MaxPooling1D",
     "AvgPool1D",
     "Convolution1D",
@@ -92,6 +99,7 @@ __all__ = [
     "RepeatVector",
     "Reshape",
     "TimeDistributed",
+    "UnitNormalization",
     "Weight",
     "deserialize",
     "serialize",

@@ -450,3 +450,198 @@ class BatchNormalization(Layer):
             "renorm_clipping": self.renorm_clipping,
             "renorm_momentum": self.renorm_momentum,
         }
+
+
+class GroupNormalization(Layer):
+    """Keras's GroupNormalization: the channels of ``axis`` are split into ``groups`` groups and each
+    sample is normalized over every non-batch axis within a group, then scaled and shifted per
+    channel (``groups=-1``: one group per channel, instance normalization). The statistics run on
+    the row-norm kernel, one row per (sample, group); the per-channel gamma and beta are applied
+    around it."""
+
+    propagates_mask = True
+
+    def __init__(
+        self,
+        groups: int = 32,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or (groups <= 0 and groups != -1):
+            raise ValueError(
+                f"{self._who}: groups must be a positive int, or -1 for instance normalization; received "
+                f"groups={groups!r}."
+            )
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{self._who}: axis must be an int (the channel axis); received {axis!r}.")
+        self.groups = int(groups)
+        self.axis = int(axis)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.gamma: Any = None
+        self.beta: Any = None
+
+    @property
+    def _who(self) -> str:
+        return f"GroupNormalization {self.name!r}"
+
+    def build(self, input_shape: Shape) -> None:
+        full = (None, *input_shape)
+        (ax,) = _resolve([self.axis], len(full), self._who, full)
+        dim = full[ax]
+        if ax == 0 or dim is None:
+            raise ValueError(
+                f"{self._who}: axis {self.axis} of the input must be a channel axis of known size; received input "
+                f"shape {shape_str(full)}."
+            )
+        if self.groups == -1:
+            self.groups = int(dim)
+        if dim < self.groups or dim % self.groups:
+            raise ValueError(
+                f"{self._who}: the {dim} channels cannot be split into {self.groups} equal groups; pick groups that "
+                f"divide {dim}."
+            )
+        n = (int(dim),)
+        if self.scale:
+            self.gamma = self.add_weight(
+                "gamma", n, self.gamma_initializer, self.gamma_regularizer, constraint=self.gamma_constraint
+            )
+        if self.center:
+            self.beta = self.add_weight(
+                "beta", n, self.beta_initializer, self.beta_regularizer, constraint=self.beta_constraint
+            )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def _grouped(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], list[int], int]:
+        """x as (batch, groups, everything else in the group) rows, with what undoes it."""
+        (ax,) = _resolve([self.axis], x.ndim, self._who, x.shape)
+        c = x.shape[ax]
+        xm = np.moveaxis(x, ax, -1)  # (B, ..., C)
+        moved = xm.shape
+        xg = xm.reshape(*moved[:-1], self.groups, c // self.groups)  # (B, ..., G, C/G)
+        perm = [0, xg.ndim - 2, *range(1, xg.ndim - 2), xg.ndim - 1]  # (B, G, ..., C/G)
+        rows = np.ascontiguousarray(xg.transpose(perm)).reshape(x.shape[0] * self.groups, -1)
+        return rows, moved, perm, ax
+
+    def _ungrouped(self, rows: np.ndarray, moved: tuple[int, ...], perm: list[int], ax: int) -> np.ndarray:
+        g = self.groups
+        shape_g = (*moved[:-1], g, moved[-1] // g)
+        back = rows.reshape(tuple(shape_g[i] for i in perm)).transpose(np.argsort(perm)).reshape(moved)
+        return np.ascontiguousarray(np.moveaxis(back, -1, ax))
+
+    def _channel_view(self, v: np.ndarray, ndim: int, ax: int) -> np.ndarray:
+        shape = [1] * ndim
+        shape[ax] = v.shape[0]
+        return v.reshape(shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        x = as_f32(x, self._who, "inputs")
+        rows, moved, perm, ax = self._grouped(x)
+        if rows.size == 0:  # nothing to normalize
+            return x.copy(), ((rows, None, None, moved, perm, ax, x.copy()) if training else None)
+        xhat_rows, mean, rstd = _seqcore.row_norm_forward(rows, None, None, self.epsilon, True, True)
+        xhat = self._ungrouped(xhat_rows, moved, perm, ax)
+        y = xhat
+        if self.gamma is not None:
+            y = y * self._channel_view(self.gamma.value, x.ndim, ax)
+        if self.beta is not None:
+            y = y + self._channel_view(self.beta.value, x.ndim, ax)
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        return y, ((rows, mean, rstd, moved, perm, ax, xhat) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        if ctx is None:
+            raise RuntimeError(f"{self._who}: backward without a training forward.")
+        rows, mean, rstd, moved, perm, ax, xhat = ctx
+        dy = as_f32(dy, self._who, "dy")
+        red = tuple(i for i in range(dy.ndim) if i != ax)
+        if self.gamma is not None and self.gamma.trainable:
+            self.gamma.add_grad((dy * xhat).sum(axis=red, dtype=np.float64).astype(np.float32))
+        if self.beta is not None and self.beta.trainable:
+            self.beta.add_grad(dy.sum(axis=red, dtype=np.float64).astype(np.float32))
+        if not need_dx or mean is None:
+            return unused_input_grad(dy.shape) if not need_dx else np.zeros_like(dy)
+        dxhat = dy if self.gamma is None else dy * self._channel_view(self.gamma.value, dy.ndim, ax)
+        drows = self._grouped(np.ascontiguousarray(dxhat, dtype=np.float32))[0]
+        dx_rows, _, _ = _seqcore.row_norm_backward(rows, drows, None, mean, rstd, True, True, True, False, False)
+        assert dx_rows is not None  # need_dx=True
+        return self._ungrouped(dx_rows, moved, perm, ax)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "groups": self.groups,
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+        }
+
+
+class UnitNormalization(Layer):
+    """Keras's UnitNormalization: each sample scaled to unit L2 norm over ``axis``,
+    ``x * min(1/sqrt(sum(x²)), 1e12)`` (Keras's ``ops.normalize``). No weights; memory-bound and
+    computed with NumPy in float32."""
+
+    propagates_mask = True
+    _EPSILON = 1e-12
+
+    def __init__(self, axis: Any = -1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._axis_arg = _axes(axis, f"UnitNormalization {self.name!r}")
+        self.axis: Any = axis if isinstance(axis, (int, np.integer)) else list(axis)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def build(self, input_shape: Shape) -> None:
+        full = (None, *input_shape)
+        _resolve(self._axis_arg, len(full), f"UnitNormalization {self.name!r}", full)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        x = as_f32(x, f"UnitNormalization {self.name!r}", "inputs")
+        axes = tuple(_resolve(self._axis_arg, x.ndim, f"UnitNormalization {self.name!r}", x.shape))
+        sq = np.sum(np.square(x), axis=axes, keepdims=True, dtype=np.float32)
+        with np.errstate(divide="ignore"):
+            inv = np.minimum(1.0 / np.sqrt(sq), np.float32(1.0 / self._EPSILON)).astype(np.float32)
+        y = np.ascontiguousarray(x * inv)
+        return y, ((y, inv, axes, sq) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        y, inv, axes, sq = ctx
+        if not need_dx:
+            return unused_input_grad(y.shape)
+        dy = np.asarray(dy, np.float32)
+        # Unclamped: d(x/|x|) = (dy - y·Σ(dy·y)) / |x|; where the clamp held, inv is a constant.
+        proj = np.sum(dy * y, axis=axes, keepdims=True, dtype=np.float32)
+        clamped = inv >= np.float32(1.0 / self._EPSILON)
+        dx = np.where(clamped, dy * inv, (dy - y * proj) * inv)
+        return np.ascontiguousarray(dx, dtype=np.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
