@@ -1,7 +1,7 @@
 """LayerNormalization, RMSNormalization and BatchNormalization: against an independent float64
 NumPy reference over hypothesis-drawn shapes and options (forward, and the backward against
 central differences of that reference), against Keras 3's numbers (goldens from
-tests/golden/generate_norm_goldens.py: outputs, gradients, moving statistics, parameter counts and
+tests/golden/generate_layer_goldens.py: outputs, gradients, moving statistics, parameter counts and
 a trained model), and their behaviour in models: training vs inference, frozen layers, masks,
 refused steps leaving the moving statistics alone, configs, saving and the errors."""
 
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from seqcore import layers as L
 
 HERE = Path(__file__).parent / "golden"
-G = np.load(HERE / "norm_goldens.npz")
-META = json.loads((HERE / "norm_goldens.json").read_text())
+G = np.load(HERE / "layer_goldens.npz")
+META = json.loads((HERE / "layer_goldens.json").read_text())
 
 
 # ----- float64 references -------------------------------------------------------------------------
@@ -198,42 +198,7 @@ def test_size_zero_and_one() -> None:
     np.testing.assert_allclose(bn(one, training=True), np.zeros((1, 2)), atol=1e-6)  # batch of one: x - mean = 0
 
 
-# ----- Keras goldens --------------------------------------------------------------------------------
-CASES = sorted(META["cases"])
-
-
-def _make(case: str) -> Any:
-    info = META["cases"][case]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return getattr(L, info["class"])(**info["config"])
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_against_keras(case: str) -> None:
-    info = META["cases"][case]
-    layer = _make(case)
-    x, dy = G[f"{case}__x"], G[f"{case}__dy"]
-    layer(x)
-    n = len(layer.weights)
-    assert [w.name for w in layer.weights] == info["weights"]
-    layer.set_weights([G[f"{case}__w{i}"] for i in range(n)])
-    assert layer.count_params() == info["total"]
-    assert sum(int(np.prod(w.shape)) for w in layer.trainable_weights) == info["trainable"]
-    kw: dict[str, Any] = {}
-    if f"{case}__mask" in G.files:
-        kw["lengths"] = G[f"{case}__mask"]
-    infer, _ = layer.apply(x, training=False, **kw)
-    np.testing.assert_allclose(infer, G[f"{case}__infer"], rtol=1e-5, atol=1e-5)
-    y, dx, grads = run(layer, x, dy, **kw)
-    np.testing.assert_allclose(y, G[f"{case}__train"], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(dx, G[f"{case}__dx"], rtol=1e-4, atol=1e-4)
-    for i, gw in enumerate(grads):
-        np.testing.assert_allclose(gw, G[f"{case}__dw{i}"], rtol=1e-4, atol=1e-4, err_msg=f"grad {i}")
-    for i, w in enumerate(layer.get_weights()):
-        np.testing.assert_allclose(w, G[f"{case}__after{i}"], rtol=1e-6, atol=1e-6, err_msg=f"weight {i} after")
-
-
+# ----- Keras goldens (the single-layer cases are in tests/test_layer_goldens.py) -------------------------
 def _model() -> Any:
     return keras.Sequential(
         [

@@ -42,6 +42,7 @@ import numpy as np
 
 from .. import _validation, constraints, initializers, regularizers
 from ..layers import (
+    ELU,
     GRU,
     LSTM,
     Activation,
@@ -63,14 +64,18 @@ from ..layers import (
     Input,
     Layer,
     LayerNormalization,
+    LeakyReLU,
     Masking,
     Maximum,
     MaxPooling1D,
     Minimum,
     Multiply,
+    PReLU,
+    ReLU,
     RepeatVector,
     Reshape,
     RMSNormalization,
+    Softmax,
     Subtract,
     TimeDistributed,
     UnitNormalization,
@@ -126,6 +131,11 @@ SUPPORTED_LAYERS = (
     "BatchNormalization",
     "GroupNormalization",
     "UnitNormalization",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Softmax",
     "Sequential",
     "Functional",
 )
@@ -543,6 +553,26 @@ def _norm(o: _Options) -> Layer:
     )
 
 
+def _activation_layer(o: _Options) -> Layer:
+    cls = _class(o.entry)
+    kw = {"name": o.get("name"), "trainable": o.get("trainable", True)}
+    if cls == "ReLU":
+        return ReLU(o.get("max_value"), o.get("negative_slope", 0.0), o.get("threshold", 0.0), **kw)
+    if cls == "LeakyReLU":
+        return LeakyReLU(o.get("negative_slope", 0.3), **kw)
+    if cls == "ELU":
+        return ELU(o.get("alpha", 1.0), **kw)
+    if cls == "Softmax":
+        return Softmax(o.get("axis", -1), **kw)
+    return PReLU(
+        alpha_initializer=o.initializer("alpha_initializer") or "zeros",
+        alpha_regularizer=o.regularizer("alpha_regularizer"),
+        alpha_constraint=o.constraint("alpha_constraint"),
+        shared_axes=o.get("shared_axes"),
+        **kw,
+    )
+
+
 _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "Dense": _dense,
     "LSTM": _rnn,
@@ -572,6 +602,7 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
             "UnitNormalization",
         )
     },  # fmt: skip
+    **{cls: _activation_layer for cls in ("ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax")},
 }
 
 
@@ -737,6 +768,8 @@ def _n_vars(cls: str, c: dict[str, Any]) -> int:
     if cls == "LayerNormalization":
         rms = bool(c.get("rms_scaling", False))
         return int(bool(c.get("scale", True)) or rms) + int(bool(c.get("center", True)) and not rms)
+    if cls == "PReLU":
+        return 1  # alpha
     if cls == "GroupNormalization":  # gamma, beta
         return int(bool(c.get("scale", True))) + int(bool(c.get("center", True)))
     if cls == "BatchNormalization":  # gamma, beta, moving_mean, moving_variance
@@ -1288,6 +1321,23 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         return _entry("Bidirectional", c)
     if isinstance(layer, RMSNormalization):
         return _entry("RMSNormalization", {**c, "axis": layer.axis, "epsilon": layer.epsilon})
+    if isinstance(layer, ReLU):
+        return _entry("ReLU", {**c, "max_value": layer.max_value, "negative_slope": layer.negative_slope,
+                               "threshold": layer.threshold})  # fmt: skip
+    if isinstance(layer, LeakyReLU):
+        return _entry("LeakyReLU", {**c, "negative_slope": layer.negative_slope})
+    if isinstance(layer, ELU):
+        return _entry("ELU", {**c, "alpha": layer.alpha})
+    if isinstance(layer, Softmax):
+        return _entry("Softmax", {**c, "axis": layer.axis})
+    if isinstance(layer, PReLU):
+        c.update(
+            alpha_initializer=_init_entry(layer.alpha_initializer, who, "alpha_initializer"),
+            alpha_regularizer=_reg_entry(layer.alpha_regularizer),
+            alpha_constraint=_constraint_entry(layer.alpha_constraint, who, "alpha_constraint"),
+            shared_axes=layer.shared_axes,
+        )
+        return _entry("PReLU", c)
     if isinstance(layer, UnitNormalization):
         return _entry("UnitNormalization", {**c, "axis": layer.axis})
     if isinstance(layer, (LayerNormalization, BatchNormalization, GroupNormalization)):

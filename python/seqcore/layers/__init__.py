@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import REGISTRY, Layer, Weight
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, RepeatVector, Reshape
@@ -87,6 +88,7 @@ __all__ = [
     "Bidirectional",
     "Dense",
     "Dropout",
+    "ELU",
     "Embedding",
     "Flatten",
     "Input",
@@ -94,10 +96,14 @@ __all__ = [
     "InputSpec",
     "Layer",
     "LayerNormalization",
+    "LeakyReLU",
     "Masking",
+    "PReLU",
+    "ReLU",
     "RMSNormalization",
     "RepeatVector",
     "Reshape",
+    "Softmax",
     "TimeDistributed",
     "UnitNormalization",
     "Weight",

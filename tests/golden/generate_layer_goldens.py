@@ -1,10 +1,12 @@
-"""Writes tests/golden/norm_goldens.npz and tests/golden/norm_goldens.json: Keras 3 (TensorFlow
-backend, CPU) outputs, gradients, moving statistics and parameter counts of LayerNormalization,
-RMSNormalization, BatchNormalization, GroupNormalization and UnitNormalization, so that
-tests/test_normalization.py checks seqcore's layers against Keras without Keras installed.
+"""Writes tests/golden/layer_goldens.npz and tests/golden/layer_goldens.json: Keras 3 (TensorFlow
+backend, CPU) outputs, gradients, moving statistics and parameter counts of single layers — the
+normalization layers (LayerNormalization, RMSNormalization, BatchNormalization,
+GroupNormalization, UnitNormalization) and the activation layers (ReLU, LeakyReLU, PReLU, ELU,
+Softmax) — so that tests/test_normalization.py and tests/test_activation_layers.py check seqcore's
+layers against Keras without Keras installed.
 
 Run once, by hand, where keras and tensorflow are installed:
-    python tests/golden/generate_norm_goldens.py
+    python tests/golden/generate_layer_goldens.py
 Generated with keras 3.15.1 / tensorflow 2.21.0.
 
 Per layer case ``c``: ``c__x`` (input), ``c__dy`` (the upstream gradient), ``c__w{i}`` (weights set
@@ -59,6 +61,18 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...], list[int] | None]] 
     "gn_axis1": ("GroupNormalization", {"groups": 2, "axis": 1, "center": False}, (2, 4, 3), None),
     "unit": ("UnitNormalization", {}, (3, 4, 5), None),
     "unit_two_axes": ("UnitNormalization", {"axis": [1, 2]}, (2, 3, 4), None),
+    "relu": ("ReLU", {}, (3, 4, 5), None),
+    "relu_all_options": ("ReLU", {"max_value": 1.5, "negative_slope": 0.1, "threshold": 0.25}, (3, 4, 5), None),
+    "relu6": ("ReLU", {"max_value": 6.0}, (2, 3, 4), None),
+    "leaky_relu": ("LeakyReLU", {}, (3, 4, 5), None),
+    "leaky_relu_slope": ("LeakyReLU", {"negative_slope": 0.05}, (2, 6), None),
+    "prelu": ("PReLU", {}, (3, 4, 5), None),
+    "prelu_shared_time": ("PReLU", {"shared_axes": [1]}, (3, 4, 5), None),
+    "elu": ("ELU", {}, (3, 4, 5), None),
+    "elu_alpha": ("ELU", {"alpha": 0.5}, (3, 4, 5), None),
+    "softmax": ("Softmax", {}, (3, 4, 5), None),
+    "softmax_time": ("Softmax", {"axis": 1}, (2, 5, 3), None),
+    "softmax_two_axes": ("Softmax", {"axis": [1, 2]}, (2, 3, 4), None),
 }
 
 
@@ -141,8 +155,8 @@ def main() -> None:
     for name, (cls, config, shape, lengths) in CASES.items():
         meta["cases"][name] = layer_case(name, cls, config, shape, lengths, arrays)
     meta["model"] = model_case(arrays)
-    np.savez_compressed(HERE / "norm_goldens.npz", **arrays)
-    (HERE / "norm_goldens.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    np.savez_compressed(HERE / "layer_goldens.npz", **arrays)
+    (HERE / "layer_goldens.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(arrays)} arrays for {len(CASES)} layer cases and the model case")
 
 
