@@ -1,9 +1,9 @@
 """Writes tests/golden/layer_goldens.npz and tests/golden/layer_goldens.json: Keras 3 (TensorFlow
 backend, CPU) outputs, gradients, moving statistics and parameter counts of single layers — the
 normalization layers (LayerNormalization, RMSNormalization, BatchNormalization,
-GroupNormalization, UnitNormalization) and the activation layers (ReLU, LeakyReLU, PReLU, ELU,
-Softmax) — so that tests/test_normalization.py and tests/test_activation_layers.py check seqcore's
-layers against Keras without Keras installed.
+GroupNormalization, UnitNormalization), the activation layers (ReLU, LeakyReLU, PReLU, ELU,
+Softmax) and the shaping layers (UpSampling1D, ZeroPadding1D, Cropping1D, Permute) — so that
+tests/test_layer_goldens.py checks seqcore's layers against Keras without Keras installed.
 
 Run once, by hand, where keras and tensorflow are installed:
     python tests/golden/generate_layer_goldens.py
@@ -73,6 +73,13 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...], list[int] | None]] 
     "softmax": ("Softmax", {}, (3, 4, 5), None),
     "softmax_time": ("Softmax", {"axis": 1}, (2, 5, 3), None),
     "softmax_two_axes": ("Softmax", {"axis": [1, 2]}, (2, 3, 4), None),
+    "upsampling": ("UpSampling1D", {"size": 3}, (2, 4, 3), None),
+    "zero_padding": ("ZeroPadding1D", {"padding": (1, 2)}, (2, 4, 3), None),
+    "zero_padding_channels_first": ("ZeroPadding1D", {"padding": 2, "data_format": "channels_first"}, (2, 3, 4), None),
+    "cropping": ("Cropping1D", {"cropping": (2, 1)}, (2, 6, 3), None),
+    "cropping_int": ("Cropping1D", {"cropping": 1}, (2, 5, 2), None),
+    "permute": ("Permute", {"dims": (2, 1)}, (2, 3, 4), None),
+    "permute_three": ("Permute", {"dims": (3, 1, 2)}, (2, 3, 4, 5), None),
 }
 
 
@@ -84,7 +91,7 @@ def layer_case(name: str, cls: str, config: dict[str, Any], shape: tuple[int, ..
     rng = rng_for(name)
     layer = getattr(L, cls)(**config)
     x = (rng.normal(size=shape) * 2.0 + 0.5).astype(np.float32)
-    dy = rng.normal(size=shape).astype(np.float32)
+    dy = rng.normal(size=tuple(layer.compute_output_shape(shape))).astype(np.float32)  # the output's shape
     layer.build(shape)
     weights = []
     for w in layer.weights:

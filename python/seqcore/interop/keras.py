@@ -53,6 +53,7 @@ from ..layers import (
     Bidirectional,
     Concatenate,
     Conv1D,
+    Cropping1D,
     Dense,
     Dot,
     Dropout,
@@ -70,6 +71,7 @@ from ..layers import (
     MaxPooling1D,
     Minimum,
     Multiply,
+    Permute,
     PReLU,
     ReLU,
     RepeatVector,
@@ -79,6 +81,8 @@ from ..layers import (
     Subtract,
     TimeDistributed,
     UnitNormalization,
+    UpSampling1D,
+    ZeroPadding1D,
 )
 from ..layers.recurrent import _RNN
 from ..models import Functional, Sequential
@@ -136,6 +140,10 @@ SUPPORTED_LAYERS = (
     "PReLU",
     "ELU",
     "Softmax",
+    "UpSampling1D",
+    "ZeroPadding1D",
+    "Cropping1D",
+    "Permute",
     "Sequential",
     "Functional",
 )
@@ -478,6 +486,14 @@ def _simple(o: _Options) -> Layer:
         return Masking(float(o.get("mask_value", 0.0)), name=name)
     if cls == "RepeatVector":
         return RepeatVector(int(o.get("n")), name=name)
+    if cls == "UpSampling1D":
+        return UpSampling1D(int(o.get("size", 2)), name=name)
+    if cls == "ZeroPadding1D":
+        return ZeroPadding1D(o.get("padding", 1), data_format=o.get("data_format"), name=name)
+    if cls == "Cropping1D":
+        return Cropping1D(o.get("cropping", (1, 1)), name=name)
+    if cls == "Permute":
+        return Permute(tuple(o.get("dims")), name=name)
     raise AssertionError(cls)
 
 
@@ -588,6 +604,10 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "Reshape": _simple,
     "Masking": _simple,
     "RepeatVector": _simple,
+    "UpSampling1D": _simple,
+    "ZeroPadding1D": _simple,
+    "Cropping1D": _simple,
+    "Permute": _simple,
     "Embedding": _embedding,
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
@@ -1297,6 +1317,14 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         return _entry("Masking", {**c, "mask_value": layer.mask_value})
     if isinstance(layer, RepeatVector):
         return _entry("RepeatVector", {**c, "n": layer.n})
+    if isinstance(layer, UpSampling1D):
+        return _entry("UpSampling1D", {**c, "size": layer.size})
+    if isinstance(layer, ZeroPadding1D):
+        return _entry("ZeroPadding1D", {**c, "padding": list(layer.padding), "data_format": layer.data_format})
+    if isinstance(layer, Cropping1D):
+        return _entry("Cropping1D", {**c, "cropping": list(layer.cropping)})
+    if isinstance(layer, Permute):
+        return _entry("Permute", {**c, "dims": list(layer.dims)})
     if isinstance(layer, Embedding):
         c.update(
             input_dim=layer.input_dim,

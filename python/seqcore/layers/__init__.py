@@ -35,6 +35,7 @@ from .normalization import (
     UnitNormalization,
 )
 from .recurrent import GRU, LSTM
+from .reshaping import Cropping1D, Permute, UpSampling1D, ZeroPadding1D
 from .wrappers import Bidirectional, Masking, TimeDistributed
 
 # Keras 3's aliases (keras.layers exports exactly these for the 1-D layers seqcore has); a layer
@@ -75,6 +76,7 @@ __all__ = [
     "Activation",
     "AveragePooling1D",
     "Conv1D",
+    "Cropping1D",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
     "GroupNormalization",
@@ -99,6 +101,7 @@ __all__ = [
     "LeakyReLU",
     "Masking",
     "PReLU",
+    "Permute",
     "ReLU",
     "RMSNormalization",
     "RepeatVector",
@@ -106,7 +109,9 @@ __all__ = [
     "Softmax",
     "TimeDistributed",
     "UnitNormalization",
+    "UpSampling1D",
     "Weight",
+    "ZeroPadding1D",
     "deserialize",
     "serialize",
 ]
