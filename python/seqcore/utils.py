@@ -239,3 +239,12 @@ def split_sequences(x: Any, n_seq: int, n_steps: int) -> np.ndarray:
             f"{n_seq * n_steps}, but x has {a.shape[1]} steps (shape {a.shape}). Choose factors of {a.shape[1]}."
         )
     return a.reshape(a.shape[0], n_seq, n_steps, a.shape[2])
+
+
+def __getattr__(name: str) -> Any:
+    # utils.timeseries_dataset_from_array lives in seqcore.timeseries (which imports Sequence from here)
+    if name in ("timeseries_dataset_from_array", "TimeseriesDataset"):
+        from . import timeseries
+
+        return getattr(timeseries, name)
+    raise AttributeError(f"module 'seqcore.utils' has no attribute {name!r}")
