@@ -46,7 +46,9 @@ from ..layers import (
     GRU,
     LSTM,
     Activation,
+    ActivityRegularization,
     Add,
+    AlphaDropout,
     Average,
     AveragePooling1D,
     BatchNormalization,
@@ -59,6 +61,8 @@ from ..layers import (
     Dropout,
     Embedding,
     Flatten,
+    GaussianDropout,
+    GaussianNoise,
     GlobalAveragePooling1D,
     GlobalMaxPooling1D,
     GroupNormalization,
@@ -78,6 +82,7 @@ from ..layers import (
     Reshape,
     RMSNormalization,
     Softmax,
+    SpatialDropout1D,
     Subtract,
     TimeDistributed,
     UnitNormalization,
@@ -144,6 +149,11 @@ SUPPORTED_LAYERS = (
     "ZeroPadding1D",
     "Cropping1D",
     "Permute",
+    "SpatialDropout1D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
     "Sequential",
     "Functional",
 )
@@ -494,6 +504,16 @@ def _simple(o: _Options) -> Layer:
         return Cropping1D(o.get("cropping", (1, 1)), name=name)
     if cls == "Permute":
         return Permute(tuple(o.get("dims")), name=name)
+    if cls == "SpatialDropout1D":
+        return SpatialDropout1D(float(o.get("rate")), seed=o.get("seed"), name=name)
+    if cls == "GaussianNoise":
+        return GaussianNoise(float(o.get("stddev")), seed=o.get("seed"), name=name)
+    if cls == "GaussianDropout":
+        return GaussianDropout(float(o.get("rate")), seed=o.get("seed"), name=name)
+    if cls == "AlphaDropout":
+        return AlphaDropout(float(o.get("rate")), noise_shape=o.get("noise_shape"), seed=o.get("seed"), name=name)
+    if cls == "ActivityRegularization":
+        return ActivityRegularization(float(o.get("l1", 0.0)), float(o.get("l2", 0.0)), name=name)
     raise AssertionError(cls)
 
 
@@ -608,6 +628,11 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "ZeroPadding1D": _simple,
     "Cropping1D": _simple,
     "Permute": _simple,
+    "SpatialDropout1D": _simple,
+    "GaussianNoise": _simple,
+    "GaussianDropout": _simple,
+    "AlphaDropout": _simple,
+    "ActivityRegularization": _simple,
     "Embedding": _embedding,
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
@@ -1325,6 +1350,18 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         return _entry("Cropping1D", {**c, "cropping": list(layer.cropping)})
     if isinstance(layer, Permute):
         return _entry("Permute", {**c, "dims": list(layer.dims)})
+    if isinstance(layer, SpatialDropout1D):  # Keras's takes no `trainable` (it writes none)
+        return _entry("SpatialDropout1D", {"rate": layer.rate, "seed": layer.seed, "name": layer.name,
+                                           "dtype": "float32"})  # fmt: skip
+    if isinstance(layer, GaussianDropout):
+        return _entry("GaussianDropout", {**c, "rate": layer.rate, "seed": layer.seed})
+    if isinstance(layer, GaussianNoise):
+        return _entry("GaussianNoise", {**c, "stddev": layer.stddev, "seed": layer.seed})
+    if isinstance(layer, AlphaDropout):
+        shape = None if layer.noise_shape is None else list(layer.noise_shape)
+        return _entry("AlphaDropout", {**c, "rate": layer.rate, "noise_shape": shape, "seed": layer.seed})
+    if isinstance(layer, ActivityRegularization):
+        return _entry("ActivityRegularization", {**c, "l1": layer.l1, "l2": layer.l2})
     if isinstance(layer, Embedding):
         c.update(
             input_dim=layer.input_dim,

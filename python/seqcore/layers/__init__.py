@@ -35,6 +35,13 @@ from .normalization import (
     UnitNormalization,
 )
 from .recurrent import GRU, LSTM
+from .regularization import (
+    ActivityRegularization,
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+)
 from .reshaping import Cropping1D, Permute, UpSampling1D, ZeroPadding1D
 from .wrappers import Bidirectional, Masking, TimeDistributed
 
@@ -55,6 +62,11 @@ for _alias, _cls in (
     REGISTRY.setdefault(_alias, _cls)
 
 __all__ = [
+    "ActivityRegularization",
+    "AlphaDropout",
+    "GaussianDropout",
+    "GaussianNoise",
+    "SpatialDropout1D",
     "Add",
     "Average",
     "Concatenate",
