@@ -362,3 +362,93 @@ def gru_backward(
     )  # fmt: skip
     tape.saved = ()
     return GRUGrads(*res)
+
+
+class SimpleRNNResult(NamedTuple):
+    outputs: np.ndarray
+    """(batch, time, units): h at every step, in processing order."""
+    h: np.ndarray
+    """(batch, units): final state."""
+    tape: RecurrentTape | None
+    """For :func:`simple_rnn_backward`; None when ``training=False``."""
+
+
+class SimpleRNNGrads(NamedTuple):
+    dx: np.ndarray | None
+    dkernel: np.ndarray
+    drecurrent_kernel: np.ndarray
+    dbias: np.ndarray | None
+    dh0: np.ndarray
+
+
+def simple_rnn_forward(
+    x: Any,
+    kernel: Any,
+    recurrent_kernel: Any,
+    bias: Any | None = None,
+    *,
+    initial_state: Any | None = None,
+    lengths: Any | None = None,
+    activation: str | None = "tanh",
+    go_backwards: bool = False,
+    training: bool = True,
+    input_masks: Any | None = None,
+    recurrent_masks: Any | None = None,
+) -> SimpleRNNResult:
+    """Keras-exact SimpleRNN over ``x (batch, time, features)``: ``h_t = activation(x_t·kernel +
+    bias + h_{t-1}·recurrent_kernel)``; ``kernel (F, units)``, ``recurrent_kernel (units, units)``,
+    ``bias (units,)``. ``initial_state=[h0]`` or ``h0``; ``lengths``, ``go_backwards`` and
+    ``training`` as :func:`lstm_forward`; ``input_masks (1, batch, features)`` and
+    ``recurrent_masks (1, batch, units)``: Keras's dropout masks of its cell (fixed over time)."""
+    op = "simple_rnn_forward"
+    xa = _sequence_input(x, op)
+    b, t, _ = xa.shape
+    k, rk, h = _weights(xa, kernel, recurrent_kernel, 1, op)
+    bias_a = None
+    if bias is not None:
+        bias_a = as_f32(bias, op, "bias")
+        if bias_a.shape != (h,):
+            raise ValueError(f"{op}: bias must have shape ({h},) (units); received {bias_a.shape}.")
+    (h0,) = _initial_state(initial_state, 1, b, h, op, ("h",))
+    lens = _lengths(lengths, b, t, op)
+    act = _cell_activation(activation, op, "activation")
+    mi = _gate_masks(input_masks, 1, b, xa.shape[2], op, "input_masks", "features")
+    mr = _gate_masks(recurrent_masks, 1, b, h, op, "recurrent_masks", "units")
+    out, hl, states = _seqcore.simple_rnn_forward(
+        xa, k, rk, bias_a, h0, lens, act, bool(go_backwards), bool(training), mi, mr
+    )
+    tape = None
+    if training:
+        args = dict(
+            x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, lengths=lens,
+            activation=act, go_backwards=bool(go_backwards), input_masks=mi, recurrent_masks=mr,
+        )  # fmt: skip
+        tape = RecurrentTape("simple_rnn", args, out, (states,))
+    return SimpleRNNResult(out, hl, tape)
+
+
+def simple_rnn_backward(
+    tape: RecurrentTape,
+    d_outputs: Any | None = None,
+    d_h: Any | None = None,
+    *,
+    need_dx: bool = True,
+) -> SimpleRNNGrads:
+    """Gradients of a :func:`simple_rnn_forward` given the loss gradients by its outputs and/or its
+    final state."""
+    op = "simple_rnn_backward"
+    if not isinstance(tape, RecurrentTape):
+        raise TypeError(f"{op}: tape must be the .tape of a simple_rnn_forward(..., training=True) result.")
+    tape._take("simple_rnn", op)
+    a = tape.args
+    b, t, _ = a["x"].shape
+    h = a["recurrent_kernel"].shape[0]
+    d_out = _upstream(d_outputs, (b, t, h), op, "d_outputs")
+    dh = _upstream(d_h, (b, h), op, "d_h")
+    (states,) = tape.saved
+    res = _seqcore.simple_rnn_backward(
+        a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["lengths"], a["activation"],
+        a["go_backwards"], tape.outputs, states, d_out, dh, bool(need_dx), a["input_masks"], a["recurrent_masks"],
+    )  # fmt: skip
+    tape.saved = ()
+    return SimpleRNNGrads(*res)

@@ -48,6 +48,8 @@ __all__ = [
     "simd_level",
     "row_norm_backward",
     "row_norm_forward",
+    "simple_rnn_backward",
+    "simple_rnn_forward",
 ]
 
 __version__: str
@@ -246,3 +248,35 @@ def batch_norm_backward(
     need_dgamma: bool,
     need_dbeta: bool,
 ) -> tuple[_F32 | None, _F32 | None, _F32 | None]: ...
+
+# SimpleRNN (rust/src/py/rnn.rs)
+def simple_rnn_forward(
+    x: _F32,
+    kernel: _F32,
+    recurrent_kernel: _F32,
+    bias: _F32 | None,
+    h0: _F32 | None,
+    lengths: _I64 | None,
+    activation: str,
+    go_backwards: bool,
+    training: bool,
+    input_masks: _F32 | None = None,
+    recurrent_masks: _F32 | None = None,
+) -> tuple[_F32, _F32, _F32 | None]: ...
+def simple_rnn_backward(
+    x: _F32,
+    kernel: _F32,
+    recurrent_kernel: _F32,
+    has_bias: bool,
+    h0: _F32 | None,
+    lengths: _I64 | None,
+    activation: str,
+    go_backwards: bool,
+    outputs: _F32,
+    states: _F32,
+    d_outputs: _F32 | None,
+    d_h: _F32 | None,
+    need_dx: bool,
+    input_masks: _F32 | None = None,
+    recurrent_masks: _F32 | None = None,
+) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32]: ...

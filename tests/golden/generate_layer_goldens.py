@@ -2,7 +2,7 @@
 backend, CPU) outputs, gradients, moving statistics and parameter counts of single layers — the
 normalization layers (LayerNormalization, RMSNormalization, BatchNormalization,
 GroupNormalization, UnitNormalization), the activation layers (ReLU, LeakyReLU, PReLU, ELU,
-Softmax) and the shaping layers (UpSampling1D, ZeroPadding1D, Cropping1D, Permute) — so that
+Softmax), the shaping layers (UpSampling1D, ZeroPadding1D, Cropping1D, Permute) and SimpleRNN — so that
 tests/test_layer_goldens.py checks seqcore's layers against Keras without Keras installed.
 
 Run once, by hand, where keras and tensorflow are installed:
@@ -80,6 +80,20 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...], list[int] | None]] 
     "cropping_int": ("Cropping1D", {"cropping": 1}, (2, 5, 2), None),
     "permute": ("Permute", {"dims": (2, 1)}, (2, 3, 4), None),
     "permute_three": ("Permute", {"dims": (3, 1, 2)}, (2, 3, 4, 5), None),
+    "simple_rnn": ("SimpleRNN", {"units": 4}, (3, 5, 2), None),
+    "simple_rnn_relu_backwards_seq": (
+        "SimpleRNN",
+        {"units": 3, "activation": "relu", "return_sequences": True, "go_backwards": True},
+        (2, 6, 3),
+        None,
+    ),
+    "simple_rnn_masked_seq": ("SimpleRNN", {"units": 3, "return_sequences": True}, (3, 6, 2), [6, 2, 0]),
+    "simple_rnn_masked_last_no_bias": (
+        "SimpleRNN",
+        {"units": 2, "use_bias": False, "activation": "sigmoid"},
+        (3, 5, 2),
+        [5, 3, 1],
+    ),
 }
 
 

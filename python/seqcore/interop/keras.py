@@ -81,6 +81,7 @@ from ..layers import (
     RepeatVector,
     Reshape,
     RMSNormalization,
+    SimpleRNN,
     Softmax,
     SpatialDropout1D,
     Subtract,
@@ -120,6 +121,7 @@ SUPPORTED_LAYERS = (
     "Embedding",
     "LSTM",
     "GRU",
+    "SimpleRNN",
     "Conv1D",
     "MaxPooling1D",
     "AveragePooling1D",
@@ -417,7 +419,6 @@ def _rnn(o: _Options) -> Layer:
     o.get("use_cudnn")
     kw: dict[str, Any] = {
         "activation": o.activation("activation", _RNN_ACTIVATIONS),
-        "recurrent_activation": o.activation("recurrent_activation", _RNN_ACTIVATIONS),
         "use_bias": bool(o.get("use_bias", True)),
         "kernel_initializer": o.initializer("kernel_initializer") or "glorot_uniform",
         "recurrent_initializer": o.initializer("recurrent_initializer") or "orthogonal",
@@ -441,6 +442,9 @@ def _rnn(o: _Options) -> Layer:
         "name": o.get("name"),
         "trainable": o.get("trainable", True),
     }
+    if cls == "SimpleRNN":
+        return SimpleRNN(int(o.get("units")), **kw)
+    kw["recurrent_activation"] = o.activation("recurrent_activation", _RNN_ACTIVATIONS)
     if cls == "LSTM":
         return LSTM(int(o.get("units")), unit_forget_bias=bool(o.get("unit_forget_bias", True)), **kw)
     return GRU(int(o.get("units")), reset_after=bool(o.get("reset_after", True)), **kw)
@@ -613,6 +617,7 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "Dense": _dense,
     "LSTM": _rnn,
     "GRU": _rnn,
+    "SimpleRNN": _rnn,
     "Conv1D": _conv1d,
     "MaxPooling1D": _pool,
     "AveragePooling1D": _pool,
@@ -786,8 +791,8 @@ def _weight_groups(entry: dict[str, Any], path: str) -> Iterator[tuple[str, int]
     """(h5 group path, number of variables) of every object Keras saves for this layer, in the order
     of ``layer.get_weights()``. The count is what the config implies; containers hold none."""
     cls, c = _class(entry), _cfg(entry)
-    yield path, 0 if cls in ("LSTM", "GRU") else _n_vars(cls, c)
-    if cls in ("LSTM", "GRU"):
+    yield path, 0 if cls in ("LSTM", "GRU", "SimpleRNN") else _n_vars(cls, c)
+    if cls in ("LSTM", "GRU", "SimpleRNN"):
         yield f"{path}/cell", 2 + bool(c.get("use_bias", True))
     elif cls == "Bidirectional":
         yield from _weight_groups(c["layer"], f"{path}/forward_layer")
@@ -1290,6 +1295,9 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         )
         if layer.return_state and not graph:
             raise ValueError(f"{who}: return_state=True has no place in a Keras Sequential model.")
+        if isinstance(layer, SimpleRNN):
+            del c["recurrent_activation"]
+            return _entry("SimpleRNN", c)
         if isinstance(layer, LSTM):
             c["unit_forget_bias"] = layer.unit_forget_bias
             return _entry("LSTM", c)

@@ -34,7 +34,7 @@ from .normalization import (
     RMSNormalization,
     UnitNormalization,
 )
-from .recurrent import GRU, LSTM
+from .recurrent import GRU, LSTM, SimpleRNN
 from .regularization import (
     ActivityRegularization,
     AlphaDropout,
@@ -118,6 +118,7 @@ __all__ = [
     "RMSNormalization",
     "RepeatVector",
     "Reshape",
+    "SimpleRNN",
     "Softmax",
     "TimeDistributed",
     "UnitNormalization",

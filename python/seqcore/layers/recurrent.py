@@ -441,6 +441,42 @@ class GRU(_RNN):
         return {**super().get_config(), "reset_after": self.reset_after}
 
 
+class SimpleRNN(_RNN):
+    """Keras's SimpleRNN: ``h_t = activation(x_t·kernel + bias + h_{t-1}·recurrent_kernel)``, on
+    its own fused Rust kernel (``kernels.simple_rnn_forward``); every option LSTM and GRU have
+    (masks, ``go_backwards``, ``initial_state``, ``return_state``, ``stateful``, ``dropout`` and
+    ``recurrent_dropout``, ...). It has no recurrent activation."""
+
+    _gates = 1
+    _n_states = 1
+
+    def __init__(self, units: int, activation: Any = "tanh", *args: Any, **kwargs: Any):
+        if "recurrent_activation" in kwargs:
+            raise TypeError(
+                "SimpleRNN: unexpected keyword argument 'recurrent_activation' (a SimpleRNN cell has one "
+                "activation, `activation`)."
+            )
+        super().__init__(units, activation, "linear", *args, **kwargs)
+
+    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any, masks: Any) -> Any:
+        res = kernels.simple_rnn_forward(
+            x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
+            initial_state=init, lengths=lengths, activation=self.activation, go_backwards=self.go_backwards,
+            training=training, input_masks=masks[0], recurrent_masks=masks[1],
+        )  # fmt: skip
+        return _GRUAsLSTM(res)
+
+    def _backward_kernel(
+        self, tape: RecurrentTape, d_out: np.ndarray | None, d_h: np.ndarray | None, d_c: Any, need_dx: bool
+    ) -> Any:
+        return kernels.simple_rnn_backward(tape, d_out, d_h, need_dx=need_dx)
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        cfg.pop("recurrent_activation", None)
+        return cfg
+
+
 class _GRUAsLSTM:
     """A GRU result with the attribute names `_RNN` reads."""
 

@@ -4,6 +4,7 @@ use super::errors::{run_kernel_on, slice, slice_mut, value_error};
 use crate::kernels::gru::{self, GruGrads, GruParams, GruSpec, GruTape};
 use crate::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
 use crate::kernels::rnn::{GateMasks, Lengths, RnnDims, CELL_ACTIVATIONS};
+use crate::kernels::simple_rnn::{self, SimpleRnnGrads, SimpleRnnParams, SimpleRnnSpec};
 use crate::simd::activation::Activation;
 use numpy::{
     PyArray1, PyArray2, PyArray3, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
@@ -505,7 +506,153 @@ fn gru_backward<'py>(
     Ok((dx, dk, drk, db, dh0))
 }
 
+type SimpleFwdOut<'py> = (Bound<'py, PyArray3<f32>>, Bound<'py, PyArray2<f32>>, Option<Bound<'py, PyArray3<f32>>>);
+
+/// `simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, lengths, activation, go_backwards,
+/// training, input_masks=None, recurrent_masks=None) -> (outputs, h, states | None)`
+#[pyfunction]
+#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, lengths, activation, go_backwards, training, input_masks=None, recurrent_masks=None))]
+#[allow(clippy::too_many_arguments)]
+fn simple_rnn_forward<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray3<'py, f32>,
+    kernel: PyReadonlyArray2<'py, f32>,
+    recurrent_kernel: PyReadonlyArray2<'py, f32>,
+    bias: Option<PyReadonlyArray1<'py, f32>>,
+    h0: Option<PyReadonlyArray2<'py, f32>>,
+    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    activation: &str,
+    go_backwards: bool,
+    training: bool,
+    input_masks: Option<PyReadonlyArray3<'py, f32>>,
+    recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
+) -> PyResult<SimpleFwdOut<'py>> {
+    const OP: &str = "simple_rnn_forward";
+    let spec = SimpleRnnSpec {
+        dims: rnn_dims(OP, &x, &kernel, &recurrent_kernel, 1)?,
+        activation: cell_activation(OP, activation)?,
+        go_backwards,
+    };
+    let RnnDims { batch: b, steps: t, units: h, .. } = spec.dims;
+    if let Some(v) = &bias {
+        if v.len() != h {
+            return Err(value_error(OP, format!("bias must have shape ({h},); received ({},)", v.len())));
+        }
+    }
+    check_state(OP, "initial h", &h0, b, h)?;
+    check_masks(OP, 1, spec.dims, &input_masks, &recurrent_masks)?;
+    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let (out, hl) = (new3(py, b, t, h), new2(py, b, h));
+    let states = training.then(|| new3(py, b, t, h));
+    {
+        let p = SimpleRnnParams {
+            x: slice(&x, OP, "x")?,
+            kernel: slice(&kernel, OP, "kernel")?,
+            recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
+            bias: opt(&bias, OP, "bias")?,
+            h0: opt(&h0, OP, "initial h")?,
+            lengths: Lengths(lens.as_deref()),
+            masks: masks(OP, &input_masks, &recurrent_masks)?,
+        };
+        let (mut ow, mut hw) = (out.readwrite(), hl.readwrite());
+        let mut sw = states.as_ref().map(|a| a.readwrite());
+        let (os, hs) = (slice_mut(&mut ow, OP, "out")?, slice_mut(&mut hw, OP, "h")?);
+        let ss = sw.as_mut().map(|a| slice_mut(a, OP, "states")).transpose()?;
+        run_kernel_on(py, OP, b <= 1, || simple_rnn::forward(&spec, &p, os, hs, ss))?;
+    }
+    Ok((out, hl, states))
+}
+
+type SimpleBwdOut<'py> = (
+    Option<Bound<'py, PyArray3<f32>>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Option<Bound<'py, PyArray1<f32>>>,
+    Bound<'py, PyArray2<f32>>,
+);
+
+/// `simple_rnn_backward(x, kernel, recurrent_kernel, has_bias, h0, lengths, activation,
+/// go_backwards, outputs, states, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None)
+/// -> (dx | None, dkernel, drecurrent_kernel, dbias | None, dh0)`. Overwrites `states`.
+#[pyfunction]
+#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, lengths, activation, go_backwards, outputs, states, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None))]
+#[allow(clippy::too_many_arguments)]
+fn simple_rnn_backward<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray3<'py, f32>,
+    kernel: PyReadonlyArray2<'py, f32>,
+    recurrent_kernel: PyReadonlyArray2<'py, f32>,
+    has_bias: bool,
+    h0: Option<PyReadonlyArray2<'py, f32>>,
+    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    activation: &str,
+    go_backwards: bool,
+    outputs: PyReadonlyArray3<'py, f32>,
+    mut states: PyReadwriteArray3<'py, f32>,
+    d_outputs: Option<PyReadonlyArray3<'py, f32>>,
+    d_h: Option<PyReadonlyArray2<'py, f32>>,
+    need_dx: bool,
+    input_masks: Option<PyReadonlyArray3<'py, f32>>,
+    recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
+) -> PyResult<SimpleBwdOut<'py>> {
+    const OP: &str = "simple_rnn_backward";
+    let spec = SimpleRnnSpec {
+        dims: rnn_dims(OP, &x, &kernel, &recurrent_kernel, 1)?,
+        activation: cell_activation(OP, activation)?,
+        go_backwards,
+    };
+    let RnnDims { batch: b, steps: t, inputs: f, units: h } = spec.dims;
+    check_state(OP, "initial h", &h0, b, h)?;
+    check_state(OP, "d_h", &d_h, b, h)?;
+    check_masks(OP, 1, spec.dims, &input_masks, &recurrent_masks)?;
+    for (name, shape) in [("outputs", outputs.shape().to_vec()), ("states", states.shape().to_vec())] {
+        if shape != [b, t, h] {
+            return Err(value_error(OP, format!("{name} must have shape [{b}, {t}, {h}]; received {shape:?}")));
+        }
+    }
+    if let Some(d) = &d_outputs {
+        if d.shape() != [b, t, h] {
+            return Err(value_error(
+                OP,
+                format!("d_outputs must have shape ({b}, {t}, {h}); received {:?}", d.shape()),
+            ));
+        }
+    }
+    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let dx = need_dx.then(|| new3(py, b, t, f));
+    let (dk, drk, dh0) = (new2(py, f, h), new2(py, h, h), new2(py, b, h));
+    let db = has_bias.then(|| super::buffers::pooled(py, [h]));
+    {
+        let p = SimpleRnnParams {
+            x: slice(&x, OP, "x")?,
+            kernel: slice(&kernel, OP, "kernel")?,
+            recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
+            bias: None,
+            h0: opt(&h0, OP, "initial h")?,
+            lengths: Lengths(lens.as_deref()),
+            masks: masks(OP, &input_masks, &recurrent_masks)?,
+        };
+        let (d_out, d_last) = (opt(&d_outputs, OP, "d_outputs")?, opt(&d_h, OP, "d_h")?);
+        let outs = slice(&outputs, OP, "outputs")?;
+        let ss = slice_mut(&mut states, OP, "states")?;
+        let mut dxw = dx.as_ref().map(|a| a.readwrite());
+        let (mut dkw, mut drkw, mut dh0w) = (dk.readwrite(), drk.readwrite(), dh0.readwrite());
+        let mut dbw = db.as_ref().map(|a| a.readwrite());
+        let grads = SimpleRnnGrads {
+            dx: dxw.as_mut().map(|a| slice_mut(a, OP, "dx")).transpose()?,
+            dkernel: slice_mut(&mut dkw, OP, "dkernel")?,
+            drecurrent_kernel: slice_mut(&mut drkw, OP, "drecurrent_kernel")?,
+            dbias: dbw.as_mut().map(|a| slice_mut(a, OP, "dbias")).transpose()?,
+            dh0: slice_mut(&mut dh0w, OP, "dh0")?,
+        };
+        run_kernel_on(py, OP, b <= 1, || simple_rnn::backward(&spec, &p, outs, ss, d_out, d_last, grads))?;
+    }
+    Ok((dx, dk, drk, db, dh0))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(simple_rnn_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(simple_rnn_backward, m)?)?;
     m.add_function(wrap_pyfunction!(lstm_forward, m)?)?;
     m.add_function(wrap_pyfunction!(lstm_backward, m)?)?;
     m.add_function(wrap_pyfunction!(gru_forward, m)?)?;
