@@ -2,7 +2,8 @@
 backend, CPU) outputs, gradients, moving statistics and parameter counts of single layers — the
 normalization layers (LayerNormalization, RMSNormalization, BatchNormalization,
 GroupNormalization, UnitNormalization), the activation layers (ReLU, LeakyReLU, PReLU, ELU,
-Softmax), the shaping layers (UpSampling1D, ZeroPadding1D, Cropping1D, Permute) and SimpleRNN — so that
+Softmax), the shaping layers (UpSampling1D, ZeroPadding1D, Cropping1D, Permute), SimpleRNN and
+RNN(cell) with LSTMCell, GRUCell, SimpleRNNCell and StackedRNNCells — so that
 tests/test_layer_goldens.py checks seqcore's layers against Keras without Keras installed.
 
 Run once, by hand, where keras and tensorflow are installed:
@@ -94,7 +95,39 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...], list[int] | None]] 
         (3, 5, 2),
         [5, 3, 1],
     ),
+    # RNN(cell): "cells" lists (cell class, its arguments); more than one means StackedRNNCells
+    "rnn_lstm_cell": ("RNN", {"cells": [["LSTMCell", {"units": 3}]]}, (2, 5, 4), None),
+    "rnn_gru_cell_seq_back": (
+        "RNN",
+        {"cells": [["GRUCell", {"units": 3, "reset_after": False}]], "return_sequences": True, "go_backwards": True},
+        (2, 5, 2),
+        None,
+    ),
+    "rnn_stacked": (
+        "RNN",
+        {
+            "cells": [["SimpleRNNCell", {"units": 3}], ["LSTMCell", {"units": 2}], ["GRUCell", {"units": 2}]],
+            "return_sequences": True,
+        },
+        (2, 4, 3),
+        None,
+    ),
+    "rnn_stacked_masked": (
+        "RNN",
+        {"cells": [["LSTMCell", {"units": 2}], ["SimpleRNNCell", {"units": 3}]]},
+        (3, 5, 2),
+        [5, 2, 4],
+    ),
 }
+
+
+def make_layer(module: Any, cls: str, config: dict[str, Any]) -> Any:
+    """The layer of a case, in Keras (here) or seqcore (tests/test_layer_goldens.py does the same)."""
+    if cls != "RNN":
+        return getattr(module, cls)(**config)
+    cfg = dict(config)
+    cells = [getattr(module, c)(**kw) for c, kw in cfg.pop("cells")]
+    return module.RNN(cells[0] if len(cells) == 1 else module.StackedRNNCells(cells), **cfg)
 
 
 def rng_for(name: str) -> np.random.Generator:
@@ -103,7 +136,7 @@ def rng_for(name: str) -> np.random.Generator:
 
 def layer_case(name: str, cls: str, config: dict[str, Any], shape: tuple[int, ...], lengths: Any, out: dict) -> dict:
     rng = rng_for(name)
-    layer = getattr(L, cls)(**config)
+    layer = make_layer(L, cls, config)
     x = (rng.normal(size=shape) * 2.0 + 0.5).astype(np.float32)
     dy = rng.normal(size=tuple(layer.compute_output_shape(shape))).astype(np.float32)  # the output's shape
     layer.build(shape)

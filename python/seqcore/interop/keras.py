@@ -45,6 +45,7 @@ from ..layers import (
     ELU,
     GRU,
     LSTM,
+    RNN,
     Activation,
     ActivityRegularization,
     Add,
@@ -66,10 +67,12 @@ from ..layers import (
     GlobalAveragePooling1D,
     GlobalMaxPooling1D,
     GroupNormalization,
+    GRUCell,
     Input,
     Layer,
     LayerNormalization,
     LeakyReLU,
+    LSTMCell,
     Masking,
     Maximum,
     MaxPooling1D,
@@ -82,8 +85,10 @@ from ..layers import (
     Reshape,
     RMSNormalization,
     SimpleRNN,
+    SimpleRNNCell,
     Softmax,
     SpatialDropout1D,
+    StackedRNNCells,
     Subtract,
     TimeDistributed,
     UnitNormalization,
@@ -122,6 +127,7 @@ SUPPORTED_LAYERS = (
     "LSTM",
     "GRU",
     "SimpleRNN",
+    "RNN",
     "Conv1D",
     "MaxPooling1D",
     "AveragePooling1D",
@@ -450,6 +456,65 @@ def _rnn(o: _Options) -> Layer:
     return GRU(int(o.get("units")), reset_after=bool(o.get("reset_after", True)), **kw)
 
 
+_CELLS = {"LSTMCell": LSTMCell, "GRUCell": GRUCell, "SimpleRNNCell": SimpleRNNCell}
+
+
+def _cell(entry: Any, fn: str) -> Any:
+    """A Keras cell entry (LSTMCell, GRUCell, SimpleRNNCell, StackedRNNCells of them) as seqcore's."""
+    cls = _class(entry) if isinstance(entry, dict) else type(entry).__name__
+    if cls == "StackedRNNCells":
+        return StackedRNNCells([_cell(c, fn) for c in _cfg(entry).get("cells") or []], name=_cfg(entry).get("name"))
+    if cls not in _CELLS:
+        raise ValueError(
+            f"{fn}: the RNN's cell is a {cls}; seqcore converts LSTMCell, GRUCell, SimpleRNNCell and StackedRNNCells "
+            f"(a custom cell has no fused kernel)."
+        )
+    o = _Options(entry, fn)
+    kw: dict[str, Any] = {
+        "activation": o.activation("activation", _RNN_ACTIVATIONS),
+        "use_bias": bool(o.get("use_bias", True)),
+        "kernel_initializer": o.initializer("kernel_initializer") or "glorot_uniform",
+        "recurrent_initializer": o.initializer("recurrent_initializer") or "orthogonal",
+        "bias_initializer": o.initializer("bias_initializer") or "zeros",
+        "kernel_regularizer": o.regularizer("kernel_regularizer"),
+        "recurrent_regularizer": o.regularizer("recurrent_regularizer"),
+        "bias_regularizer": o.regularizer("bias_regularizer"),
+        "kernel_constraint": o.constraint("kernel_constraint"),
+        "recurrent_constraint": o.constraint("recurrent_constraint"),
+        "bias_constraint": o.constraint("bias_constraint"),
+        "dropout": float(o.get("dropout", 0.0)),
+        "recurrent_dropout": float(o.get("recurrent_dropout", 0.0)),
+        "seed": o.get("seed"),
+        "name": o.get("name"),
+    }
+    if cls != "SimpleRNNCell":
+        kw["recurrent_activation"] = o.activation("recurrent_activation", _RNN_ACTIVATIONS)
+    if cls == "LSTMCell":
+        kw["unit_forget_bias"] = bool(o.get("unit_forget_bias", True))
+    if cls == "GRUCell":
+        kw["reset_after"] = bool(o.get("reset_after", True))
+    o.get("implementation")  # Keras 2's kernel choice; the fused kernel is the only one
+    cell = _CELLS[cls](int(o.get("units")), **kw)
+    o.finish()
+    return cell
+
+
+def _rnn_wrapper(o: _Options) -> Layer:
+    if not o.graph and o.get("return_state", False):
+        raise ValueError(f"{o.who}: return_state=True has no place in a Keras Sequential model.")
+    return RNN(
+        _cell(o.get("cell"), o.fn),
+        return_sequences=bool(o.get("return_sequences", False)),
+        return_state=bool(o.get("return_state", False)),
+        go_backwards=bool(o.get("go_backwards", False)),
+        stateful=bool(o.get("stateful", False)),
+        unroll=bool(o.get("unroll", False)),
+        zero_output_for_mask=bool(o.get("zero_output_for_mask", False)),
+        name=o.get("name"),
+        trainable=o.get("trainable", True),
+    )
+
+
 def _conv1d(o: _Options) -> Layer:
     o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
     return Conv1D(
@@ -618,6 +683,7 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "LSTM": _rnn,
     "GRU": _rnn,
     "SimpleRNN": _rnn,
+    "RNN": _rnn_wrapper,
     "Conv1D": _conv1d,
     "MaxPooling1D": _pool,
     "AveragePooling1D": _pool,
@@ -792,6 +858,15 @@ def _weight_groups(entry: dict[str, Any], path: str) -> Iterator[tuple[str, int]
     of ``layer.get_weights()``. The count is what the config implies; containers hold none."""
     cls, c = _class(entry), _cfg(entry)
     yield path, 0 if cls in ("LSTM", "GRU", "SimpleRNN") else _n_vars(cls, c)
+    if cls == "RNN":
+        cell = c.get("cell") or {}
+        if _class(cell) == "StackedRNNCells":
+            used: dict[str, int] = {}
+            for sub in _cfg(cell).get("cells") or []:
+                name = _unique(_snake(str(sub.get("class_name"))), used)
+                yield f"{path}/cell/cells/{name}", 2 + bool(_cfg(sub).get("use_bias", True))
+        else:
+            yield f"{path}/cell", 2 + bool(_cfg(cell).get("use_bias", True))
     if cls in ("LSTM", "GRU", "SimpleRNN"):
         yield f"{path}/cell", 2 + bool(c.get("use_bias", True))
     elif cls == "Bidirectional":
@@ -1267,6 +1342,19 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         if layer.activity_regularizer is not None:
             c["activity_regularizer"] = _reg_entry(layer.activity_regularizer)
         return _entry("Dense", c)
+    if isinstance(layer, RNN):
+        if layer.return_state and not graph:
+            raise ValueError(f"{who}: return_state=True has no place in a Keras Sequential model.")
+        c.update(
+            return_sequences=layer.return_sequences,
+            return_state=layer.return_state,
+            go_backwards=layer.go_backwards,
+            stateful=layer.stateful,
+            unroll=layer.unroll,
+            zero_output_for_mask=layer.zero_output_for_mask,
+            cell=_export_cell(layer.cell, who),
+        )
+        return _entry("RNN", c)
     if isinstance(layer, _RNN):
         c.update(
             units=layer.units,
@@ -1452,6 +1540,20 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
     raise ValueError(
         f"{who}: no Keras equivalent is known to seqcore's converter (supported: {', '.join(SUPPORTED_LAYERS)})."
     )
+
+
+def _export_cell(cell: Any, who: str) -> dict[str, Any]:
+    if isinstance(cell, StackedRNNCells):
+        return _entry("StackedRNNCells", {"name": cell.name, "trainable": cell.trainable, "dtype": "float32",
+                                          "cells": [_export_cell(c, who) for c in cell.cells]})  # fmt: skip
+    fused = _export_layer(cell._layer, who.split(":")[0], graph=True)["config"]
+    keep = ("units", "activation", "recurrent_activation", "use_bias", "kernel_initializer", "recurrent_initializer",
+            "bias_initializer", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+            "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed",
+            "unit_forget_bias", "reset_after")  # fmt: skip
+    cfg = {"name": cell.name, "trainable": cell.trainable, "dtype": "float32",
+           **{k: v for k, v in fused.items() if k in keep}}  # fmt: skip
+    return _entry(type(cell).__name__, cfg)
 
 
 def _export_model(model: Sequential, fn: str, input_shape: Any) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from .regularization import (
     SpatialDropout1D,
 )
 from .reshaping import Cropping1D, Permute, UpSampling1D, ZeroPadding1D
+from .rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .wrappers import Bidirectional, Masking, TimeDistributed
 
 # Keras 3's aliases (keras.layers exports exactly these for the 1-D layers seqcore has); a layer
@@ -84,7 +85,12 @@ __all__ = [
     "multiply",
     "subtract",
     "GRU",
+    "GRUCell",
     "LSTM",
+    "LSTMCell",
+    "RNN",
+    "SimpleRNNCell",
+    "StackedRNNCells",
     "Activation",
     "AveragePooling1D",
     "Conv1D",
