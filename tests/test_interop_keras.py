@@ -167,7 +167,10 @@ def _layer(cls: str, **config: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("layer", "match"),
     [
-        (_layer("SimpleRNN", name="rnn", units=2), r"layer 'rnn' \(SimpleRNN\) is not supported.*Supported Keras"),
+        (
+            _layer("ConvLSTM1D", name="rnn", filters=2, kernel_size=[2]),
+            r"layer 'rnn' \(ConvLSTM1D\) is not supported.*Supported Keras",
+        ),
         (_layer("LSTM", name="l", units=2, return_state=True), r"'l' \(LSTM\): return_state=True"),
         (_layer("Conv1D", name="c", filters=2, kernel_size=[2], data_format="channels_first"), r"channels_first"),
         (
@@ -417,8 +420,8 @@ def test_verification_names_the_diverging_layer(keras: Any) -> None:
 
 
 def test_unsupported_live_layer_is_named(keras: Any) -> None:
-    km = keras.Sequential([keras.Input((4, 2)), keras.layers.SimpleRNN(3, name="simple")])
-    with pytest.raises(ValueError, match=r"layer 'simple' \(SimpleRNN\) is not supported"):
+    km = keras.Sequential([keras.Input((4, 2)), keras.layers.Conv1DTranspose(3, 2, name="simple")])
+    with pytest.raises(ValueError, match=r"layer 'simple' \(Conv1DTranspose\) is not supported"):
         interop.from_keras(km)
 
 

@@ -52,7 +52,7 @@ def ref_batch_norm(x: np.ndarray, axis: int, g: Any, b: Any, eps: float, lengths
         v = ((x - m) ** 2).mean(axis=red, keepdims=True)
     else:
         w = (np.arange(x.shape[1])[None, :] < np.asarray(lengths)[:, None]).astype(np.float64)[..., None]
-        d = w.sum() + 1e-7
+        d = float(np.float32(w.sum()) + np.float32(1e-7))  # Keras adds its epsilon in float32
         m = (w * x).sum(axis=red, keepdims=True) / d
         v = (w * (x - m) ** 2).sum(axis=red, keepdims=True) / d
     y = (x - m) / np.sqrt(v + eps)

@@ -20,8 +20,9 @@
 //! every row (masked ones too) is normalized with them, `y = x·inv + (β - μ·inv)`, `inv = γ/√(σ² + ε)`.
 //! In inference the moving statistics take their place. Backward, with `x̂ = (x - μ)·r`:
 //! ```text
-//! dβ = Σ dy,   dγ = Σ dy·x̂   (all rows),   dx = γ·r·(dy - w/D·(dβ + x̂·dγ))
+//! dβ = Σ dy,   dγ = Σ dy·x̂   (all rows),   dx = γ·r·(dy - w/D·(dβ + (x̂ - r·μ·(D-N)/D)·dγ))
 //! ```
+//! where `N = Σ w` (the `D - N` term is Keras's 1e-7, non-zero only when masked).
 //! (inference: all `w = 0`, so `dx = γ·r·dy`).
 //!
 //! Design: memory-bound, so each pass reads its data once: per row, the mean and the centred sum
@@ -505,13 +506,20 @@ pub fn column_backward(
         let mut k1 = vec![0.0f32; cols];
         let mut k2 = vec![0.0f32; cols];
         let mut k3 = vec![0.0f32; cols];
+        // Masked, Keras divides by D = N + 1e-7 (in float32), so Σw·(x - μ) = μ·(D - N) is not 0 and
+        // the variance's gradient keeps a term in it: x̂ becomes x̂ - r·μ·(D - N)/D below. It matters
+        // when few steps are valid (r is large and the masked rows, normalized too, feel it).
+        let excess = match w {
+            RowWeights::All => 0.0,
+            RowWeights::Lengths { .. } => denom - (0..rows).map(|r| w.weight(r)).sum::<f32>(),
+        };
         for c in 0..cols {
             let gr = gamma.map_or(1.0, |g| g[c]) * rstd[c];
             k1[c] = gr;
             if training {
-                // dx = γr·dy - w·(γr/D)·(dβ + x̂·dγ),   x̂ = (x - μ)·r
-                k2[c] = gr / denom * dbv[c];
+                // dx = γr·dy - w·(γr/D)·(dβ + (x̂ - r·μ·(D - N)/D)·dγ),   x̂ = (x - μ)·r
                 k3[c] = gr / denom * dg[c] * rstd[c];
+                k2[c] = gr / denom * dbv[c] - k3[c] * mean[c] * excess / denom;
             }
         }
         if rows > 0 && cols > 0 {
