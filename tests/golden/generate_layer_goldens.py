@@ -203,6 +203,35 @@ def model_case(out: dict) -> dict:
     }
 
 
+# Dot on two inputs: name -> (shape a, shape b, config); written to dot_goldens.npz as
+# <name>__a, <name>__b, <name>__dy, <name>__y, <name>__da, <name>__db.
+DOT_CASES: dict[str, tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = {
+    "dot_2d": ((3, 4), (3, 4), {"axes": 1}),
+    "dot_scores": ((2, 4, 3), (2, 5, 3), {"axes": 2}),
+    "dot_context": ((2, 4, 5), (2, 5, 3), {"axes": (2, 1)}),
+    "dot_time": ((2, 4, 3), (2, 4, 2), {"axes": 1, "normalize": True}),
+    "dot_mixed_rank": ((3, 4), (3, 4, 2), {"axes": (1, 1)}),
+}
+
+
+def dot_goldens() -> None:
+    out: dict[str, np.ndarray] = {}
+    for name, (sa, sb, config) in DOT_CASES.items():
+        rng = rng_for(name)
+        a, b = rng.normal(size=sa).astype(np.float32), rng.normal(size=sb).astype(np.float32)
+        layer = L.Dot(**config)
+        at, bt = tf.constant(a), tf.constant(b)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([at, bt])
+            y = layer([at, bt])
+            dy = tf.constant(rng.normal(size=y.shape).astype(np.float32))
+            loss = tf.reduce_sum(y * dy)
+        da, db = tape.gradient(loss, [at, bt])
+        out.update({f"{name}__a": a, f"{name}__b": b, f"{name}__dy": dy.numpy(), f"{name}__y": y.numpy(),
+                    f"{name}__da": da.numpy(), f"{name}__db": db.numpy()})  # fmt: skip
+    np.savez_compressed(HERE / "dot_goldens.npz", **out)
+
+
 def main() -> None:
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"keras": keras.__version__, "tensorflow": tf.__version__, "cases": {}}
@@ -211,7 +240,8 @@ def main() -> None:
     meta["model"] = model_case(arrays)
     np.savez_compressed(HERE / "layer_goldens.npz", **arrays)
     (HERE / "layer_goldens.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {len(arrays)} arrays for {len(CASES)} layer cases and the model case")
+    dot_goldens()
+    print(f"wrote {len(arrays)} arrays for {len(CASES)} layer cases and the model case, and the Dot cases")
 
 
 if __name__ == "__main__":

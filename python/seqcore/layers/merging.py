@@ -204,8 +204,10 @@ class Concatenate(_Merge):
 
 
 class Dot(_Merge):
-    """Keras's Dot for 2-D inputs ``(batch, n)``: the per-sample dot product ``(batch, 1)``, of the
-    L2-normalized inputs (cosine similarity) with ``normalize=True``."""
+    """Keras's Dot: per sample, the dot product of the two inputs along ``axes`` (Keras's
+    ``batch_dot``): ``(batch, n)`` with ``(batch, n)`` gives ``(batch, 1)``; ``(batch, t, d)`` with
+    ``(batch, s, d)`` and ``axes=2`` gives the ``(batch, t, s)`` scores of Luong attention. With
+    ``normalize=True`` both inputs are L2-normalized along their axes first (cosine similarity)."""
 
     propagates_mask = False
 
@@ -215,7 +217,7 @@ class Dot(_Merge):
         if len(axes_t) != 2 or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes_t):
             raise ValueError(f"Dot {self.name!r}: axes must be an int or a pair of ints. Received: axes={axes!r}")
         self.axes = axes if isinstance(axes, int) else list(axes_t)
-        self._axes = axes_t
+        self._axes = (int(axes_t[0]), int(axes_t[1]))
         self.normalize = bool(normalize)
 
     def _check_list(self, inputs: Any) -> list[Any]:
@@ -224,38 +226,75 @@ class Dot(_Merge):
             raise ValueError(f"Dot {self.name!r}: expects exactly 2 inputs; received {len(xs)}.")
         return xs
 
+    def _resolved(self, ra: int, rb: int, shapes: Any) -> tuple[int, int]:
+        out = []
+        for ax, rank in zip(self._axes, (ra, rb), strict=True):
+            a = ax % rank if -rank <= ax < rank else -1
+            if a < 1:
+                raise ValueError(
+                    f"Dot {self.name!r}: axes={self.axes} must name a non-batch axis of each input; received "
+                    f"{' and '.join(shape_str(tuple(s)) for s in shapes)}."
+                )
+            out.append(a)
+        return out[0], out[1]
+
     def _merged_shape(self, shapes: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
         a, b = shapes
-        if len(a) != 2 or len(b) != 2 or any(ax % 2 != 1 for ax in self._axes):
+        if len(a) < 2 or len(b) < 2:
             raise ValueError(
-                f"Dot {self.name!r}: seqcore supports 2-D inputs (batch, n) with axes=1; received "
-                f"{shape_str(a)} and {shape_str(b)} with axes={self.axes}."
+                f"Dot {self.name!r}: inputs need a batch axis and at least one more; received {a} and {b}."
             )
-        if a[1] is not None and b[1] is not None and a[1] != b[1]:
+        ia, ib = self._resolved(len(a), len(b), shapes)
+        if a[ia] is not None and b[ib] is not None and a[ia] != b[ib]:
             raise ValueError(
-                f"Dot {self.name!r}: the dotted axes must have the same size; received {shape_str(a)} and "
-                f"{shape_str(b)}."
+                f"Dot {self.name!r}: the dotted axes must have the same size; received {shape_str(a)} (axis {ia}) "
+                f"and {shape_str(b)} (axis {ib})."
             )
-        return (a[0] if a[0] is not None else b[0], 1)
+        rest = [d for i, d in enumerate(a) if i not in (0, ia)] + [d for i, d in enumerate(b) if i not in (0, ib)]
+        return (a[0] if a[0] is not None else b[0], *(rest or [1]))
+
+    def _spec(self, ra: int, rb: int) -> tuple[str, str, str, bool]:
+        """einsum subscripts (a, b, out) and whether the output gains Keras's trailing axis of 1."""
+        ia, ib = self._resolved(ra, rb, [(None,) * ra, (None,) * rb])
+        letters = iter("cdefghijklmnopqrstuvwxyz")
+        sa = ["b"] + [next(letters) for _ in range(ra - 1)]
+        sb = ["b"] + [next(letters) for _ in range(rb - 1)]
+        sb[ib] = sa[ia] = "a"
+        out = (
+            ["b"]
+            + [c for i, c in enumerate(sa) if i not in (0, ia)]
+            + [c for i, c in enumerate(sb) if i not in (0, ib)]
+        )
+        return "".join(sa), "".join(sb), "".join(out), len(out) == 1
 
     def forward(self, x: Any, training: bool = False) -> tuple[np.ndarray, Any]:
-        a, b = self._check_list(x)
-        if self.normalize:
-            na = np.maximum(np.sqrt((a * a).sum(axis=1, keepdims=True)), np.float32(1e-12))
-            nb = np.maximum(np.sqrt((b * b).sum(axis=1, keepdims=True)), np.float32(1e-12))
-            ua, ub = a / na, b / nb
+        a, b = (np.asarray(v, np.float32) for v in self._check_list(x))
+        self._merged_shape([(None, *a.shape[1:]), (None, *b.shape[1:])])
+        ia, ib = self._resolved(a.ndim, b.ndim, [a.shape, b.shape])
+        if self.normalize:  # Keras's ops.normalize: x * min(1/sqrt(sum(x²)), 1e12)
+            na = np.minimum(1.0 / np.sqrt((a * a).sum(axis=ia, keepdims=True)), np.float32(1e12)).astype(np.float32)
+            nb = np.minimum(1.0 / np.sqrt((b * b).sum(axis=ib, keepdims=True)), np.float32(1e12)).astype(np.float32)
+            ua, ub = a * na, b * nb
         else:
             na = nb = None
             ua, ub = a, b
-        y = (ua * ub).sum(axis=1, keepdims=True).astype(np.float32)
-        return y, ((ua, ub, na, nb) if training else None)
+        sa, sb, so, expand = self._spec(a.ndim, b.ndim)
+        y = np.einsum(f"{sa},{sb}->{so}", ua, ub, optimize=True).astype(np.float32)
+        if expand:
+            y = y[:, None]
+        return np.ascontiguousarray(y), ((ua, ub, na, nb, ia, ib) if training else None)
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> list[np.ndarray]:
-        ua, ub, na, nb = ctx
-        ga, gb = dy * ub, dy * ua
-        if self.normalize:  # d(u)/d(x) for u = x/|x|: (g - u (u.g)) / |x|
-            ga = (ga - ua * (ua * ga).sum(axis=1, keepdims=True)) / na
-            gb = (gb - ub * (ub * gb).sum(axis=1, keepdims=True)) / nb
+        ua, ub, na, nb, ia, ib = ctx
+        sa, sb, so, expand = self._spec(ua.ndim, ub.ndim)
+        g = np.asarray(dy, np.float32)
+        if expand:
+            g = g[:, 0]
+        ga = np.einsum(f"{so},{sb}->{sa}", g, ub, optimize=True)
+        gb = np.einsum(f"{so},{sa}->{sb}", g, ua, optimize=True)
+        if self.normalize:  # u = x·n with n = 1/|x|: du/dx applied to g is (g - u (u·g))·n (unclamped)
+            ga = np.where(na >= 1e12, ga * na, (ga - ua * (ua * ga).sum(axis=ia, keepdims=True)) * na)
+            gb = np.where(nb >= 1e12, gb * nb, (gb - ub * (ub * gb).sum(axis=ib, keepdims=True)) * nb)
         return [np.ascontiguousarray(ga, np.float32), np.ascontiguousarray(gb, np.float32)]
 
     def get_config(self) -> dict[str, Any]:
