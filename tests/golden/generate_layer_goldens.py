@@ -95,6 +95,33 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...], list[int] | None]] 
         (3, 5, 2),
         [5, 3, 1],
     ),
+    "conv_t_valid": ("Conv1DTranspose", {"filters": 3, "kernel_size": 3}, (2, 5, 2), None),
+    "conv_t_stride_same": (
+        "Conv1DTranspose",
+        {"filters": 2, "kernel_size": 4, "strides": 2, "padding": "same", "activation": "tanh"},
+        (2, 5, 3),
+        None,
+    ),  # fmt: skip
+    "conv_t_stride_valid_k2": ("Conv1DTranspose", {"filters": 2, "kernel_size": 2, "strides": 3}, (2, 4, 2), None),
+    "conv_t_output_padding": (
+        "Conv1DTranspose",
+        {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 1},
+        (2, 5, 3),
+        None,
+    ),  # fmt: skip
+    "conv_t_valid_output_padding": (
+        "Conv1DTranspose",
+        {"filters": 2, "kernel_size": 3, "strides": 3, "output_padding": 2, "use_bias": False},
+        (2, 4, 2),
+        None,
+    ),  # fmt: skip
+    # (TensorFlow's CPU transposed convolution has no dilation, so no golden for dilation_rate > 1)
+    "conv_t_gelu_same": (
+        "Conv1DTranspose",
+        {"filters": 3, "kernel_size": 5, "padding": "same", "activation": "gelu"},
+        (2, 6, 2),
+        None,
+    ),  # fmt: skip
     # RNN(cell): "cells" lists (cell class, its arguments); more than one means StackedRNNCells
     "rnn_lstm_cell": ("RNN", {"cells": [["LSTMCell", {"units": 3}]]}, (2, 5, 4), None),
     "rnn_gru_cell_seq_back": (

@@ -56,6 +56,7 @@ from ..layers import (
     Bidirectional,
     Concatenate,
     Conv1D,
+    Conv1DTranspose,
     Cropping1D,
     Dense,
     Dot,
@@ -129,6 +130,7 @@ SUPPORTED_LAYERS = (
     "SimpleRNN",
     "RNN",
     "Conv1D",
+    "Conv1DTranspose",
     "MaxPooling1D",
     "AveragePooling1D",
     "GlobalMaxPooling1D",
@@ -530,6 +532,22 @@ def _conv1d(o: _Options) -> Layer:
     )
 
 
+def _conv1d_transpose(o: _Options) -> Layer:
+    o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
+    op = o.get("output_padding")
+    return Conv1DTranspose(
+        int(o.get("filters")),
+        _one(o.get("kernel_size")),
+        strides=_one(o.get("strides", 1)),
+        padding=o.get("padding", "valid"),
+        output_padding=None if op is None else _one(op),
+        dilation_rate=_one(o.get("dilation_rate", 1)),
+        activation=o.activation("activation"),
+        use_bias=bool(o.get("use_bias", True)),
+        **_kernel_bias_options(o),
+    )
+
+
 def _pool(o: _Options) -> Layer:
     o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
     cls = MaxPooling1D if _class(o.entry) == "MaxPooling1D" else AveragePooling1D
@@ -685,6 +703,7 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "SimpleRNN": _rnn,
     "RNN": _rnn_wrapper,
     "Conv1D": _conv1d,
+    "Conv1DTranspose": _conv1d_transpose,
     "MaxPooling1D": _pool,
     "AveragePooling1D": _pool,
     "GlobalMaxPooling1D": _global_pool,
@@ -899,7 +918,7 @@ def _n_vars(cls: str, c: dict[str, Any]) -> int:
         return int(bool(c.get("scale", True))) + int(bool(c.get("center", True)))
     if cls == "BatchNormalization":  # gamma, beta, moving_mean, moving_variance
         return int(bool(c.get("scale", True))) + int(bool(c.get("center", True))) + 2
-    return 1 + bool(c.get("use_bias", True)) if cls in ("Dense", "Conv1D") else 0
+    return 1 + bool(c.get("use_bias", True)) if cls in ("Dense", "Conv1D", "Conv1DTranspose") else 0
 
 
 def _h5py() -> Any:
@@ -1417,6 +1436,26 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
             bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
         )
         return _entry("Conv1D", c)
+    if isinstance(layer, Conv1DTranspose):
+        c.update(
+            filters=layer.filters,
+            kernel_size=[layer.kernel_size],
+            strides=[layer.strides],
+            padding=layer.padding,
+            output_padding=None if layer.output_padding is None else [layer.output_padding],
+            data_format="channels_last",
+            dilation_rate=[layer.dilation_rate],
+            activation=layer.activation,
+            use_bias=layer.use_bias,
+            kernel_initializer=_init_entry(layer.kernel_initializer, who, "kernel_initializer"),
+            bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
+            kernel_regularizer=_reg_entry(layer.kernel_regularizer),
+            bias_regularizer=_reg_entry(layer.bias_regularizer),
+            activity_regularizer=_reg_entry(layer.activity_regularizer),
+            kernel_constraint=_constraint_entry(layer.kernel_constraint, who, "kernel_constraint"),
+            bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
+        )
+        return _entry("Conv1DTranspose", c)
     if isinstance(layer, (MaxPooling1D, AveragePooling1D)):
         c.update(
             pool_size=[layer.pool_size], strides=[layer.strides], padding=layer.padding, data_format="channels_last"

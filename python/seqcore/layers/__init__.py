@@ -6,6 +6,7 @@ from typing import Any
 
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import REGISTRY, Layer, Weight
+from .conv_transpose import Conv1DTranspose
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, RepeatVector, Reshape
 from .embedding import Embedding
@@ -94,6 +95,7 @@ __all__ = [
     "Activation",
     "AveragePooling1D",
     "Conv1D",
+    "Conv1DTranspose",
     "Cropping1D",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
