@@ -420,8 +420,8 @@ def test_verification_names_the_diverging_layer(keras: Any) -> None:
 
 
 def test_unsupported_live_layer_is_named(keras: Any) -> None:
-    km = keras.Sequential([keras.Input((4, 2)), keras.layers.SeparableConv1D(3, 2, name="simple")])
-    with pytest.raises(ValueError, match=r"layer 'simple' \(SeparableConv1D\) is not supported"):
+    km = keras.Sequential([keras.Input((4, 2, 1)), keras.layers.Conv2D(3, 2, name="simple")])
+    with pytest.raises(ValueError, match=r"layer 'simple' \(Conv2D\) is not supported"):
         interop.from_keras(km)
 
 

@@ -122,6 +122,28 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[int, ...], list[int] | None]] 
         (2, 6, 2),
         None,
     ),  # fmt: skip
+    "depthwise": ("DepthwiseConv1D", {"kernel_size": 3}, (2, 6, 3), None),
+    "depthwise_multiplier_same_stride": (
+        "DepthwiseConv1D",
+        {"kernel_size": 4, "depth_multiplier": 2, "padding": "same", "strides": 2, "activation": "tanh"},
+        (2, 7, 3),
+        None,
+    ),
+    "separable": ("SeparableConv1D", {"filters": 4, "kernel_size": 3}, (2, 6, 3), None),
+    "separable_dilated_gelu": (
+        "SeparableConv1D",
+        {
+            "filters": 2,
+            "kernel_size": 3,
+            "dilation_rate": 2,
+            "depth_multiplier": 2,
+            "padding": "same",
+            "activation": "gelu",
+            "use_bias": False,
+        },
+        (2, 8, 3),
+        None,
+    ),  # fmt: skip
     # RNN(cell): "cells" lists (cell class, its arguments); more than one means StackedRNNCells
     "rnn_lstm_cell": ("RNN", {"cells": [["LSTMCell", {"units": 3}]]}, (2, 5, 4), None),
     "rnn_gru_cell_seq_back": (

@@ -59,6 +59,7 @@ from ..layers import (
     Conv1DTranspose,
     Cropping1D,
     Dense,
+    DepthwiseConv1D,
     Dot,
     Dropout,
     Embedding,
@@ -85,6 +86,7 @@ from ..layers import (
     RepeatVector,
     Reshape,
     RMSNormalization,
+    SeparableConv1D,
     SimpleRNN,
     SimpleRNNCell,
     Softmax,
@@ -131,6 +133,8 @@ SUPPORTED_LAYERS = (
     "RNN",
     "Conv1D",
     "Conv1DTranspose",
+    "DepthwiseConv1D",
+    "SeparableConv1D",
     "MaxPooling1D",
     "AveragePooling1D",
     "GlobalMaxPooling1D",
@@ -548,6 +552,37 @@ def _conv1d_transpose(o: _Options) -> Layer:
     )
 
 
+def _separable(o: _Options) -> Layer:
+    o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
+    kw: dict[str, Any] = {
+        "strides": _one(o.get("strides", 1)),
+        "padding": o.get("padding", "valid"),
+        "dilation_rate": _one(o.get("dilation_rate", 1)),
+        "depth_multiplier": int(o.get("depth_multiplier", 1)),
+        "activation": o.activation("activation"),
+        "use_bias": bool(o.get("use_bias", True)),
+        "depthwise_initializer": o.initializer("depthwise_initializer") or "glorot_uniform",
+        "bias_initializer": o.initializer("bias_initializer") or "zeros",
+        "depthwise_regularizer": o.regularizer("depthwise_regularizer"),
+        "bias_regularizer": o.regularizer("bias_regularizer"),
+        "activity_regularizer": o.regularizer("activity_regularizer"),
+        "depthwise_constraint": o.constraint("depthwise_constraint"),
+        "bias_constraint": o.constraint("bias_constraint"),
+        "name": o.get("name"),
+        "trainable": o.get("trainable", True),
+    }
+    if _class(o.entry) == "DepthwiseConv1D":
+        return DepthwiseConv1D(_one(o.get("kernel_size")), **kw)
+    return SeparableConv1D(
+        int(o.get("filters")),
+        _one(o.get("kernel_size")),
+        pointwise_initializer=o.initializer("pointwise_initializer") or "glorot_uniform",
+        pointwise_regularizer=o.regularizer("pointwise_regularizer"),
+        pointwise_constraint=o.constraint("pointwise_constraint"),
+        **kw,
+    )
+
+
 def _pool(o: _Options) -> Layer:
     o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
     cls = MaxPooling1D if _class(o.entry) == "MaxPooling1D" else AveragePooling1D
@@ -704,6 +739,8 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "RNN": _rnn_wrapper,
     "Conv1D": _conv1d,
     "Conv1DTranspose": _conv1d_transpose,
+    "DepthwiseConv1D": _separable,
+    "SeparableConv1D": _separable,
     "MaxPooling1D": _pool,
     "AveragePooling1D": _pool,
     "GlobalMaxPooling1D": _global_pool,
@@ -914,6 +951,8 @@ def _n_vars(cls: str, c: dict[str, Any]) -> int:
         return int(bool(c.get("scale", True)) or rms) + int(bool(c.get("center", True)) and not rms)
     if cls == "PReLU":
         return 1  # alpha
+    if cls in ("DepthwiseConv1D", "SeparableConv1D"):  # [depthwise, pointwise,] bias
+        return (1 if cls == "DepthwiseConv1D" else 2) + bool(c.get("use_bias", True))
     if cls == "GroupNormalization":  # gamma, beta
         return int(bool(c.get("scale", True))) + int(bool(c.get("center", True)))
     if cls == "BatchNormalization":  # gamma, beta, moving_mean, moving_variance
@@ -1436,6 +1475,33 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
             bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
         )
         return _entry("Conv1D", c)
+    if isinstance(layer, (DepthwiseConv1D, SeparableConv1D)):
+        c.update(
+            kernel_size=[layer.kernel_size],
+            strides=[layer.strides],
+            padding=layer.padding,
+            data_format="channels_last",
+            dilation_rate=[layer.dilation_rate],
+            depth_multiplier=layer.depth_multiplier,
+            activation=layer.activation,
+            use_bias=layer.use_bias,
+            depthwise_initializer=_init_entry(layer.depthwise_initializer, who, "depthwise_initializer"),
+            bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
+            depthwise_regularizer=_reg_entry(layer.depthwise_regularizer),
+            bias_regularizer=_reg_entry(layer.bias_regularizer),
+            activity_regularizer=_reg_entry(layer.activity_regularizer),
+            depthwise_constraint=_constraint_entry(layer.depthwise_constraint, who, "depthwise_constraint"),
+            bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
+        )
+        if isinstance(layer, DepthwiseConv1D):
+            return _entry("DepthwiseConv1D", c)
+        c.update(
+            filters=layer.filters,
+            pointwise_initializer=_init_entry(layer.pointwise_initializer, who, "pointwise_initializer"),
+            pointwise_regularizer=_reg_entry(layer.pointwise_regularizer),
+            pointwise_constraint=_constraint_entry(layer.pointwise_constraint, who, "pointwise_constraint"),
+        )
+        return _entry("SeparableConv1D", c)
     if isinstance(layer, Conv1DTranspose):
         c.update(
             filters=layer.filters,

@@ -45,6 +45,7 @@ from .regularization import (
 )
 from .reshaping import Cropping1D, Permute, UpSampling1D, ZeroPadding1D
 from .rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from .separable import DepthwiseConv1D, SeparableConv1D
 from .wrappers import Bidirectional, Masking, TimeDistributed
 
 # Keras 3's aliases (keras.layers exports exactly these for the 1-D layers seqcore has); a layer
@@ -109,6 +110,7 @@ __all__ = [
     "BatchNormalization",
     "Bidirectional",
     "Dense",
+    "DepthwiseConv1D",
     "Dropout",
     "ELU",
     "Embedding",
@@ -126,6 +128,7 @@ __all__ = [
     "RMSNormalization",
     "RepeatVector",
     "Reshape",
+    "SeparableConv1D",
     "SimpleRNN",
     "Softmax",
     "TimeDistributed",
