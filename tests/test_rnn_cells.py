@@ -116,3 +116,25 @@ def test_errors() -> None:
     x = data(2, 3, 2)
     with pytest.raises(ValueError, match=r"RNN 's': go_backwards with stacked cells and a mask"):
         rnn.apply(x, lengths=np.array([3, 1]))
+
+
+def test_truncated_bptt_carries_every_cell_state() -> None:
+    x = data(4, 12, 3)
+    y = data(4, 12, 2, seed=1)
+
+    def make() -> Any:
+        keras.utils.set_random_seed(3)
+        m = keras.Sequential([keras.Input((12, 3)), L.RNN([L.LSTMCell(4), L.GRUCell(2)], return_sequences=True)])
+        m.compile("sgd", "mse")
+        return m
+
+    whole, chunked = make(), make()
+    whole.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    chunked.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False, tbptt_steps=12)  # one chunk: the same step
+    for a, b in zip(whole.get_weights(), chunked.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    chunked.fit(x, y, epochs=1, batch_size=4, verbose=0, tbptt_steps=4)  # three chunks, states carried
+    back = keras.Sequential([keras.Input((12, 3)), L.RNN(L.LSTMCell(2), go_backwards=True)])
+    back.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"go_backwards=True"):
+        back.fit(x, data(4, 2), tbptt_steps=4, verbose=0)

@@ -113,11 +113,14 @@ def attach(obj: Any, report: ConversionReport) -> Any:
 def _seqcore_rnns(obj: Any) -> Iterator[Any]:
     """Every LSTM/GRU inside a seqcore layer or model (through wrappers and nested models)."""
     from ..layers.recurrent import _RNN
+    from ..layers.rnn_cells import RNN
     from ..layers.wrappers import Bidirectional, TimeDistributed
     from ..models import Model
 
     if isinstance(obj, _RNN):
         yield obj
+    elif isinstance(obj, RNN):
+        yield from obj._layers
     elif isinstance(obj, Bidirectional):
         yield from (obj.forward_layer, obj.backward_layer)
     elif isinstance(obj, TimeDistributed):

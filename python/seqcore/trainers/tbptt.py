@@ -13,6 +13,7 @@ from ..layers.core import Activation, Dense, Dropout, Flatten, InputLayer, Resha
 from ..layers.embedding import Embedding
 from ..layers.normalization import BatchNormalization, LayerNormalization, RMSNormalization
 from ..layers.recurrent import _RNN
+from ..layers.rnn_cells import RNN
 from ..layers.wrappers import Bidirectional, Masking, TimeDistributed
 
 
@@ -90,7 +91,8 @@ def plan(model: Any, tbptt_steps: Any, who: str) -> TBPTTPlan:
                 f"{who}: tbptt_steps needs a chain of layers (each one feeding the next); this graph branches"
                 f"{where}. Train it without tbptt_steps, or build the recurrent part as a Sequential."
             )
-    layers = model._chain_layers()
+    # An RNN(cell) is its fused layers, one per cell, each carrying its own state.
+    layers = [sub for layer in model._chain_layers() for sub in (layer._layers if isinstance(layer, RNN) else [layer])]
     rnns = [layer for layer in layers if isinstance(layer, _RNN)]
     rnn_at = [i for i, layer in enumerate(layers) if isinstance(layer, _RNN)]
     for i, layer in enumerate(layers):
