@@ -1366,6 +1366,17 @@ def _constraint_entry(c: Any, who: str, key: str) -> dict[str, Any] | None:
     return {"module": "keras.constraints", "class_name": name, "config": c.get_config(), "registered_name": None}
 
 
+def _weight_entries(layer: Any, who: str, *names: str) -> dict[str, Any]:
+    """Keras's ``<name>_initializer``, ``<name>_regularizer`` and ``<name>_constraint`` options of
+    each weight ``name`` of a layer (``kernel``, ``bias``, ``gamma``, ...)."""
+    out: dict[str, Any] = {}
+    for n in names:
+        out[f"{n}_initializer"] = _init_entry(getattr(layer, f"{n}_initializer"), who, f"{n}_initializer")
+        out[f"{n}_regularizer"] = _reg_entry(getattr(layer, f"{n}_regularizer"))
+        out[f"{n}_constraint"] = _constraint_entry(getattr(layer, f"{n}_constraint"), who, f"{n}_constraint")
+    return out
+
+
 def _entry(cls: str, config: dict[str, Any], module: str = "keras.layers") -> dict[str, Any]:
     return {"module": module, "class_name": cls, "config": config, "registered_name": None}
 
@@ -1466,13 +1477,8 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
             groups=layer.groups,
             activation=layer.activation,
             use_bias=layer.use_bias,
-            kernel_initializer=_init_entry(layer.kernel_initializer, who, "kernel_initializer"),
-            bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
-            kernel_regularizer=_reg_entry(layer.kernel_regularizer),
-            bias_regularizer=_reg_entry(layer.bias_regularizer),
             activity_regularizer=_reg_entry(layer.activity_regularizer),
-            kernel_constraint=_constraint_entry(layer.kernel_constraint, who, "kernel_constraint"),
-            bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
+            **_weight_entries(layer, who, "kernel", "bias"),
         )
         return _entry("Conv1D", c)
     if isinstance(layer, (DepthwiseConv1D, SeparableConv1D)):
@@ -1485,21 +1491,14 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
             depth_multiplier=layer.depth_multiplier,
             activation=layer.activation,
             use_bias=layer.use_bias,
-            depthwise_initializer=_init_entry(layer.depthwise_initializer, who, "depthwise_initializer"),
-            bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
-            depthwise_regularizer=_reg_entry(layer.depthwise_regularizer),
-            bias_regularizer=_reg_entry(layer.bias_regularizer),
             activity_regularizer=_reg_entry(layer.activity_regularizer),
-            depthwise_constraint=_constraint_entry(layer.depthwise_constraint, who, "depthwise_constraint"),
-            bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
+            **_weight_entries(layer, who, "depthwise", "bias"),
         )
         if isinstance(layer, DepthwiseConv1D):
             return _entry("DepthwiseConv1D", c)
         c.update(
             filters=layer.filters,
-            pointwise_initializer=_init_entry(layer.pointwise_initializer, who, "pointwise_initializer"),
-            pointwise_regularizer=_reg_entry(layer.pointwise_regularizer),
-            pointwise_constraint=_constraint_entry(layer.pointwise_constraint, who, "pointwise_constraint"),
+            **_weight_entries(layer, who, "pointwise"),
         )
         return _entry("SeparableConv1D", c)
     if isinstance(layer, Conv1DTranspose):
@@ -1513,13 +1512,8 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
             dilation_rate=[layer.dilation_rate],
             activation=layer.activation,
             use_bias=layer.use_bias,
-            kernel_initializer=_init_entry(layer.kernel_initializer, who, "kernel_initializer"),
-            bias_initializer=_init_entry(layer.bias_initializer, who, "bias_initializer"),
-            kernel_regularizer=_reg_entry(layer.kernel_regularizer),
-            bias_regularizer=_reg_entry(layer.bias_regularizer),
             activity_regularizer=_reg_entry(layer.activity_regularizer),
-            kernel_constraint=_constraint_entry(layer.kernel_constraint, who, "kernel_constraint"),
-            bias_constraint=_constraint_entry(layer.bias_constraint, who, "bias_constraint"),
+            **_weight_entries(layer, who, "kernel", "bias"),
         )
         return _entry("Conv1DTranspose", c)
     if isinstance(layer, (MaxPooling1D, AveragePooling1D)):
@@ -1598,9 +1592,7 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         return _entry("Softmax", {**c, "axis": layer.axis})
     if isinstance(layer, PReLU):
         c.update(
-            alpha_initializer=_init_entry(layer.alpha_initializer, who, "alpha_initializer"),
-            alpha_regularizer=_reg_entry(layer.alpha_regularizer),
-            alpha_constraint=_constraint_entry(layer.alpha_constraint, who, "alpha_constraint"),
+            **_weight_entries(layer, who, "alpha"),
             shared_axes=layer.shared_axes,
         )
         return _entry("PReLU", c)
@@ -1612,12 +1604,7 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
             epsilon=layer.epsilon,
             center=layer.center,
             scale=layer.scale,
-            beta_initializer=_init_entry(layer.beta_initializer, who, "beta_initializer"),
-            gamma_initializer=_init_entry(layer.gamma_initializer, who, "gamma_initializer"),
-            beta_regularizer=_reg_entry(layer.beta_regularizer),
-            gamma_regularizer=_reg_entry(layer.gamma_regularizer),
-            beta_constraint=_constraint_entry(layer.beta_constraint, who, "beta_constraint"),
-            gamma_constraint=_constraint_entry(layer.gamma_constraint, who, "gamma_constraint"),
+            **_weight_entries(layer, who, "beta", "gamma"),
         )
         if isinstance(layer, LayerNormalization):
             return _entry("LayerNormalization", {**c, "rms_scaling": layer.rms_scaling})

@@ -45,6 +45,44 @@ def _resolve(axes: list[int], rank: int, who: str, shape: tuple[Any, ...]) -> li
     return sorted(out)
 
 
+class _AffineOptions:
+    """The initializers, regularizers and constraints of a normalization's gamma (scale) and beta
+    (offset), as Keras's LayerNormalization, BatchNormalization and GroupNormalization take them."""
+
+    beta_initializer: Any
+    gamma_initializer: Any
+    beta_regularizer: Any
+    gamma_regularizer: Any
+    beta_constraint: Any
+    gamma_constraint: Any
+
+    def _set_affine_options(self, beta_init: Any, gamma_init: Any, beta_reg: Any, gamma_reg: Any, beta_con: Any,
+                            gamma_con: Any) -> None:  # fmt: skip
+        self.beta_initializer = initializers.get(beta_init)
+        self.gamma_initializer = initializers.get(gamma_init)
+        self.beta_regularizer = regularizers.get(beta_reg)
+        self.gamma_regularizer = regularizers.get(gamma_reg)
+        self.beta_constraint = constraints.get(beta_con)
+        self.gamma_constraint = constraints.get(gamma_con)
+
+    def _affine_weight(self, name: str, shape: tuple[int, ...]) -> Any:
+        """The ``gamma`` or ``beta`` weight, with that parameter's initializer, regularizer, constraint."""
+        return self.add_weight(  # type: ignore[attr-defined]
+            name, shape, getattr(self, f"{name}_initializer"), getattr(self, f"{name}_regularizer"),
+            constraint=getattr(self, f"{name}_constraint"),
+        )  # fmt: skip
+
+    def _affine_config(self) -> dict[str, Any]:
+        return {
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+        }
+
+
 class _Fold:
     """``x`` as a ``(rows, cols)`` matrix with the ``last`` axes as columns, and back."""
 
@@ -165,7 +203,7 @@ class _RowNorm(Layer):
         return fold.back(dx) if dx is not None else unused_input_grad(fold.shape)
 
 
-class LayerNormalization(_RowNorm):
+class LayerNormalization(_AffineOptions, _RowNorm):
     """Keras's LayerNormalization: ``(x - mean) / sqrt(var + epsilon) * gamma + beta`` with the
     statistics over ``axis`` (default the last) of each sample. ``rms_scaling=True`` is Keras's
     deprecated option, with Keras's formula: ``x / sqrt(var + epsilon) * gamma`` (the variance, not
@@ -202,12 +240,8 @@ class LayerNormalization(_RowNorm):
         self.scale = bool(scale)
         self.rms_scaling = rms_scaling
         self._center_out = not rms_scaling
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        self._set_affine_options(beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                            beta_constraint, gamma_constraint)  # fmt: skip
         self.gamma: Any = None
         self.beta: Any = None
 
@@ -215,13 +249,9 @@ class LayerNormalization(_RowNorm):
         shape = self._param_shape(input_shape)
         self._built_shape = shape
         if self.scale or self.rms_scaling:
-            self.gamma = self.add_weight(
-                "gamma", shape, self.gamma_initializer, self.gamma_regularizer, constraint=self.gamma_constraint
-            )
+            self.gamma = self._affine_weight("gamma", shape)
         if self.center and not self.rms_scaling:
-            self.beta = self.add_weight(
-                "beta", shape, self.beta_initializer, self.beta_regularizer, constraint=self.beta_constraint
-            )
+            self.beta = self._affine_weight("beta", shape)
 
     def _scale_weight(self) -> Any:
         return self.gamma
@@ -237,12 +267,7 @@ class LayerNormalization(_RowNorm):
             "center": self.center,
             "scale": self.scale,
             "rms_scaling": self.rms_scaling,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            **self._affine_config(),
         }
 
 
@@ -273,7 +298,7 @@ class RMSNormalization(_RowNorm):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
 
 
-class BatchNormalization(Layer):
+class BatchNormalization(_AffineOptions, Layer):
     """Keras's BatchNormalization. In training (``training=True`` and the layer trainable) each
     channel of ``axis`` is normalized with the batch's mean and (biased) variance over every other
     axis, masked steps excluded as Keras excludes them, and the moving statistics move by
@@ -329,14 +354,10 @@ class BatchNormalization(Layer):
         self.renorm = False
         self.renorm_clipping = renorm_clipping
         self.renorm_momentum = float(renorm_momentum)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
+        self._set_affine_options(beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                            beta_constraint, gamma_constraint)  # fmt: skip
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
         self.gamma: Any = None
         self.beta: Any = None
 
@@ -356,13 +377,9 @@ class BatchNormalization(Layer):
             )
         n = (int(full[ax]),)  # type: ignore[arg-type]
         if self.scale:
-            self.gamma = self.add_weight(
-                "gamma", n, self.gamma_initializer, self.gamma_regularizer, constraint=self.gamma_constraint
-            )
+            self.gamma = self._affine_weight("gamma", n)
         if self.center:
-            self.beta = self.add_weight(
-                "beta", n, self.beta_initializer, self.beta_regularizer, constraint=self.beta_constraint
-            )
+            self.beta = self._affine_weight("beta", n)
         self.moving_mean = self.add_weight("moving_mean", n, self.moving_mean_initializer, trainable=False)
         self.moving_variance = self.add_weight("moving_variance", n, self.moving_variance_initializer, trainable=False)
 
@@ -437,14 +454,9 @@ class BatchNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            **self._affine_config(),
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
             "synchronized": self.synchronized,
             "renorm": False,
             "renorm_clipping": self.renorm_clipping,
@@ -452,7 +464,7 @@ class BatchNormalization(Layer):
         }
 
 
-class GroupNormalization(Layer):
+class GroupNormalization(_AffineOptions, Layer):
     """Keras's GroupNormalization: the channels of ``axis`` are split into ``groups`` groups and each
     sample is normalized over every non-batch axis within a group, then scaled and shifted per
     channel (``groups=-1``: one group per channel, instance normalization). The statistics run on
@@ -489,12 +501,8 @@ class GroupNormalization(Layer):
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        self._set_affine_options(beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                            beta_constraint, gamma_constraint)  # fmt: skip
         self.gamma: Any = None
         self.beta: Any = None
 
@@ -520,13 +528,9 @@ class GroupNormalization(Layer):
             )
         n = (int(dim),)
         if self.scale:
-            self.gamma = self.add_weight(
-                "gamma", n, self.gamma_initializer, self.gamma_regularizer, constraint=self.gamma_constraint
-            )
+            self.gamma = self._affine_weight("gamma", n)
         if self.center:
-            self.beta = self.add_weight(
-                "beta", n, self.beta_initializer, self.beta_regularizer, constraint=self.beta_constraint
-            )
+            self.beta = self._affine_weight("beta", n)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
@@ -594,12 +598,7 @@ class GroupNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            **self._affine_config(),
         }
 
 

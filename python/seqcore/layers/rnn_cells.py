@@ -83,10 +83,13 @@ class _Cell(Layer):
         layer = self._layer
         if not layer.built:
             layer._maybe_build((1, x.shape[1]))
-        # A stepping twin that shares the weights (the layer itself may be an RNN's, with its options).
-        step = self.fused(return_state=True)
+        # A stepping twin, made once, that shares the weights of the layer (which may be an RNN's, with
+        # its own options; they are re-bound on every call because an RNN may have replaced them).
+        step = self.__dict__.get("_step")
+        if step is None:
+            step = self._step = self.fused(return_state=True)
+            step.built = True
         step.kernel, step.recurrent_kernel, step.bias = layer.kernel, layer.recurrent_kernel, layer.bias
-        step.built = True
         init = None if states is None else (list(states) if isinstance(states, (list, tuple)) else [states])
         out, _ = step.apply(x[:, None, :], training=bool(training), initial_state=init)
         h, *new = out
