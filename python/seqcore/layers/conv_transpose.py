@@ -18,13 +18,14 @@ import numpy as np
 from .. import constraints, initializers, kernels, regularizers
 from .._validation import ALL_ACTIVATIONS, activation_name, as_f32
 from .base import Layer, Shape, shape_str, unused_input_grad
-from .core import needs_input
+from .convolutional import _one_int
+from .core import needs_input, positive_int
 
 
-def _int(value: Any, who: str, what: str, minimum: int = 1) -> int:
+def _non_negative_int(value: Any, who: str, what: str) -> int:
     v = value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise ValueError(f"{who}: {what} must be an int >= {minimum}; received {value!r}.")
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise ValueError(f"{who}: {what} must be an int >= 0; received {value!r}.")
     return int(v)
 
 
@@ -53,10 +54,10 @@ class Conv1DTranspose(Layer):
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         who = self._who
-        self.filters = _int(filters, who, "filters")
-        self.kernel_size = _int(kernel_size, who, "kernel_size")
-        self.strides = _int(strides, who, "strides")
-        self.dilation_rate = _int(dilation_rate, who, "dilation_rate")
+        self.filters = positive_int(filters, who, "filters")
+        self.kernel_size = _one_int(kernel_size, who, "kernel_size")
+        self.strides = _one_int(strides, who, "strides")
+        self.dilation_rate = _one_int(dilation_rate, who, "dilation_rate")
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
             raise ValueError(f"{who}: padding must be 'valid' or 'same'; received {padding!r}.")
         self.padding = padding.lower()
@@ -71,7 +72,8 @@ class Conv1DTranspose(Layer):
                 f"{who}: `strides > 1` not supported in conjunction with `dilation_rate > 1` (as in Keras). "
                 f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
             )
-        self.output_padding = None if output_padding is None else _int(output_padding, who, "output_padding", 0)
+        op = None if output_padding is None else _non_negative_int(output_padding, who, "output_padding")
+        self.output_padding = op
         if self.output_padding is not None and self.output_padding >= self.strides:
             raise ValueError(
                 f"{who}: `output_padding` must be strictly less than `strides`; received output_padding="
