@@ -1,4 +1,5 @@
 //! Pure-Rust kernels on slices. No Python here: forward and backward of one op per file.
+pub mod attention;
 pub mod conv1d;
 pub mod dense;
 pub mod gru;

@@ -3,6 +3,7 @@
 //! these wrappers re-check only what memory safety needs (so `_seqcore` can't be crashed directly).
 use pyo3::prelude::*;
 
+mod attention;
 mod buffers;
 mod conv;
 mod dense;
@@ -29,5 +30,6 @@ fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rnn::register(m)?;
     conv::register(m)?;
     norm::register(m)?;
+    attention::register(m)?;
     Ok(())
 }
