@@ -191,6 +191,16 @@ class Node:
         for i, t in enumerate(outputs):
             t.node, t.index = self, i
 
+    def named_args(self) -> dict[str, Any]:
+        """The call arguments but the first, by name: ``kwargs`` plus the extra positional tensors
+        of a layer that takes several (MultiHeadAttention's ``value``), named by its
+        ``_positional_args``."""
+        extra = self.args[1:]
+        if not extra:
+            return self.kwargs
+        names = getattr(self.layer, "_positional_args", ())
+        return {**dict(zip(names, extra, strict=False)), **self.kwargs}
+
     @property
     def parents(self) -> list[Node]:
         return [t.node for t in self.inputs if t.node is not None]
@@ -238,7 +248,7 @@ def symbolic_call(layer: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, A
     """Records ``layer(x, *args, **kwargs)`` on symbolic tensors and returns the output tensor(s)."""
     kwargs = dict(kwargs)
     kwargs.pop("training", None)  # a graph runs with the training flag of the model's call
-    if args:
+    if len(args) > len(getattr(layer, "_positional_args", ())):
         raise TypeError(
             f"{type(layer).__name__} {layer.name!r}: pass call arguments after the inputs by keyword "
             f"(e.g. initial_state=[h, c]); received {len(args)} extra positional argument(s)."
@@ -251,7 +261,8 @@ def symbolic_call(layer: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, A
             f"another layer) when other arguments are; received {type(x).__name__}."
         )
     try:
-        shapes = layer.symbolic_output(x, **kwargs)
+        named = dict(zip(getattr(layer, "_positional_args", ()), args, strict=False))
+        shapes = layer.symbolic_output(x, **named, **kwargs)
     except ValueError as e:
         msg = str(e)
         hint = _rnn_hint(x)
@@ -260,7 +271,7 @@ def symbolic_call(layer: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, A
     shape_list = shapes if multi else [shapes]
     dtype = "float32"
     outs = [KerasTensor(tuple(s), dtype) for s in shape_list]
-    Node(layer, (x,), kwargs, outs, multi)
+    Node(layer, (x, *args), kwargs, outs, multi)
     return outs if multi else outs[0]
 
 

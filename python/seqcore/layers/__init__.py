@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from .attention import MultiHeadAttention
 from .base import REGISTRY, Layer, Weight
 from .conv_transpose import Conv1DTranspose
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
@@ -122,6 +123,7 @@ __all__ = [
     "LayerNormalization",
     "LeakyReLU",
     "Masking",
+    "MultiHeadAttention",
     "PReLU",
     "Permute",
     "ReLU",

@@ -172,6 +172,12 @@ class Layer:
     produces_mask = False
     #: whether a built layer accepts inputs of another rank (Dense works on the last axis of any rank)
     _any_rank = False
+    #: whether ``forward`` takes ``arg_masks=``: the masks of its tensor arguments but the first
+    #: (MultiHeadAttention's ``value_mask``/``key_mask`` come from ``value``/``key``, as in Keras)
+    arg_masks = False
+    #: names of the extra positional tensor arguments a call takes after the first (a graph records
+    #: them as Keras does, and runs ``forward`` with them by name)
+    _positional_args: tuple[str, ...] = ()
     #: whether ``forward`` takes ``batch=`` (containers: the batch size their layers' activity
     #: penalties divide by, see ``apply``)
     _takes_batch = False
@@ -390,6 +396,13 @@ class Layer:
             out = np.minimum(out, m)
         return out
 
+    def mask_argument(self, mask: Any) -> dict[str, Any]:
+        """The ``forward`` keyword arguments for a ``mask=`` a user passed to a call: per-sample
+        lengths (a layer that takes masks of any pattern overrides this)."""
+        from .recurrent import mask_to_lengths
+
+        return {"lengths": mask_to_lengths(np.asarray(mask), self.name)}
+
     def output_mask(self, in_mask: Any, x: Any, ctx: Any) -> Any:
         """The mask (per-sample lengths, or None) of this call's output, from its input's: started
         by ``produces_mask`` layers, kept by ``propagates_mask`` ones, dropped by the rest."""
@@ -436,9 +449,7 @@ class Layer:
         self._check_call_input(arr.shape)
         self._maybe_build(tuple(arr.shape[1:]))
         if self.uses_mask and mask is not None:
-            from .recurrent import mask_to_lengths
-
-            kwargs["lengths"] = mask_to_lengths(np.asarray(mask), self.name)
+            kwargs.update(self.mask_argument(mask))
         y, call = self.apply(arr, training=bool(training), **kwargs)
         self._activity_loss = call.activity_loss  # activity_loss() then reports, like Keras's losses
         return y

@@ -247,18 +247,19 @@ class Functional(Model):
         for node in self._nodes:
             layer = node.layer
             x = substitute(node.args[0], values)
-            kwargs = substitute(node.kwargs, values)
+            named = node.named_args()
+            kwargs = substitute(named, values)
             first = flatten(node.args[0])
             in_masks = [masks.get(id(t)) for t in first]
             in_mask = layer.merge_input_masks(in_masks)
             if layer.uses_mask and "lengths" not in kwargs:
                 kwargs["lengths"] = in_mask
+            if layer.arg_masks:  # the masks of tensor arguments but the first (MHA's value, key)
+                kwargs["arg_masks"] = {k: masks.get(id(v)) for k, v in named.items() if isinstance(v, KerasTensor)}
             if "mask" in kwargs:
-                from ..layers.recurrent import mask_to_lengths
-
                 m = kwargs.pop("mask")
                 if layer.uses_mask and m is not None:
-                    kwargs["lengths"] = mask_to_lengths(np.asarray(m), layer.name)
+                    kwargs.update(layer.mask_argument(m))
             y, call = layer.apply(x, training=training, batch=batch, **kwargs)
             out_mask = layer.output_mask(in_mask, x, call.ctx)
             ys = y if node.multi_output else [y]
@@ -317,9 +318,11 @@ class Functional(Model):
                     add(t, g)
             extra = getattr(call.ctx, "kwarg_grads", None)
             if extra:
+                named = node.named_args()
                 for key, g in extra.items():
-                    for t, gi in zip(flatten(node.kwargs.get(key)), g if isinstance(g, list) else [g], strict=False):
-                        add(t, gi)
+                    for t, gi in zip(flatten(named.get(key)), g if isinstance(g, list) else [g], strict=False):
+                        if id(t) in needs:
+                            add(t, gi)
         return grads
 
     def _needs_grad(self, need_dx: bool) -> set[int]:
