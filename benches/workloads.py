@@ -167,28 +167,33 @@ _KERAS_HOW = {
 }
 
 
-def _keras_train_candidate(mode: str, build: Callable[[], Any], x: Any, y: Any) -> Callable[[], float]:
+def _keras_train_candidate(mode: str, build: Callable[[], Any], x: Any, y: Any, loss: str = "mse",
+                           optimizer: Callable[[], Any] | None = None) -> Callable[[], float]:  # fmt: skip
+    """One train step in Keras ``mode``; ``optimizer()`` makes the optimizer (default SGD(LR)) and
+    ``loss`` names the Keras loss (default MSE)."""
     import keras
     import tensorflow as tf
 
+    make_opt = optimizer or (lambda: keras.optimizers.SGD(LR))
     model = build()
     if mode.startswith("train_on_batch"):
-        model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse", jit_compile=mode.endswith("+xla"))
+        model.compile(optimizer=make_opt(), loss=loss, jit_compile=mode.endswith("+xla"))
 
         def step() -> float:
             return float(model.train_on_batch(x, y))
 
         return step
 
-    opt = keras.optimizers.SGD(LR)
+    opt = make_opt()
     opt.build(model.trainable_variables)
     variables = model.trainable_variables
+    loss_fn = keras.losses.get(loss)
 
     @tf.function(jit_compile=mode.endswith("+xla"))
     def train(xb: Any, yb: Any) -> Any:
         with tf.GradientTape() as tape:
             pred = model(xb, training=True)
-            loss = tf.reduce_mean(tf.square(pred - yb))
+            loss = tf.reduce_mean(loss_fn(yb, pred))
         grads = tape.gradient(loss, variables)
         opt.apply(grads, variables)
         return loss
@@ -220,7 +225,8 @@ def _keras_infer_candidate(mode: str, build: Callable[[], Any], x: Any) -> Calla
     return step
 
 
-def _keras_pick(ctx: Context, kind: str, build: Callable[[], Any], x: Any, y: Any = None, init: Any = None) -> Step:
+def _keras_pick(ctx: Context, kind: str, build: Callable[[], Any], x: Any, y: Any = None, init: Any = None,
+                **train_args: Any) -> Step:  # fmt: skip
     """Builds every Keras execution mode for this model, times each briefly and returns the fastest.
 
     ``build()`` returns a fresh, un-compiled model; ``init(model)`` (optional) sets its weights.
@@ -245,7 +251,7 @@ def _keras_pick(ctx: Context, kind: str, build: Callable[[], Any], x: Any, y: An
     for mode in modes:
         try:
             if kind == "train":
-                fn = _keras_train_candidate(mode, fresh, x, y)
+                fn = _keras_train_candidate(mode, fresh, x, y, **train_args)
             else:
                 fn = _keras_infer_candidate(mode, fresh, x)
             if len(modes) > 1:
@@ -912,3 +918,214 @@ def layernorm_workload(name: str, B: int, T: int, C: int) -> Workload:
 
 
 register(layernorm_workload("layernorm", B=64, T=500, C=256))
+
+
+# --------------------------------------------------------------------------------------------------
+# Attention
+# --------------------------------------------------------------------------------------------------
+def _torch_mha(torch: Any, D: int, heads: int, key_dim: int, dropout: float) -> Any:
+    """Keras's MultiHeadAttention in PyTorch: q, k, v projections to heads*key_dim (which need not be
+    D, so nn.MultiheadAttention cannot express it), scaled_dot_product_attention (PyTorch's fused
+    CPU kernel, flash attention where it applies), an output projection back to D."""
+
+    class MHA(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            inner = heads * key_dim
+            self.q, self.k, self.v = (torch.nn.Linear(D, inner) for _ in range(3))
+            self.o = torch.nn.Linear(inner, D)
+
+        def forward(self, x: Any) -> Any:
+            b, t, _ = x.shape
+            split = lambda z: z.view(b, t, heads, key_dim).transpose(1, 2)  # noqa: E731
+            a = torch.nn.functional.scaled_dot_product_attention(
+                split(self.q(x)), split(self.k(x)), split(self.v(x)), dropout_p=dropout if self.training else 0.0
+            )
+            return self.o(a.transpose(1, 2).reshape(b, t, heads * key_dim))
+
+    return MHA()
+
+
+def mha_workload(name: str, B: int, T: int, D: int, heads: int, key_dim: int) -> Workload:
+    """Self-attention MultiHeadAttention(heads, key_dim) on (B, T, D): fwd + MSE + bwd (dx too: an
+    attention block is never the first layer that matters) + SGD."""
+
+    def data() -> tuple[np.ndarray, np.ndarray]:
+        rng = _rng(0)
+        return _normal(rng, (B, T, D)), _normal(rng, (B, T, D))
+
+    def seqcore_setup(ctx: Context) -> Step:
+        import seqcore as keras
+
+        x, y = data()
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((T, D))
+        out = keras.layers.MultiHeadAttention(heads, key_dim)(inp, inp)
+        model = keras.Model(inp, out)
+        model.compile(keras.optimizers.SGD(LR), "mse")
+        return Step(lambda: model.train_on_batch(x, y), "seqcore.Model(MultiHeadAttention).train_on_batch")
+
+    def torch_setup(ctx: Context) -> Step:
+        import torch
+        import torch.nn.functional as tF
+
+        xn, yn = data()
+        x, y = torch.from_numpy(xn).requires_grad_(), torch.from_numpy(yn)
+        mha = _torch_mha(torch, D, heads, key_dim, 0.0)
+        opt = torch.optim.SGD(mha.parameters(), lr=LR)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            loss = tF.mse_loss(mha(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Step(step, f"Linear q/k/v + F.scaled_dot_product_attention + Linear, MSE, SGD ({_torch_threads_note()})")
+
+    def keras_setup(ctx: Context) -> Step:
+        import keras
+        import tensorflow as tf
+
+        xn, yn = data()
+
+        def build() -> Any:
+            inp = keras.Input((T, D))
+            return keras.Model(inp, keras.layers.MultiHeadAttention(heads, key_dim)(inp, inp))
+
+        return _keras_pick(ctx, "train", build, tf.constant(xn), tf.constant(yn))
+
+    inner = heads * key_dim
+    proj = 2 * B * T * D * inner * 4  # q, k, v, output projections, forward
+    attn = 4 * B * heads * T * T * key_dim  # QK^T and PV, forward
+    return Workload(
+        name=name,
+        description=f"MultiHeadAttention({heads} heads, key_dim {key_dim}) self-attention on ({B}, {T}, {D}): "
+        f"fwd + MSE + bwd + SGD",
+        shape={"B": B, "T": T, "D": D, "heads": heads, "key_dim": key_dim},
+        flops=3 * (proj + attn),
+        flops_formula="3 x forward (projections 4 x 2*B*T*D*H*dk, attention 4*B*H*T^2*dk): backward = 2 x forward",
+        setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
+        default=False,
+    )
+
+
+register(mha_workload("mha", B=32, T=500, D=128, heads=4, key_dim=64))
+
+
+def ts_transformer_workload(name: str, B: int, T: int, blocks: int, head_size: int, heads: int, ff_dim: int,
+                            mlp: int, classes: int) -> Workload:  # fmt: skip
+    """The keras.io time-series transformer classifier ("Timeseries classification with a
+    Transformer model"): `blocks` encoder blocks (MultiHeadAttention with dropout 0.25, Dropout,
+    LayerNormalization(1e-6), residual, Conv1D(ff_dim, 1, relu), Dropout, Conv1D(F, 1),
+    LayerNormalization, residual), GlobalAveragePooling1D(channels_first), Dense(mlp, relu),
+    Dropout(0.4), Dense(classes, softmax); sparse categorical cross-entropy, Adam(1e-4)."""
+    F = 1
+
+    def data() -> tuple[np.ndarray, np.ndarray]:
+        rng = _rng(0)
+        x = _normal(rng, (B, T, F))
+        return x, (x.mean(axis=(1, 2)) > 0).astype(np.int64)
+
+    def keras_like(keras: Any) -> Any:
+        L = keras.layers
+
+        def encoder(inputs: Any) -> Any:
+            x = L.MultiHeadAttention(key_dim=head_size, num_heads=heads, dropout=0.25)(inputs, inputs)
+            x = L.Dropout(0.25)(x)
+            x = L.LayerNormalization(epsilon=1e-6)(x)
+            res = x + inputs
+            x = L.Conv1D(filters=ff_dim, kernel_size=1, activation="relu")(res)
+            x = L.Dropout(0.25)(x)
+            x = L.Conv1D(filters=inputs.shape[-1], kernel_size=1)(x)
+            x = L.LayerNormalization(epsilon=1e-6)(x)
+            return x + res
+
+        inputs = keras.Input(shape=(T, F))
+        x = inputs
+        for _ in range(blocks):
+            x = encoder(x)
+        x = L.GlobalAveragePooling1D(data_format="channels_first")(x)
+        x = L.Dropout(0.4)(L.Dense(mlp, activation="relu")(x))
+        model = keras.Model(inputs, L.Dense(classes, activation="softmax")(x))
+        return model
+
+    def seqcore_setup(ctx: Context) -> Step:
+        import seqcore as keras
+
+        x, y = data()
+        keras.utils.set_random_seed(0)
+        model = keras_like(keras)
+        model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy")
+        return Step(lambda: model.train_on_batch(x, y), "seqcore.Model (the keras.io code, import changed)")
+
+    def torch_setup(ctx: Context) -> Step:
+        import torch
+
+        xn, yn = data()
+        x, y = torch.from_numpy(xn), torch.from_numpy(yn)
+
+        class Block(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.mha = _torch_mha(torch, F, heads, head_size, 0.25)
+                self.n1, self.n2 = torch.nn.LayerNorm(F, eps=1e-6), torch.nn.LayerNorm(F, eps=1e-6)
+                self.c1, self.c2 = torch.nn.Linear(F, ff_dim), torch.nn.Linear(ff_dim, F)  # Conv1D(k=1)
+                self.drop = torch.nn.Dropout(0.25)
+
+            def forward(self, inputs: Any) -> Any:
+                res = self.n1(self.drop(self.mha(inputs))) + inputs
+                h = self.n2(self.c2(self.drop(torch.relu(self.c1(res)))))
+                return h + res
+
+        class Net(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.blocks = torch.nn.Sequential(*(Block() for _ in range(blocks)))
+                self.d1, self.d2 = torch.nn.Linear(T, mlp), torch.nn.Linear(mlp, classes)
+                self.drop = torch.nn.Dropout(0.4)
+
+            def forward(self, inputs: Any) -> Any:
+                h = self.blocks(inputs).mean(dim=2)  # GlobalAveragePooling1D(channels_first)
+                return self.d2(self.drop(torch.relu(self.d1(h))))
+
+        net = Net()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Step(step, f"the same model in torch.nn with F.scaled_dot_product_attention ({_torch_threads_note()})")
+
+    def keras_setup(ctx: Context) -> Step:
+        import keras
+        import tensorflow as tf
+
+        xn, yn = data()
+
+        def build() -> Any:
+            return keras_like(keras)
+
+        return _keras_pick(ctx, "train", build, tf.constant(xn), tf.constant(yn),
+                           loss="sparse_categorical_crossentropy", optimizer=lambda: keras.optimizers.Adam(1e-4))  # fmt: skip
+
+    inner = heads * head_size
+    attn = 4 * B * heads * T * T * head_size + 2 * B * T * F * inner * 4
+    return Workload(
+        name=name,
+        description=f"keras.io time-series transformer classifier ({blocks} blocks, head_size {head_size}, {heads} "
+        f"heads) on ({B}, {T}, {F}): one train step, Adam",
+        shape={"B": B, "T": T, "blocks": blocks, "head_size": head_size, "heads": heads},
+        flops=3 * blocks * attn,
+        flops_formula="3 x blocks x (attention 4*B*H*T^2*dk + projections): the attention dominates",
+        setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
+        default=False,
+    )
+
+
+register(ts_transformer_workload("ts_transformer", B=64, T=500, blocks=4, head_size=256, heads=4, ff_dim=4, mlp=128,
+                                 classes=2))  # fmt: skip

@@ -596,9 +596,9 @@ def _pool(o: _Options) -> Layer:
 
 
 def _global_pool(o: _Options) -> Layer:
-    o.require("data_format", ["channels_last", None], "Transpose channels-first data: x.transpose(0, 2, 1).")
+    o.require("data_format", ["channels_last", "channels_first", None], "")
     cls = GlobalMaxPooling1D if _class(o.entry) == "GlobalMaxPooling1D" else GlobalAveragePooling1D
-    return cls(keepdims=bool(o.get("keepdims", False)), name=o.get("name"))
+    return cls(data_format=o.get("data_format"), keepdims=bool(o.get("keepdims", False)), name=o.get("name"))
 
 
 def _simple(o: _Options) -> Layer:
@@ -1522,7 +1522,7 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         )
         return _entry(type(layer).__name__, c)
     if isinstance(layer, (GlobalMaxPooling1D, GlobalAveragePooling1D)):
-        c.update(data_format="channels_last", keepdims=layer.keepdims)
+        c.update(data_format=layer.data_format, keepdims=layer.keepdims)
         return _entry(type(layer).__name__, c)
     if isinstance(layer, Activation):
         return _entry("Activation", {**c, "activation": layer.activation})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
-from .attention import MultiHeadAttention
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .base import REGISTRY, Layer, Weight
 from .conv_transpose import Conv1DTranspose
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
@@ -67,7 +67,9 @@ for _alias, _cls in (
 
 __all__ = [
     "ActivityRegularization",
+    "AdditiveAttention",
     "AlphaDropout",
+    "Attention",
     "GaussianDropout",
     "GaussianNoise",
     "SpatialDropout1D",

@@ -32,9 +32,10 @@ class _Options:
     """The options the Rust bindings read (``rust/src/py/attention.rs``'s ``Options``)."""
 
     __slots__ = ("heads", "key_dim", "value_dim", "cols", "scale", "causal", "window", "replace_fill", "dropout",
-                 "seed")  # fmt: skip
+                 "seed", "scores_after_dropout")  # fmt: skip
 
     def __init__(self, **kw: Any):
+        kw.setdefault("scores_after_dropout", False)
         for k in self.__slots__:
             setattr(self, k, kw[k])
 
@@ -606,3 +607,318 @@ class _MHAContext:
         self.self_attention, self.key_given, self.shapes = self_attention, key_given, shapes
         self.scores_out = False
         self.kwarg_grads: dict[str, Any] | None = None
+
+
+# ----- Attention (Luong) and AdditiveAttention (Bahdanau) ------------------------------------------
+class Attention(Layer):
+    """Keras 3's Attention (Luong-style): ``Attention(use_scale=False, score_mode="dot", dropout=0.0,
+    seed=None)`` called on ``[query, value]`` or ``[query, value, key]``, with ``mask=[query_mask,
+    value_mask]``, ``return_attention_scores`` and ``use_causal_mask``. ``"dot"`` scores are
+    ``scale·q·kᵀ`` on the attention kernel; ``"concat"`` scores are ``w·Σ tanh(scale·(q + k))``.
+    Masked values get ``score - 1e9``; masked query rows give zeros. The scores returned are the
+    attention weights after dropout, as Keras returns them."""
+
+    uses_mask = True
+    #: AdditiveAttention: its scores are always the additive (tanh) ones
+    _always_additive = False
+
+    def __init__(self, use_scale: bool = False, score_mode: str = "dot", dropout: float = 0.0, seed: int | None = None,
+                 **kwargs: Any):  # fmt: skip
+        super().__init__(**kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(
+                "Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
+                f"Received: score_mode={score_mode}"
+            )
+        self.use_scale = bool(use_scale)
+        self.score_mode = score_mode
+        self.dropout = _check_rate(dropout, f"{type(self).__name__} {self.name!r}")
+        self.seed = seed
+        self._gen = np.random.default_rng(seed) if seed is not None else None
+        self.scale: Any = None
+        self.concat_score_weight: Any = None
+
+    @property
+    def _who(self) -> str:
+        return f"{type(self).__name__} {self.name!r}"
+
+    def _inputs(self, inputs: Any) -> list[Any]:
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(
+                f"{self._who}: must be called on a list of inputs, namely [query, value] or [query, value, key]. "
+                f"Received: inputs={type(inputs).__name__}."
+            )
+        if not 2 <= len(inputs) <= 3:
+            raise ValueError(
+                f"{self._who}: accepts inputs list of length 2 or 3, namely [query, value] or [query, value, key]. "
+                f"Received length: {len(inputs)}."
+            )
+        return list(inputs)
+
+    def _check_shapes(self, shapes: list[tuple[Any, ...]]) -> None:
+        q, v = shapes[0], shapes[1]
+        k = shapes[2] if len(shapes) > 2 else v
+        if len(q) < 3 or len(v) != len(q) or len(k) != len(q):
+            raise ValueError(
+                f"{self._who}: query, value and key must be (batch, steps, dim) of one rank; received "
+                f"{', '.join(shape_str(s) for s in shapes)}."
+            )
+        if k[-2] is not None and v[-2] is not None and k[-2] != v[-2]:
+            raise ValueError(f"{self._who}: key {shape_str(k)} and value {shape_str(v)} must have the same steps.")
+        if q[-1] is not None and k[-1] is not None and q[-1] != k[-1]:
+            raise ValueError(
+                f"{self._who}: query {shape_str(q)} and key {shape_str(k)} must have the same last dimension (the "
+                f"scores compare them); project one with a Dense layer."
+            )
+
+    def build(self, input_shape: Any) -> None:
+        if self.use_scale:
+            self.scale = self.add_weight("scale", (), "ones")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight("concat_score_weight", (), "ones")
+        self.built = True
+
+    def _maybe_build(self, input_shape: Any) -> None:
+        if not self.built:
+            self.build(input_shape)
+            self.input_shape = input_shape
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*input_shape[0][:-1], input_shape[1][-1])
+
+    def symbolic_output(self, inputs: Any, return_attention_scores: bool = False, **kwargs: Any) -> Any:
+        ins = self._inputs(inputs)
+        shapes = [tuple(t.shape) for t in ins]
+        self._check_shapes(shapes)
+        self._maybe_build([s[1:] for s in shapes])
+        out = (*shapes[0][:-1], shapes[1][-1])
+        if return_attention_scores:
+            k = shapes[2] if len(shapes) > 2 else shapes[1]
+            return [out, (*shapes[0][:-1], k[-2])]
+        return out
+
+    def merge_input_masks(self, masks: list[Any]) -> Any:
+        return list(masks)  # [query, value(, key)]: kept apart (the query's masks the output rows)
+
+    def mask_argument(self, mask: Any) -> dict[str, Any]:
+        if mask is not None and not isinstance(mask, (list, tuple)):
+            raise ValueError(f"{self._who}: mask must be a list, namely [query_mask, value_mask]. Received: mask={mask}.")
+        if mask is not None and not 2 <= len(mask) <= 3:
+            raise ValueError(f"{self._who}: accepts mask list of length 2 or 3. Received: mask={mask}.")
+        return {"lengths": list(mask) if mask is not None else None}
+
+    def output_mask(self, in_mask: Any, x: Any, ctx: Any) -> Any:
+        q = in_mask[0] if isinstance(in_mask, list) else in_mask
+        if q is not None and not (isinstance(q, np.ndarray) and q.ndim == 1):
+            q = None  # a pattern mask given by hand is not a per-sample length: not propagated
+        return [q, None] if getattr(ctx, "scores_out", False) else q
+
+    def _eager_call(self, x: Any, training: Any = False, mask: Any = None, **kwargs: Any) -> Any:
+        ins = [_f32(a) for a in self._inputs(x)]
+        self._check_shapes([(None, *a.shape[1:]) for a in ins])
+        self._maybe_build([a.shape[1:] for a in ins])
+        if mask is not None:
+            kwargs.update(self.mask_argument(mask))
+        y, call = self.apply(ins, training=bool(training), **kwargs)
+        self._activity_loss = call.activity_loss
+        return y
+
+    # ----- computing --------------------------------------------------------------------------------
+    def _score_params(self) -> tuple[float, np.ndarray | None, float]:
+        """(inner scale a, per-dim weights w or None for ones, outer scale c) of the additive score."""
+        a = float(self.scale.value) if self.use_scale else 1.0
+        c = float(self.concat_score_weight.value)
+        return a, None, c
+
+    def forward(self, x: Any, training: bool = False, lengths: Any = None, return_attention_scores: bool = False,
+                use_causal_mask: bool = False) -> tuple[Any, Any]:  # fmt: skip
+        ins = [_f32(a) for a in self._inputs(x)]
+        q, v = ins[0], ins[1]
+        k = ins[2] if len(ins) > 2 else v
+        self._check_shapes([(None, *a.shape[1:]) for a in (q, v, k)])
+        masks = list(lengths) if isinstance(lengths, (list, tuple)) else [lengths, None]
+        q_mask, v_mask = (masks + [None, None])[:2]
+        lead = q.shape[:-2]
+        if v.shape[:-2] != lead or k.shape[:-2] != lead:
+            raise ValueError(f"{self._who}: query {q.shape}, value {v.shape} and key {k.shape} must share batch axes.")
+        b = math.prod(lead)
+        tq, tk = q.shape[-2], k.shape[-2]
+        q3, k3, v3 = (a.reshape(b, a.shape[-2], a.shape[-1]) for a in (q, k, v))
+        qm = _seq_mask(q_mask, b, tq, self._who, "the query mask") if q_mask is not None else None
+        km = _KernelMasks(self._who, b, 1, tq, tk, None, [v_mask], None)
+        seed = _dropout_seed(self.dropout, training, self._gen)
+        rate = self.dropout if training else 0.0
+        want = bool(return_attention_scores)
+        if self.score_mode == "dot" and not self._always_additive:
+            opts = _Options(heads=1, key_dim=q3.shape[-1], value_dim=v3.shape[-1], cols=(0, 0, 0),
+                            scale=float(self.scale.value) if self.use_scale else 1.0, causal=bool(use_causal_mask),
+                            window=0, replace_fill=False, dropout=rate, seed=seed, scores_after_dropout=True)  # fmt: skip
+            attn = _Attn()
+            o, scores = attn.forward(q3, k3, v3, opts, km, False, want)
+            state: Any = attn
+        else:
+            o, scores, state = self._additive(q3, k3, v3, km, bool(use_causal_mask), rate, want, training)
+        keep_rows = None
+        if qm is not None:
+            keep_rows = (np.arange(tq)[None, :] < qm[:, None]) if qm.dtype != bool else qm
+            o = o * keep_rows[..., None]
+        y = o.reshape(*lead, tq, v.shape[-1])
+        ctx = _DenseAttentionContext(state, keep_rows, (q.shape, v.shape, k.shape), len(ins) > 2) if training else None
+        if want:
+            assert scores is not None
+            if ctx is not None:
+                ctx.scores_out = True
+            return [y, scores.reshape(*lead, tq, tk)], ctx if ctx is not None else _ScoresFlag()
+        return y, ctx
+
+    def _additive(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, km: _KernelMasks, causal: bool, rate: float,
+                  want: bool, training: bool) -> tuple[np.ndarray, Any, Any]:  # fmt: skip
+        """The additive-score path (``concat`` and AdditiveAttention), on materialized scores
+        (``(B, Tq, Tk)``, as Keras holds them)."""
+        a, w, c = self._score_params()
+        u_shape = (q.shape[0], q.shape[1], k.shape[1], q.shape[2])
+        s = _additive_scores(q, k, a, w, c)
+        tq, tk = u_shape[1], u_shape[2]
+        allowed = np.ones((q.shape[0], tq, tk), dtype=bool)
+        if km.k_len is not None:
+            allowed &= np.arange(tk)[None, None, :] < km.k_len[:, None, None]
+        if km.dense is not None:
+            allowed &= km.dense.view(bool)[:, 0]
+        if causal:
+            allowed &= np.tril(np.ones((tq, tk), dtype=bool))[None]
+        s = np.where(allowed, s, s - np.float32(1e9))
+        p = np.exp(s - s.max(axis=-1, keepdims=True))
+        p /= p.sum(axis=-1, keepdims=True)
+        z = None
+        if rate > 0:
+            from ..utils import rng
+
+            z = ((self._gen or rng()).random(p.shape, dtype=np.float32) >= rate).astype(np.float32) / np.float32(1 - rate)
+        pd = p if z is None else p * z
+        o = np.matmul(pd, v).astype(np.float32)
+        state = (q, k, v, p, z, pd, a, w, c) if training else None
+        return o, (pd if want else None), state
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Any:
+        if not isinstance(ctx, _DenseAttentionContext):
+            raise RuntimeError(f"{self._who}: backward without a training forward.")
+        d_scores = None
+        if isinstance(dy, list):
+            dy, d_scores = dy[0], dy[1]
+        qs, vs, ks = ctx.shapes
+        b = math.prod(qs[:-2])
+        tq, tk = qs[-2], ks[-2]
+        d_o = np.zeros((b, tq, vs[-1]), np.float32) if dy is None else np.asarray(dy, np.float32).reshape(b, tq, vs[-1])
+        if ctx.keep_rows is not None:
+            d_o = d_o * ctx.keep_rows[..., None]
+        if d_scores is not None:
+            d_scores = np.asarray(d_scores, np.float32).reshape(b, 1, tq, tk)
+        if isinstance(ctx.state, _Attn):
+            dq, dk, dv, dscale = ctx.state.backward(d_o, d_scores, (True, True, True), want_dscale=self.use_scale)
+            if self.use_scale:
+                self.scale.add_grad(np.asarray(dscale, np.float32).reshape(()))
+        else:
+            dq, dk, dv = self._additive_backward(ctx.state, d_o, None if d_scores is None else d_scores[:, 0])
+        grads = [dq.reshape(qs), dv.reshape(vs)]
+        if ctx.has_key:
+            grads.append(dk.reshape(ks))
+        else:
+            grads[1] = grads[1] + dk.reshape(ks)
+        return grads
+
+    def _additive_backward(self, state: Any, d_o: np.ndarray, d_scores: Any) -> tuple[np.ndarray, ...]:
+        q, k, v, p, z, pd, a, w, c = state
+        dv = np.matmul(pd.transpose(0, 2, 1), d_o).astype(np.float32)
+        dpd = np.matmul(d_o, v.transpose(0, 2, 1))
+        if d_scores is not None:
+            dpd = dpd + d_scores  # the returned scores are the weights after dropout
+        dp = dpd if z is None else dpd * z
+        ds = p * (dp - (p * dp).sum(axis=-1, keepdims=True))  # s - 1e9 passes the gradient through
+        dq, dk, da, dw, dc = _additive_scores_backward(q, k, a, w, c, ds.astype(np.float32))
+        self._add_score_grads(da, dw, dc)
+        return dq, dk, dv
+
+    def _add_score_grads(self, da: float, dw: np.ndarray, dc: float) -> None:
+        if self.use_scale:
+            self.scale.add_grad(np.asarray(da, np.float32).reshape(()))
+        self.concat_score_weight.add_grad(np.asarray(dc, np.float32).reshape(()))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "use_scale": self.use_scale, "score_mode": self.score_mode,
+                "dropout": self.dropout, "seed": self.seed}  # fmt: skip
+
+
+class AdditiveAttention(Attention):
+    """Keras 3's AdditiveAttention (Bahdanau-style): scores ``Σ_d scale_d·tanh(q_d + k_d)``, with a
+    trainable ``scale`` of shape ``(dim,)`` (glorot_uniform) when ``use_scale`` (the default)."""
+
+    _always_additive = True
+
+    def __init__(self, use_scale: bool = True, dropout: float = 0.0, **kwargs: Any):
+        kwargs.pop("score_mode", None)
+        super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
+
+    def build(self, input_shape: Any) -> None:
+        dim = input_shape[0][-1]
+        if self.use_scale:
+            self.scale = self.add_weight("scale", (dim,), "glorot_uniform")
+        self.built = True
+
+    def _score_params(self) -> tuple[float, np.ndarray | None, float]:
+        return 1.0, (self.scale.value if self.use_scale else None), 1.0
+
+    def _add_score_grads(self, da: float, dw: np.ndarray, dc: float) -> None:
+        if self.use_scale:
+            self.scale.add_grad(dw.astype(np.float32))
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        del cfg["score_mode"]
+        return cfg
+
+
+def _chunks(q: np.ndarray, k: np.ndarray) -> range:
+    """Batch rows per chunk so that one chunk's (rows, Tq, Tk, dim) tanh tensor stays near 32 MB."""
+    per = max(1, q.shape[1] * k.shape[1] * q.shape[2])
+    return range(0, q.shape[0], max(1, (8 << 20) // per))
+
+
+def _additive_scores(q: np.ndarray, k: np.ndarray, a: float, w: np.ndarray | None, c: float) -> np.ndarray:
+    """``S_ij = c·Σ_d w_d·tanh(a·(q_id + k_jd))`` (``w`` None: ones), over batch chunks."""
+    out = np.empty((q.shape[0], q.shape[1], k.shape[1]), np.float32)
+    step = _chunks(q, k).step
+    for s in range(0, q.shape[0], step):
+        t = np.tanh(np.float32(a) * (q[s : s + step, :, None, :] + k[s : s + step, None, :, :]))
+        out[s : s + step] = np.float32(c) * (t.sum(axis=-1) if w is None else t @ w.astype(np.float32))
+    return out
+
+
+def _additive_scores_backward(q: np.ndarray, k: np.ndarray, a: float, w: np.ndarray | None, c: float,
+                              ds: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, float]:  # fmt: skip
+    """Gradients of :func:`_additive_scores` given ``dS``: (dq, dk, da, dw, dc)."""
+    dq, dk = np.zeros_like(q), np.zeros_like(k)
+    dim = q.shape[2]
+    dw = np.zeros(dim, np.float64)
+    da = dc = 0.0
+    wv = np.ones(dim, np.float32) if w is None else w.astype(np.float32)
+    step = _chunks(q, k).step
+    for s in range(0, q.shape[0], step):
+        u = q[s : s + step, :, None, :] + k[s : s + step, None, :, :]
+        t = np.tanh(np.float32(a) * u)
+        g = ds[s : s + step, :, :, None]
+        dw += c * (g * t).sum(axis=(0, 1, 2), dtype=np.float64)
+        dc += float((ds[s : s + step] * (t @ wv)).sum(dtype=np.float64))
+        dt = g * np.float32(c) * wv * (1 - t * t)
+        da += float((dt * u).sum(dtype=np.float64))
+        du = dt * np.float32(a)
+        dq[s : s + step] = du.sum(axis=2)
+        dk[s : s + step] = du.sum(axis=1)
+    return dq, dk, da, dw, dc
+
+
+class _DenseAttentionContext:
+    __slots__ = ("state", "keep_rows", "shapes", "has_key", "scores_out")
+
+    def __init__(self, state: Any, keep_rows: Any, shapes: tuple[Any, ...], has_key: bool):
+        self.state, self.keep_rows, self.shapes, self.has_key = state, keep_rows, shapes, has_key
+        self.scores_out = False

@@ -82,7 +82,9 @@ class Weight:
         constraint: Any = None,
     ):
         self.name = name
-        self.value = np.ascontiguousarray(value, dtype=np.float32)
+        v = np.asarray(value, dtype=np.float32)
+        # (not ascontiguousarray alone: it turns a scalar weight, shape (), into shape (1,))
+        self.value = v if v.flags.c_contiguous else np.ascontiguousarray(v)
         self.trainable = trainable
         self.regularizer = regularizer
         self.constraint = constraint

@@ -239,29 +239,62 @@ class AveragePooling1D(_Pooling1D):
 
 
 class _GlobalPooling1D(Layer):
+    """Pools over the steps axis: axis 1 of ``(batch, steps, channels)``, or with
+    ``data_format="channels_first"`` axis 2 of ``(batch, channels, steps)`` (moved last by one copy
+    each way, as the kernels read channels-last rows)."""
+
     _average = False
 
     def __init__(self, data_format: Any = None, keepdims: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        _channels_last(data_format, f"{type(self).__name__} {self.name!r}")
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: data_format must be 'channels_last' or 'channels_first'. "
+                f"Received: data_format={data_format!r}"
+            )
+        self.data_format = data_format or "channels_last"
         self.keepdims = bool(keepdims)
+
+    @property
+    def _first(self) -> bool:
+        return self.data_format == "channels_first"
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         _check_seq(f"{type(self).__name__} {self.name!r}", input_shape)
-        return (1, input_shape[1]) if self.keepdims else (input_shape[1],)
+        channels = input_shape[0] if self._first else input_shape[1]
+        if not self.keepdims:
+            return (channels,)
+        return (channels, 1) if self._first else (1, channels)
+
+    def _last(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x.transpose(0, 2, 1)) if self._first else x
+
+    def _keep(self, y: np.ndarray) -> np.ndarray:
+        if not self.keepdims:
+            return y
+        return y[:, :, None] if self._first else y[:, None, :]
+
+    def _unkeep(self, dy: np.ndarray) -> np.ndarray:
+        if not self.keepdims:
+            return dy
+        return dy[:, :, 0] if self._first else dy[:, 0, :]
+
+    def _back(self, dx: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(dx.transpose(0, 2, 1)) if self._first else dx
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        x = self._last(x)
         y = (kernels.global_avg_pool1d_forward if self._average else kernels.global_max_pool1d_forward)(x)
-        return (y[:, None, :] if self.keepdims else y), (x if training else None)
+        return self._keep(y), (x if training else None)
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         assert ctx is not None, "backward without a training forward"
-        if self.keepdims:
-            dy = dy[:, 0, :]
-        return (kernels.global_avg_pool1d_backward if self._average else kernels.global_max_pool1d_backward)(ctx, dy)
+        dx = (kernels.global_avg_pool1d_backward if self._average else kernels.global_max_pool1d_backward)(
+            ctx, np.ascontiguousarray(self._unkeep(dy)))  # fmt: skip
+        return self._back(dx)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "keepdims": self.keepdims}
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
 
 
 class GlobalMaxPooling1D(_GlobalPooling1D):
@@ -278,17 +311,17 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
     def forward(self, x: np.ndarray, training: bool = False, lengths: Any = None) -> tuple[np.ndarray, Any]:
         if lengths is None:
             return super().forward(x, training)
+        x = self._last(x)
         n = np.asarray(lengths)
         valid = (np.arange(x.shape[1])[None, :] < n[:, None])[..., None]
         count = np.maximum(n, 1).astype(np.float32)[:, None]
         y = np.where(valid, x, np.float32(0)).sum(axis=1, dtype=np.float32) / count
-        return (y[:, None, :] if self.keepdims else y), (("masked", valid, count) if training else None)
+        return self._keep(y), (("masked", valid, count) if training else None)
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         if not (isinstance(ctx, tuple) and ctx and isinstance(ctx[0], str)):
             return super().backward(ctx, dy, need_dx)
         _, valid, count = ctx
-        if self.keepdims:
-            dy = dy[:, 0, :]
+        dy = self._unkeep(dy)
         # Each unmasked step gets dy / count; masked steps get nothing.
-        return np.where(valid, (dy / count)[:, None, :], np.float32(0)).astype(np.float32)
+        return self._back(np.where(valid, (dy / count)[:, None, :], np.float32(0)).astype(np.float32))

@@ -75,6 +75,9 @@ pub struct AttnSpec {
     /// dropout rate on the attention probabilities, in [0, 1)
     pub dropout: f32,
     pub seed: u64,
+    /// whether the returned scores are `P∘Z` (Keras Attention) rather than `P` (Keras MHA): the
+    /// probabilities then carry the dropout, and their gradient goes through it
+    pub scores_after_dropout: bool,
 }
 
 /// A dense boolean mask `(B | 1, H | 1, Tq, Tk)`: `batch_stride`/`head_stride` are 0 where broadcast.
@@ -624,12 +627,20 @@ pub fn backward(
                             let dprow = &mut dp[r * n..(r + 1) * n];
                             if let Some((ds, _)) = d_scores {
                                 let at = ((b * heads + h) * tq + i) * tk + k0;
+                                let before = spec.scores_after_dropout; // dP = (dO·Vᵀ + dP_extra)∘Z
+                                if before {
+                                    for (x, &e) in dprow.iter_mut().zip(&ds[at..at + n]) {
+                                        *x += e;
+                                    }
+                                }
                                 if dropout {
                                     let z = &mut aux[r * n..(r + 1) * n];
                                     dropout_row(dprow, Some(z), row_key(spec.seed, b, h, i, &spec), k0, threshold, inv_keep);
                                 }
-                                for (x, &e) in dprow.iter_mut().zip(&ds[at..at + n]) {
-                                    *x += e;
+                                if !before {
+                                    for (x, &e) in dprow.iter_mut().zip(&ds[at..at + n]) {
+                                        *x += e;
+                                    }
                                 }
                             } else if dropout {
                                 let z = &mut aux[r * n..(r + 1) * n];
@@ -685,8 +696,8 @@ pub fn backward(
     partial.iter().sum()
 }
 
-/// The attention probabilities `P` `(B, H, Tq, Tk)` (before dropout, as Keras returns them), from
-/// the forward's `stats`.
+/// The attention probabilities `(B, H, Tq, Tk)`: `P` (Keras MHA returns them before dropout), or
+/// `P∘Z` with `scores_after_dropout` (Keras Attention), from the forward's `stats`.
 pub fn probabilities(spec: AttnSpec, q: &[f32], k: &[f32], masks: Masks<'_>, stats: &[f32], p: &mut [f32]) {
     let AttnSpec { batch, heads, tq, tk, dk, .. } = spec;
     assert!(stats.len() == 2 * batch * heads * tq && p.len() == batch * heads * tq * tk, "attention probabilities");
@@ -705,6 +716,10 @@ pub fn probabilities(spec: AttnSpec, q: &[f32], k: &[f32], masks: Masks<'_>, sta
             let (lo, hi) = row_interval(&spec, &masks, b, i);
             fill_row(row, 0, lo, hi, dense.map(|d| &d[i * tk..(i + 1) * tk]), spec.scale, spec.fill);
             exp_row(row, stats[2 * (t * tq + i)], stats[2 * (t * tq + i) + 1]);
+            if spec.scores_after_dropout && spec.dropout > 0.0 {
+                let (threshold, inv_keep) = dropout_params(spec.dropout);
+                dropout_row(row, None, row_key(spec.seed, b, h, i, &spec), 0, threshold, inv_keep);
+            }
         }
     });
 }

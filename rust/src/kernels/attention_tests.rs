@@ -37,6 +37,7 @@ impl Case {
             fill: Fill::Replace,
             dropout: 0.0,
             seed: 7,
+            scores_after_dropout: false,
         };
         Case { spec, q_len: None, k_len: None, dense: None }
     }

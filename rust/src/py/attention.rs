@@ -26,6 +26,7 @@ struct Options {
     replace_fill: bool,
     dropout: f32,
     seed: u64,
+    scores_after_dropout: bool,
 }
 
 struct Checked {
@@ -87,6 +88,7 @@ fn check<'py>(
         fill: if opt.replace_fill { Fill::Replace } else { Fill::Subtract },
         dropout: opt.dropout,
         seed: opt.seed,
+        scores_after_dropout: opt.scores_after_dropout,
     };
     Ok(Checked { spec, q_len: lengths_vec(op, q_len, batch, tq)?, k_len: lengths_vec(op, k_len, batch, tk)?, mask_strides })
 }
