@@ -169,6 +169,14 @@ def _mask_ops(entries: list[dict[str, Any]], fn: str) -> set[str]:
     return mask_ops
 
 
+#: call arguments (besides the inputs and initial_state) a layer of this Keras class takes in a graph
+_CALL_KWARGS: dict[str, set[str]] = {
+    "MultiHeadAttention": {"key", "attention_mask", "return_attention_scores", "use_causal_mask"},
+    "Attention": {"mask", "return_attention_scores", "use_causal_mask"},
+    "AdditiveAttention": {"mask", "return_attention_scores", "use_causal_mask"},
+}
+
+
 def graph_from_entry(entry: dict[str, Any], fn: str, make_layer: Any) -> Functional:
     """The seqcore Functional model a Keras Functional config describes; ``make_layer(entry)`` maps one
     layer entry (interop.keras's importers)."""
@@ -199,8 +207,15 @@ def graph_from_entry(entry: dict[str, Any], fn: str, make_layer: Any) -> Functio
                     f"'args' and 'kwargs'); re-save the model with Keras 3."
                 )
             kwargs = dict(node.get("kwargs") or {})
-            if isinstance(kwargs.get("mask"), dict) and _history(kwargs["mask"]) in mask_ops:
-                del kwargs["mask"]  # the mask Keras computed from the tensors, which seqcore computes too
+            for k in ("mask", "query_mask", "value_mask", "key_mask"):
+                m = kwargs.get(k)
+                if isinstance(m, dict) and _history(m) in mask_ops:
+                    del kwargs[k]  # the mask Keras computed from the tensors, which seqcore computes too
+                elif isinstance(m, list) and all(v is None or (isinstance(v, dict) and _history(v) in mask_ops)
+                                                 for v in m):  # fmt: skip
+                    del kwargs[k]  # Attention's [query_mask, value_mask], computed from the tensors too
+                elif k in kwargs and m is None:
+                    del kwargs[k]
             for k, neutral in _NEUTRAL_KWARGS.items():
                 if k in kwargs:
                     if kwargs[k] not in neutral:
@@ -209,7 +224,7 @@ def graph_from_entry(entry: dict[str, Any], fn: str, make_layer: Any) -> Functio
                             f"take (the trainer sets training; masks flow along the tensors)."
                         )
                     del kwargs[k]
-            bad = sorted(set(kwargs) - {"initial_state"})
+            bad = sorted(set(kwargs) - {"initial_state"} - _CALL_KWARGS.get(str(e.get("class_name")), set()))
             if bad:
                 raise ValueError(f"{fn}: layer {lname!r} is called with {bad}, which seqcore does not take.")
             pending.append((lname, call, node["args"], kwargs))

@@ -52,6 +52,8 @@ from ..layers import (
     AlphaDropout,
     Average,
     AveragePooling1D,
+    AdditiveAttention,
+    Attention,
     BatchNormalization,
     Bidirectional,
     Concatenate,
@@ -76,6 +78,7 @@ from ..layers import (
     LeakyReLU,
     LSTMCell,
     Masking,
+    MultiHeadAttention,
     Maximum,
     MaxPooling1D,
     Minimum,
@@ -168,6 +171,9 @@ SUPPORTED_LAYERS = (
     "GaussianDropout",
     "AlphaDropout",
     "ActivityRegularization",
+    "MultiHeadAttention",
+    "Attention",
+    "AdditiveAttention",
     "Sequential",
     "Functional",
 )
@@ -400,6 +406,33 @@ def _dense(o: _Options) -> Layer:
         use_bias=bool(o.get("use_bias", True)),
         **_kernel_bias_options(o),
     )
+
+
+def _attention(o: _Options) -> Layer:
+    cls = _class(o.entry)
+    name, trainable = o.get("name"), o.get("trainable", True)
+    if cls == "MultiHeadAttention":
+        out = o.get("output_shape")
+        axes = o.get("attention_axes")
+        return MultiHeadAttention(
+            int(o.get("num_heads")),
+            int(o.get("key_dim")),
+            value_dim=o.get("value_dim"),
+            dropout=float(o.get("dropout", 0.0)),
+            use_bias=bool(o.get("use_bias", True)),
+            output_shape=None if out is None else tuple(out) if isinstance(out, (list, tuple)) else out,
+            attention_axes=None if axes is None else tuple(axes) if isinstance(axes, (list, tuple)) else axes,
+            sliding_window=o.get("sliding_window"),
+            use_gate=bool(o.get("use_gate", False)),
+            seed=o.get("seed"),
+            **_kernel_bias_options(o),
+        )
+    o.get("activity_regularizer")
+    if cls == "AdditiveAttention":
+        return AdditiveAttention(use_scale=bool(o.get("use_scale", True)), dropout=float(o.get("dropout", 0.0)),
+                                 seed=o.get("seed"), name=name, trainable=trainable)  # fmt: skip
+    return Attention(use_scale=bool(o.get("use_scale", False)), score_mode=o.get("score_mode", "dot"),
+                     dropout=float(o.get("dropout", 0.0)), seed=o.get("seed"), name=name, trainable=trainable)  # fmt: skip
 
 
 def _embedding(o: _Options) -> Layer:
@@ -761,6 +794,7 @@ _IMPORTERS: dict[str, Callable[[_Options], Any]] = {
     "AlphaDropout": _simple,
     "ActivityRegularization": _simple,
     "Embedding": _embedding,
+    **{cls: _attention for cls in ("MultiHeadAttention", "Attention", "AdditiveAttention")},
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
     **{cls: _merge for cls in (*_MERGES, "Concatenate", "Dot")},
@@ -930,6 +964,10 @@ def _weight_groups(entry: dict[str, Any], path: str) -> Iterator[tuple[str, int]
         yield from _weight_groups(c.get("backward_layer") or c["layer"], f"{path}/backward_layer")
     elif cls == "TimeDistributed":
         yield from _weight_groups(c["layer"], f"{path}/layer")
+    elif cls == "MultiHeadAttention":  # EinsumDense sublayers, each a kernel and a bias
+        per = 1 + bool(c.get("use_bias", True))
+        for sub in ("query", "key", *(("gate",) if c.get("use_gate") else ()), "value", "attention_output"):
+            yield f"{path}/{sub}", per
     elif cls == "Functional":
         from ._keras_graph import weight_paths
 
@@ -951,6 +989,10 @@ def _n_vars(cls: str, c: dict[str, Any]) -> int:
         return int(bool(c.get("scale", True)) or rms) + int(bool(c.get("center", True)) and not rms)
     if cls == "PReLU":
         return 1  # alpha
+    if cls == "Attention":  # [scale,] [concat_score_weight]
+        return int(bool(c.get("use_scale", False))) + int(c.get("score_mode", "dot") == "concat")
+    if cls == "AdditiveAttention":
+        return int(bool(c.get("use_scale", True)))
     if cls in ("DepthwiseConv1D", "SeparableConv1D"):  # [depthwise, pointwise,] bias
         return (1 if cls == "DepthwiseConv1D" else 2) + bool(c.get("use_bias", True))
     if cls == "GroupNormalization":  # gamma, beta
@@ -1598,6 +1640,19 @@ def _export_layer(layer: Any, fn: str, graph: bool = False) -> dict[str, Any]:
         return _entry("PReLU", c)
     if isinstance(layer, UnitNormalization):
         return _entry("UnitNormalization", {**c, "axis": layer.axis})
+    if isinstance(layer, MultiHeadAttention):
+        cfg = layer.get_config()
+        c.update(**{k: cfg[k] for k in ("num_heads", "key_dim", "value_dim", "dropout", "use_bias", "use_gate",
+                                        "output_shape", "attention_axes", "sliding_window", "seed")},  # fmt: skip
+                 **_weight_entries(layer, who, "kernel", "bias"),
+                 activity_regularizer=_reg_entry(layer.activity_regularizer))  # fmt: skip
+        return _entry("MultiHeadAttention", c)
+    if isinstance(layer, AdditiveAttention):
+        return _entry("AdditiveAttention", {**c, "use_scale": layer.use_scale, "dropout": layer.dropout,
+                                            "seed": layer.seed})  # fmt: skip
+    if isinstance(layer, Attention):
+        return _entry("Attention", {**c, "use_scale": layer.use_scale, "score_mode": layer.score_mode,
+                                    "dropout": layer.dropout, "seed": layer.seed})  # fmt: skip
     if isinstance(layer, (LayerNormalization, BatchNormalization, GroupNormalization)):
         c.update(
             axis=layer.axis,
