@@ -158,7 +158,9 @@ def _f32(x: Any) -> np.ndarray:
 class MultiHeadAttention(Layer):
     """Keras 3's MultiHeadAttention: ``mha(query, value, key=None, query_mask=None, value_mask=None,
     key_mask=None, attention_mask=None, return_attention_scores=False, training=None,
-    use_causal_mask=False)``. The output takes the query's mask."""
+    use_causal_mask=False)``. The output takes the query's mask. As in Keras 3, the query mask is
+    the query tensor's own (from Masking or Embedding(mask_zero=True) upstream in a graph): an
+    explicit ``query_mask=`` is overwritten by it in Keras's call, and ignored here too."""
 
     uses_mask = True
     arg_masks = True
@@ -424,8 +426,10 @@ class MultiHeadAttention(Layer):
                 f"{f' and {key_arr.shape}' if key_given else ''}."
             )
         arg_masks = arg_masks or {}
-        # Keras's masks: the query's own mask wins over query_mask (it is read from the tensor)
-        q_mask = lengths if lengths is not None else query_mask
+        # As Keras 3: the query mask is the query tensor's own mask (from the graph); Keras's call
+        # overwrites a query_mask argument with it, so an explicit query_mask has no effect there
+        # either (seqcore accepts it for Keras's signature and ignores it the same way).
+        q_mask = lengths
         v_mask = value_mask if value_mask is not None else arg_masks.get("value")
         k_mask = key_mask if key_mask is not None else (arg_masks.get("key") if key_given else None)
         rank = query.ndim

@@ -3,14 +3,16 @@
 //!
 //! For each batch `b` and head `h`, with `S = scale·Q·Kᵀ` (rows: queries `i`, columns: keys `j`):
 //! ```text
-//! S'  = S where allowed(i, j), else fill(S)        fill: −1e9 (Keras MHA: where(mask, s, −1e9))
+//! S'  = S where allowed(i, j), else fill(S)        fill: −∞ (Keras MHA, whose masked softmax is
+//!                                                        where(mask, softmax(where(mask, s, −1e9)), 0))
 //!                                                        or S − 1e9 (Keras Attention: s − 1e9·¬mask)
 //! P   = softmax_j(S'),   O = (P ∘ Z)·V,            Z: dropout keep mask / (1 − rate), or 1
 //! ```
 //! `allowed` is the AND of the query lengths (`i < q_len[b]`), the key lengths (`j < k_len[b]`),
 //! the causal mask (`j ≤ i`), the sliding window (`|i − j| < window`) and a dense boolean mask of
-//! shape `(B | 1, H | 1, Tq, Tk)`. The fill values are Keras's, so a row with no allowed key gives
-//! what Keras gives (the uniform average of every value, for MHA).
+//! shape `(B | 1, H | 1, Tq, Tk)`. The fills give Keras's numbers, also for a row with no allowed key:
+//! all-zero probabilities for MHA (Keras zeroes the masked ones after the softmax), the uniform
+//! average of every value for Attention.
 //!
 //! **Forward** keeps, per query row, the running maximum `m` and sum `l` of the online softmax;
 //! each key block rescales the output accumulator once. It saves `m` and `ln l` per row (apart, see [`exp_row`]).
@@ -48,7 +50,8 @@ const NEG: f32 = -1.0e9;
 /// How a disallowed score is filled (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fill {
-    /// `−1e9` (Keras MultiHeadAttention's masked softmax): no gradient reaches a filled score
+    /// `−∞`: a filled score has probability exactly 0 and gets no gradient (Keras
+    /// MultiHeadAttention's masked softmax, which zeroes masked probabilities after the softmax)
     Replace,
     /// `s − 1e9` (Keras Attention): the gradient passes through
     Subtract,
@@ -160,7 +163,7 @@ fn row_interval(spec: &AttnSpec, masks: &Masks<'_>, b: usize, i: usize) -> (usiz
 
 /// The key columns a block of query rows `[r0, r1)` must visit: outside them every score is
 /// filled for every row, and skipping them is exact only if every row keeps an allowed key inside
-/// (a row with none is a uniform average over *all* keys, as in Keras). Without that, all keys.
+/// (a row with none is, for Attention, a uniform average over *all* keys). Without that, all keys.
 fn block_columns(spec: &AttnSpec, masks: &Masks<'_>, b: usize, r0: usize, r1: usize) -> (usize, usize) {
     if masks.dense.is_some() {
         return (0, spec.tk);
@@ -223,7 +226,7 @@ crate::simd::multiversion! {
         let hi = hi.clamp(c0, c0 + len) - c0;
         let hi = hi.max(lo);
         let filled = |x: f32| match fill {
-            Fill::Replace => NEG,
+            Fill::Replace => f32::NEG_INFINITY,
             Fill::Subtract => x * scale + NEG,
         };
         for x in &mut s[..lo] {
@@ -456,8 +459,10 @@ pub fn forward(spec: AttnSpec, q: &[f32], k: &[f32], v: &[f32], masks: Masks<'_>
                     fill_row(srow, k0, lo, hi, dense.map(|d| &d[i * tk..(i + 1) * tk]), spec.scale, spec.fill);
                     let mx = row_max(srow);
                     let m_new = if mx.is_nan() { mx } else { mx.max(m[r]) };
-                    let corr = exp_flush(m[r] - m_new);
-                    let sum = exp_row(srow, m_new, 0.0);
+                    // no allowed key yet (every score −inf): shift by 0, every p is 0
+                    let shift = if m_new == f32::NEG_INFINITY { 0.0 } else { m_new };
+                    let corr = exp_flush(m[r] - shift);
+                    let sum = exp_row(srow, shift, 0.0);
                     l[r] = l[r] * corr + sum;
                     m[r] = m_new;
                     if bi > 0 {
@@ -472,9 +477,12 @@ pub fn forward(spec: AttnSpec, q: &[f32], k: &[f32], v: &[f32], masks: Masks<'_>
                 sgemm(Trans::N, Trans::N, rows, dv, n, 1.0, s, n, vb, spec.v_row, beta, acc, dv, inner);
             }
             for r in 0..rows {
-                scale_row(&mut acc[r * dv..(r + 1) * dv], 1.0 / l[r]);
-                st[2 * r] = m[r];
-                st[2 * r + 1] = l[r].ln();
+                // A row with no allowed key (Replace) has l = 0: Keras zeroes its probabilities,
+                // so its output is 0 and (m, ln l) = (0, +inf) makes backward's P = 0 as well.
+                let empty = l[r] == 0.0;
+                scale_row(&mut acc[r * dv..(r + 1) * dv], if empty { 0.0 } else { 1.0 / l[r] });
+                st[2 * r] = if empty { 0.0 } else { m[r] };
+                st[2 * r + 1] = if empty { f32::INFINITY } else { l[r].ln() };
             }
             // SAFETY: rows r0..r1 of head h of batch b, and their statistics, belong to this task only.
             unsafe {

@@ -84,7 +84,8 @@ impl Case {
                     let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                     let e: Vec<f64> = sc.iter().map(|x| (x - m).exp()).collect();
                     let z: f64 = e.iter().sum();
-                    let p: Vec<f64> = e.iter().map(|x| x / z).collect();
+                    // Keras MHA: where(mask, softmax(where(mask, s, -1e9)), 0)
+                    let p: Vec<f64> = (0..s.tk).map(|j| if self.allowed(b, i, j) { e[j] / z } else { 0.0 }).collect();
                     let oat = (b * s.tq + i) * s.o_row + h * dv;
                     let mut dp = vec![0.0; s.tk];
                     for j in 0..s.tk {
@@ -179,7 +180,7 @@ fn masks_causal_window_lengths_dense() {
         check(&c);
     c.spec.window = 5;
     check(&c);
-    c.k_len = Some(vec![40, 0]); // a sequence with no keys: every row a uniform average
+    c.k_len = Some(vec![40, 0]); // a sequence with no keys: every row's probabilities are 0
     c.q_len = Some(vec![67, 10]);
     check(&c);
     let mut d = Case::new(2, 1, 9, 1050, 3, 2);
