@@ -11,6 +11,7 @@ from .conv_transpose import Conv1DTranspose
 from .convolutional import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, InputSpec, RepeatVector, Reshape
 from .embedding import Embedding
+from .lambda_layer import Lambda
 from .merging import (
     Add,
     Average,
@@ -124,6 +125,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "Lambda",
     "Masking",
     "MultiHeadAttention",
     "PReLU",
