@@ -21,9 +21,9 @@ from .layers.base import Layer, Weight, unique_name
 from .symbolic import KerasTensor, any_symbolic, symbolic_call
 
 __all__ = [
-    "abs", "add", "concatenate", "divide", "exp", "expand_dims", "getitem", "log", "matmul", "max", "mean",
-    "min", "multiply", "negative", "relu", "reshape", "sigmoid", "softmax", "sqrt", "square", "squeeze", "stack",
-    "subtract", "sum", "tanh", "transpose",
+    "abs", "add", "concatenate", "divide", "exp", "expand_dims", "gelu", "getitem", "leaky_relu", "log", "matmul",
+    "max", "mean", "min", "multiply", "negative", "relu", "reshape", "sigmoid", "softmax", "sqrt", "square",
+    "squeeze", "stack", "subtract", "sum", "tanh", "transpose",
 ]  # fmt: skip
 
 
@@ -35,6 +35,7 @@ KERAS_CLASSES = {
     "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax", "matmul": "Matmul", "sum": "Sum", "mean": "Mean",
     "max": "Max", "min": "Min", "concatenate": "Concatenate", "stack": "Stack", "reshape": "Reshape",
     "transpose": "Transpose", "expand_dims": "ExpandDims", "squeeze": "Squeeze", "getitem": "GetItem",
+    "gelu": "Gelu", "leaky_relu": "LeakyRelu",
 }  # fmt: skip
 
 
@@ -252,6 +253,43 @@ def log(x: Any) -> Any:
 
 def relu(x: Any) -> Any:
     return _apply("relu", lambda a: np.maximum(a, 0), lambda v, y, g: [g * (v[0] > 0)], x)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.2) -> Any:
+    """Keras's ``ops.leaky_relu``: ``x`` where positive, ``negative_slope·x`` elsewhere (any slope)."""
+    a = np.float32(negative_slope)
+    return _apply("leaky_relu", lambda v: np.where(v > 0, v, a * v), lambda v, y, g: [np.where(v[0] > 0, g, a * g)],
+                  x, options={"negative_slope": float(negative_slope)})  # fmt: skip
+
+
+_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+
+
+def gelu(x: Any, approximate: bool = True) -> Any:
+    """Keras's ``ops.gelu`` (``approximate=True`` by default there, as here): the tanh form
+    ``0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``, or with ``approximate=False`` the exact
+    ``x·Φ(x)``."""
+    from math import erf
+
+    verf = np.vectorize(erf, otypes=[np.float64])
+
+    def fn(v: np.ndarray) -> np.ndarray:
+        w = v.astype(np.float64)
+        if approximate:
+            return 0.5 * w * (1 + np.tanh(_SQRT_2_OVER_PI * (w + 0.044715 * w**3)))
+        return 0.5 * w * (1 + verf(w / np.sqrt(2.0)))
+
+    def grad(v: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[Any]:
+        w = v[0].astype(np.float64)
+        if approximate:
+            u = _SQRT_2_OVER_PI * (w + 0.044715 * w**3)
+            t = np.tanh(u)
+            d = 0.5 * (1 + t) + 0.5 * w * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * w * w)
+        else:
+            d = 0.5 * (1 + verf(w / np.sqrt(2.0))) + w * np.exp(-0.5 * w * w) / np.sqrt(2 * np.pi)
+        return [(g * d).astype(np.float32)]
+
+    return _apply("gelu", fn, grad, x, options={"approximate": bool(approximate)})
 
 
 def sigmoid(x: Any) -> Any:

@@ -42,6 +42,8 @@ _KERAS_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Tanh": ("tanh", ()),
     "Relu": ("relu", ()),
     "Sigmoid": ("sigmoid", ()),
+    "Gelu": ("gelu", ("approximate",)),
+    "LeakyRelu": ("leaky_relu", ("negative_slope",)),
     "Softmax": ("softmax", ("axis",)),
     "Matmul": ("matmul", ()),
     "Mean": ("mean", ("axis", "keepdims")),
@@ -50,7 +52,7 @@ _KERAS_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Min": ("min", ("axis", "keepdims")),
     "Transpose": ("transpose", ("axes",)),
 }
-_NN_OPS = ("Relu", "Sigmoid", "Softmax")
+_NN_OPS = ("Relu", "Sigmoid", "Softmax", "Gelu", "LeakyRelu")
 _EXPORT_OPS = {sc: k for sc, k in sc_ops.KERAS_CLASSES.items() if k in _KERAS_OPS}
 # Call arguments a Keras config may record that change nothing here (Keras writes training=False and
 # mask=None for some calls).
