@@ -149,7 +149,8 @@ fn check(case: &Case) {
     let (o, gq, gk, gv, dscale) = run(case, 1);
     // only the head columns of each row are the kernel's (a fused projection's rows hold q, k, v)
     let cols = |a: &[f32], row: usize, w: usize| -> Vec<f32> { a.chunks(row).flat_map(|r| r[..w].to_vec()).collect() };
-    let cols64 = |a: &[f64], row: usize, w: usize| -> Vec<f64> { a.chunks(row).flat_map(|r| r[..w].to_vec()).collect() };
+    let cols64 =
+        |a: &[f64], row: usize, w: usize| -> Vec<f64> { a.chunks(row).flat_map(|r| r[..w].to_vec()).collect() };
     let (hk, hv) = (s.heads * s.dk, s.heads * s.dv);
     close(&cols(&o, s.o_row, hv), &ro, 2e-5, "o");
     close(&cols(&gq, s.q_row, hk), &cols64(&rq, s.q_row, hk), 2e-4, "dq");
@@ -159,7 +160,10 @@ fn check(case: &Case) {
     let again = run(case, 3);
     let bits = |a: &[f32]| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(); // NaN in columns not ours
     assert!(
-        bits(&o) == bits(&again.0) && bits(&gq) == bits(&again.1) && bits(&gk) == bits(&again.2) && bits(&gv) == bits(&again.3),
+        bits(&o) == bits(&again.0)
+            && bits(&gq) == bits(&again.1)
+            && bits(&gk) == bits(&again.2)
+            && bits(&gv) == bits(&again.3),
         "thread count changed the result"
     );
 }
@@ -177,7 +181,7 @@ fn plain_and_odd_shapes() {
 fn masks_causal_window_lengths_dense() {
     let mut c = Case::new(2, 2, 67, 67, 4, 3);
     c.spec.causal = true;
-        check(&c);
+    check(&c);
     c.spec.window = 5;
     check(&c);
     c.k_len = Some(vec![40, 0]); // a sequence with no keys: every row's probabilities are 0
@@ -220,7 +224,19 @@ fn dropout_is_regenerated_exactly_and_scaled() {
     let loss = |o: &[f32]| o.iter().zip(&d_o).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
     let (o, lse) = fwd(&q, &v);
     let (mut gq, mut gv) = (vec![0.0; q.len()], vec![0.0; v.len()]);
-    backward(s, &q, &k, &v, c.masks(), &o, &lse, &d_o, None, AttnGrads::separate(&s, Some(&mut gq), None, Some(&mut gv)), false);
+    backward(
+        s,
+        &q,
+        &k,
+        &v,
+        c.masks(),
+        &o,
+        &lse,
+        &d_o,
+        None,
+        AttnGrads::separate(&s, Some(&mut gq), None, Some(&mut gv)),
+        false,
+    );
     let eps = 1e-2f32;
     let vp: Vec<f32> = v.iter().zip(&dirv).map(|(a, d)| a + eps * d).collect();
     let vm: Vec<f32> = v.iter().zip(&dirv).map(|(a, d)| a - eps * d).collect();

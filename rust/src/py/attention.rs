@@ -5,7 +5,9 @@
 use super::errors::{run_kernel, slice, slice_mut, value_error};
 use super::rnn::lengths_vec;
 use crate::kernels::attention::{self, AttnGrads, AttnSpec, DenseMask, Fill, Masks};
-use numpy::{PyArray3, PyArray4, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray3, PyReadonlyArray4, PyUntypedArrayMethods};
+use numpy::{
+    PyArray3, PyArray4, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray3, PyReadonlyArray4, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 
 type Arr3<'py> = Bound<'py, PyArray3<f32>>;
@@ -36,6 +38,7 @@ struct Checked {
     mask_strides: Option<(usize, usize)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check<'py>(
     op: &str,
     q: &PyReadonlyArray3<'py, f32>,
@@ -52,7 +55,9 @@ fn check<'py>(
         return Err(value_error(op, format!("q {qs:?}, k {ks:?} and v {vs:?} disagree on batch or key length")));
     }
     let (h, dk, dv) = (opt.heads, opt.key_dim, opt.value_dim);
-    for (name, shape, col, width) in [("q", qs, opt.cols.0, h * dk), ("k", ks, opt.cols.1, h * dk), ("v", vs, opt.cols.2, h * dv)] {
+    for (name, shape, col, width) in
+        [("q", qs, opt.cols.0, h * dk), ("k", ks, opt.cols.1, h * dk), ("v", vs, opt.cols.2, h * dv)]
+    {
         if col + width > shape[2] {
             return Err(value_error(op, format!("{name} has {} columns; heads need {col} + {width}", shape[2])));
         }
@@ -65,7 +70,10 @@ fn check<'py>(
         Some(m) => {
             let s = m.shape();
             if (s[0] != 1 && s[0] != batch) || (s[1] != 1 && s[1] != h) || s[2] != tq || s[3] != tk {
-                return Err(value_error(op, format!("mask has shape {s:?}; expected (1 or {batch}, 1 or {h}, {tq}, {tk})")));
+                return Err(value_error(
+                    op,
+                    format!("mask has shape {s:?}; expected (1 or {batch}, 1 or {h}, {tq}, {tk})"),
+                ));
             }
             let per_head = tq * tk;
             Some((if s[0] == 1 { 0 } else { s[1] * per_head }, if s[1] == 1 { 0 } else { per_head }))
@@ -90,7 +98,12 @@ fn check<'py>(
         seed: opt.seed,
         scores_after_dropout: opt.scores_after_dropout,
     };
-    Ok(Checked { spec, q_len: lengths_vec(op, q_len, batch, tq)?, k_len: lengths_vec(op, k_len, batch, tk)?, mask_strides })
+    Ok(Checked {
+        spec,
+        q_len: lengths_vec(op, q_len, batch, tq)?,
+        k_len: lengths_vec(op, k_len, batch, tk)?,
+        mask_strides,
+    })
 }
 
 fn masks<'a>(c: &'a Checked, mask: Option<&'a [u8]>) -> Masks<'a> {
