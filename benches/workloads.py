@@ -1110,8 +1110,9 @@ def ts_transformer_workload(name: str, B: int, T: int, blocks: int, head_size: i
         def build() -> Any:
             return keras_like(keras)
 
+        adam = lambda: keras.optimizers.Adam(1e-4)  # noqa: E731
         return _keras_pick(ctx, "train", build, tf.constant(xn), tf.constant(yn),
-                           loss="sparse_categorical_crossentropy", optimizer=lambda: keras.optimizers.Adam(1e-4))  # fmt: skip
+                           loss="sparse_categorical_crossentropy", optimizer=adam)  # fmt: skip
 
     inner = heads * head_size
     attn = 4 * B * heads * T * T * head_size + 2 * B * T * F * inner * 4

@@ -32,7 +32,9 @@ def test_gelu(approximate: bool) -> None:
     np.testing.assert_allclose(ops.gelu(X, approximate=approximate), gelu_ref(X, approximate), rtol=1e-6, atol=1e-7)
     g = grad_in_graph(lambda t: ops.gelu(t, approximate=approximate), X)
     eps = 1e-4
-    fd = (gelu_ref(X.astype(np.float64) + eps, approximate) - gelu_ref(X.astype(np.float64) - eps, approximate)) / (2 * eps)
+    fd = (gelu_ref(X.astype(np.float64) + eps, approximate) - gelu_ref(X.astype(np.float64) - eps, approximate)) / (
+        2 * eps
+    )
     np.testing.assert_allclose(g, fd, rtol=1e-4, atol=1e-5)
 
 

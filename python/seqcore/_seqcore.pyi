@@ -1,6 +1,6 @@
 # Type stubs for the compiled extension (rust/src/py). Checked against the module by
 # `python -m mypy.stubtest seqcore._seqcore` (make stubtest).
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +16,9 @@ __all__ = [
     "activation_backward",
     "activation_backward_from_input",
     "activation_forward",
+    "attention_backward",
+    "attention_forward",
+    "attention_scores",
     "batch_norm_backward",
     "batch_norm_forward",
     "batch_norm_moments",
@@ -280,3 +283,41 @@ def simple_rnn_backward(
     input_masks: _F32 | None = None,
     recurrent_masks: _F32 | None = None,
 ) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32]: ...
+
+# attention (rust/src/py/attention.rs); `options` has the attributes heads, key_dim, value_dim,
+# cols (q, k, v column offsets), scale, causal, window, replace_fill, dropout, seed, scores_after_dropout
+def attention_forward(
+    q: _F32,
+    k: _F32,
+    v: _F32,
+    options: Any,
+    q_len: _I64 | None,
+    k_len: _I64 | None,
+    mask: npt.NDArray[np.uint8] | None,
+) -> tuple[_F32, _F32]: ...
+def attention_backward(
+    q: _F32,
+    k: _F32,
+    v: _F32,
+    options: Any,
+    q_len: _I64 | None,
+    k_len: _I64 | None,
+    mask: npt.NDArray[np.uint8] | None,
+    o: _F32,
+    stats: _F32,
+    d_o: _F32,
+    d_scores: _F32 | None,
+    d_extra: _F32 | None,
+    need: tuple[bool, bool, bool],
+    fused: bool,
+    want_dscale: bool,
+) -> tuple[_F32 | None, _F32 | None, _F32 | None, float]: ...
+def attention_scores(
+    q: _F32,
+    k: _F32,
+    options: Any,
+    q_len: _I64 | None,
+    k_len: _I64 | None,
+    mask: npt.NDArray[np.uint8] | None,
+    stats: _F32,
+) -> _F32: ...

@@ -125,7 +125,7 @@ def case(name: str, cls: str, cfg: dict[str, Any], shapes: list[Any], kw: dict[s
         out[f"{name}__din{i}"] = grads[i].numpy()
     for i, w in enumerate(weights):
         out[f"{name}__w{i}"] = w
-    for i, g in enumerate(grads[len(ins):]):
+    for i, g in enumerate(grads[len(ins) :]):
         out[f"{name}__dw{i}"] = g.numpy()
     for k, m in mask_arrays.items():
         out[f"{name}__{k}"] = m

@@ -49,11 +49,11 @@ from ..layers import (
     Activation,
     ActivityRegularization,
     Add,
+    AdditiveAttention,
     AlphaDropout,
+    Attention,
     Average,
     AveragePooling1D,
-    AdditiveAttention,
-    Attention,
     BatchNormalization,
     Bidirectional,
     Concatenate,
@@ -78,10 +78,10 @@ from ..layers import (
     LeakyReLU,
     LSTMCell,
     Masking,
-    MultiHeadAttention,
     Maximum,
     MaxPooling1D,
     Minimum,
+    MultiHeadAttention,
     Multiply,
     Permute,
     PReLU,
@@ -432,7 +432,8 @@ def _attention(o: _Options) -> Layer:
         return AdditiveAttention(use_scale=bool(o.get("use_scale", True)), dropout=float(o.get("dropout", 0.0)),
                                  seed=o.get("seed"), name=name, trainable=trainable)  # fmt: skip
     return Attention(use_scale=bool(o.get("use_scale", False)), score_mode=o.get("score_mode", "dot"),
-                     dropout=float(o.get("dropout", 0.0)), seed=o.get("seed"), name=name, trainable=trainable)  # fmt: skip
+                     dropout=float(o.get("dropout", 0.0)), seed=o.get("seed"), name=name,
+                     trainable=trainable)  # fmt: skip
 
 
 def _embedding(o: _Options) -> Layer:

@@ -135,6 +135,12 @@ class _Attn:
         )  # fmt: skip
 
 
+def _project(x: np.ndarray, kernel: Any, bias: Any, activation: str | None = None) -> np.ndarray:
+    """An EinsumDense projection ``(…, D) @ (D, heads, d) + (heads, d)`` as one GEMM into ``(…, heads·d)``."""
+    k = kernel.value.reshape(kernel.shape[0], -1)
+    return kernels.dense_forward(x, k, None if bias is None else bias.value.reshape(-1), activation)
+
+
 def _dropout_seed(rate: float, training: bool, gen: np.random.Generator | None) -> int:
     if not training or rate == 0:
         return 0
@@ -223,11 +229,15 @@ class MultiHeadAttention(Layer):
         if isinstance(attention_axes, (int, np.integer)):
             attention_axes = (int(attention_axes),)
         elif attention_axes is not None and not isinstance(attention_axes, (list, tuple)):
-            raise ValueError(f"`attention_axes` must be an int, list, or tuple.Received: attention_axes={attention_axes}")
+            raise ValueError(
+                f"`attention_axes` must be an int, list, or tuple.Received: attention_axes={attention_axes}"
+            )
         self._attention_axes_arg = None if attention_axes is None else tuple(int(a) for a in attention_axes)
         if sliding_window is not None and (isinstance(sliding_window, bool) or not isinstance(sliding_window, int)
                                            or sliding_window <= 0):  # fmt: skip
-            raise ValueError(f"`sliding_window` must be `None` or a positive integer. Received: sliding_window={sliding_window}")
+            raise ValueError(
+                f"`sliding_window` must be `None` or a positive integer. Received: sliding_window={sliding_window}"
+            )
         self.sliding_window = sliding_window
         self.flash_attention = flash_attention
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -273,7 +283,9 @@ class MultiHeadAttention(Layer):
             )
         for name, s in (("query", qs), ("value", vs), ("key", ks)):
             if s[-1] is None:
-                raise ValueError(f"{who}: the last axis of {name} must be known to build the layer; received {shape_str(s)}.")
+                raise ValueError(
+                    f"{who}: the last axis of {name} must be known to build the layer; received {shape_str(s)}."
+                )
         rank = len(qs)
         axes = self._attention_axes_arg
         axes = tuple(range(1, rank - 1)) if axes is None else tuple(a % rank if a < 0 else a for a in axes)
@@ -310,8 +322,11 @@ class MultiHeadAttention(Layer):
                     f"{who}: built for a {name} of {d[name]} features and rank {d['rank']}; received {name} of "
                     f"shape {shape_str(s)}. Its weights were created for that input: use a new layer."
                 )
-        if v[1:-1] != (k if k is not None else v)[1:-1]:
-            raise ValueError(f"{who}: value {shape_str(v)} and key {shape_str(k)} must agree on every axis but the last.")
+        key = k if k is not None else v
+        if v[1:-1] != key[1:-1]:
+            raise ValueError(
+                f"{who}: value {shape_str(v)} and key {shape_str(key)} must agree on every axis but the last."
+            )
 
     # ----- shapes ---------------------------------------------------------------------------------
     def _scores_shape(self, q: tuple[Any, ...], v: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -328,7 +343,9 @@ class MultiHeadAttention(Layer):
                         **kwargs: Any) -> Any:  # fmt: skip
         who = f"MultiHeadAttention {self.name!r}"
         if value is None:
-            raise TypeError(f"{who}: missing the `value` input: call it as mha(query, value) (mha(x, x) for self-attention).")
+            raise TypeError(
+                f"{who}: missing the `value` input: call it as mha(query, value) (mha(x, x) for self-attention)."
+            )
         self._check_call_kwargs(kwargs, who)
         q, v = tuple(inputs.shape), tuple(value.shape)
         k = None if key is None else tuple(key.shape)
@@ -351,7 +368,7 @@ class MultiHeadAttention(Layer):
             )
 
     # ----- calling --------------------------------------------------------------------------------
-    def __call__(self, query: Any, value: Any = None, key: Any = None, **kwargs: Any) -> Any:
+    def __call__(self, query: Any, value: Any = None, key: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         from ..symbolic import any_symbolic, symbolic_call
 
         if any_symbolic(query, value, key, kwargs):
@@ -360,7 +377,9 @@ class MultiHeadAttention(Layer):
             return symbolic_call(self, query, (value,) if value is not None else (), kwargs)
         who = f"MultiHeadAttention {self.name!r}"
         if value is None:
-            raise TypeError(f"{who}: missing the `value` input: call it as mha(query, value) (mha(x, x) for self-attention).")
+            raise TypeError(
+                f"{who}: missing the `value` input: call it as mha(query, value) (mha(x, x) for self-attention)."
+            )
         training = bool(kwargs.pop("training", False))
         q, v = _f32(query), _f32(value)
         k = None if key is None else _f32(key)
@@ -413,7 +432,9 @@ class MultiHeadAttention(Layer):
     ) -> tuple[Any, Any]:
         who = f"MultiHeadAttention {self.name!r}"
         if value is None:
-            raise TypeError(f"{who}: missing the `value` input: call it as mha(query, value) (mha(x, x) for self-attention).")
+            raise TypeError(
+                f"{who}: missing the `value` input: call it as mha(query, value) (mha(x, x) for self-attention)."
+            )
         self_attention = value is query and key is None
         query, value = _f32(query), (_f32(query) if value is query else _f32(value))
         key_given = key is not None
@@ -456,26 +477,22 @@ class MultiHeadAttention(Layer):
             qkv = kernels.dense_forward(qf, kernel, bias)
             pq = pk = pv = qkv
             cols = (0, hk, 2 * hk)
-            proj = [(qf, kernel, qkv)]
+            proj: list[tuple[np.ndarray, Any, np.ndarray]] = [(qf, kernel, qkv)]
         else:
-            pq = kernels.dense_forward(qf, self.query_kernel.value.reshape(-1, hk),
-                                       None if self.query_bias is None else self.query_bias.value.reshape(-1))  # fmt: skip
-            pk = kernels.dense_forward(kf, self.key_kernel.value.reshape(-1, hk),
-                                       None if self.key_bias is None else self.key_bias.value.reshape(-1))  # fmt: skip
-            pv = kernels.dense_forward(vf, self.value_kernel.value.reshape(-1, hv),
-                                       None if self.value_bias is None else self.value_bias.value.reshape(-1))  # fmt: skip
+            pq = _project(qf, self.query_kernel, self.query_bias)
+            pk = _project(kf, self.key_kernel, self.key_bias)
+            pv = _project(vf, self.value_kernel, self.value_bias)
             cols = (0, 0, 0)
             proj = [(qf, None, pq), (kf, None, pk), (vf, None, pv)]
-        opts = _Options(heads=h, key_dim=dk, value_dim=dv, cols=cols, scale=self._scale, causal=bool(use_causal_mask),
-                        window=int(self.sliding_window or 0), replace_fill=True, dropout=self.dropout if training else 0.0,
+        opts = _Options(heads=h, key_dim=dk, value_dim=dv, cols=cols, scale=self._scale,
+                        causal=bool(use_causal_mask), window=int(self.sliding_window or 0), replace_fill=True,
+                        dropout=self.dropout if training else 0.0,
                         seed=_dropout_seed(self.dropout, training, self._gen))  # fmt: skip
         attn = _Attn()
         o, scores = attn.forward(pq, pk, pv, opts, masks, self_attention, bool(return_attention_scores))
         gate = None
         if self.use_gate:
-            gate = kernels.dense_forward(qf, self.gate_kernel.value.reshape(-1, hv),
-                                         None if self.gate_bias is None else self.gate_bias.value.reshape(-1),
-                                         "sigmoid")  # fmt: skip
+            gate = _project(qf, self.gate_kernel, self.gate_bias, "sigmoid")
             gated = o * gate
         else:
             gated = o
@@ -552,12 +569,15 @@ class MultiHeadAttention(Layer):
             if not need_dx:
                 return unused_input_grad(qshape)
             return self._unfold(dx, how_q).reshape(qshape)  # type: ignore[arg-type]
-        dxs = []
+        dxs: list[np.ndarray] = []
         for (w, b), (x, _, p), g_in in zip(weights, ctx.proj, (dq, dk_, dv_), strict=True):
-            g = kernels.dense_backward(x, w.value.reshape(w.shape[0], -1), p, g_in, need_dx=True, use_bias=self.use_bias)
+            g = kernels.dense_backward(
+                x, w.value.reshape(w.shape[0], -1), p, g_in, need_dx=True, use_bias=self.use_bias
+            )
             w.add_grad(g.dkernel.reshape(w.shape))
             if b is not None:
                 b.add_grad(g.dbias.reshape(b.shape))  # type: ignore[union-attr]
+            assert g.dx is not None
             dxs.append(g.dx)
         d_query, d_key, d_value = dxs
         if d_query_gate is not None:
@@ -706,7 +726,9 @@ class Attention(Layer):
 
     def mask_argument(self, mask: Any) -> dict[str, Any]:
         if mask is not None and not isinstance(mask, (list, tuple)):
-            raise ValueError(f"{self._who}: mask must be a list, namely [query_mask, value_mask]. Received: mask={mask}.")
+            raise ValueError(
+                f"{self._who}: mask must be a list, namely [query_mask, value_mask]. Received: mask={mask}."
+            )
         if mask is not None and not 2 <= len(mask) <= 3:
             raise ValueError(f"{self._who}: accepts mask list of length 2 or 3. Received: mask={mask}.")
         return {"lengths": list(mask) if mask is not None else None}
@@ -756,7 +778,8 @@ class Attention(Layer):
         if self.score_mode == "dot" and not self._always_additive:
             opts = _Options(heads=1, key_dim=q3.shape[-1], value_dim=v3.shape[-1], cols=(0, 0, 0),
                             scale=float(self.scale.value) if self.use_scale else 1.0, causal=bool(use_causal_mask),
-                            window=0, replace_fill=False, dropout=rate, seed=seed, scores_after_dropout=True)  # fmt: skip
+                            window=0, replace_fill=False, dropout=rate, seed=seed,
+                            scores_after_dropout=True)  # fmt: skip
             attn = _Attn()
             o, scores = attn.forward(q3, k3, v3, opts, km, False, want)
             state: Any = attn
@@ -797,7 +820,9 @@ class Attention(Layer):
         if rate > 0:
             from ..utils import rng
 
-            z = ((self._gen or rng()).random(p.shape, dtype=np.float32) >= rate).astype(np.float32) / np.float32(1 - rate)
+            z = ((self._gen or rng()).random(p.shape, dtype=np.float32) >= rate).astype(np.float32) / np.float32(
+                1 - rate
+            )
         pd = p if z is None else p * z
         o = np.matmul(pd, v).astype(np.float32)
         state = (q, k, v, p, z, pd, a, w, c) if training else None

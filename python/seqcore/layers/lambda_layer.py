@@ -23,8 +23,8 @@ class Lambda(Layer):
     """``Lambda(function, output_shape=None, mask=None, arguments=None)``: ``function(inputs,
     **arguments)`` (also given ``training=``/``mask=`` when it takes them, as in Keras)."""
 
-    def __init__(self, function: Any, output_shape: Any = None, mask: Any = None, arguments: dict[str, Any] | None = None,
-                 **kwargs: Any):  # fmt: skip
+    def __init__(self, function: Any, output_shape: Any = None, mask: Any = None,
+                 arguments: dict[str, Any] | None = None, **kwargs: Any):  # fmt: skip
         super().__init__(**kwargs)
         if not callable(function):
             raise TypeError(f"Lambda {self.name!r}: function must be callable; received {type(function).__name__}.")
