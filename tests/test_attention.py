@@ -1043,43 +1043,43 @@ def test_the_raw_bindings_refuse_bad_shapes() -> None:
     q = np.ones((2, 3, 4), np.float32)
     fwd = _seqcore.attention_forward
     with pytest.raises(ValueError, match="attention_forward.*batch"):
-        fwd(q, np.ones((3, 3, 4), np.float32), q, _Opts(), None, None, None)
+        fwd(q, np.ones((3, 3, 4), np.float32), q, _Opts(), None, None, None, False)
     with pytest.raises(ValueError, match="attention_forward.*key length"):
-        fwd(q, q, np.ones((2, 5, 4), np.float32), _Opts(), None, None, None)
+        fwd(q, q, np.ones((2, 5, 4), np.float32), _Opts(), None, None, None, False)
     with pytest.raises(ValueError, match="columns"):
-        fwd(q, q, q, _Opts(cols=(1, 0, 0)), None, None, None)
+        fwd(q, q, q, _Opts(cols=(1, 0, 0)), None, None, None, False)
     with pytest.raises(ValueError, match="columns"):
-        fwd(q, q, q, _Opts(heads=3), None, None, None)
+        fwd(q, q, q, _Opts(heads=3), None, None, None, False)
     with pytest.raises(ValueError, match="columns"):
-        fwd(q, q, q, _Opts(value_dim=3), None, None, None)
+        fwd(q, q, q, _Opts(value_dim=3), None, None, None, False)
     for rate in (1.0, 1.5, -0.1, float("nan")):
         with pytest.raises(ValueError, match="dropout"):
-            fwd(q, q, q, _Opts(dropout=rate), None, None, None)
+            fwd(q, q, q, _Opts(dropout=rate), None, None, None, False)
     with pytest.raises(ValueError, match="mask"):
-        fwd(q, q, q, _Opts(), None, None, np.ones((2, 1, 3, 2), np.uint8))
+        fwd(q, q, q, _Opts(), None, None, np.ones((2, 1, 3, 2), np.uint8), False)
     with pytest.raises(ValueError, match="mask"):
-        fwd(q, q, q, _Opts(), None, None, np.ones((2, 3, 3, 3), np.uint8))
+        fwd(q, q, q, _Opts(), None, None, np.ones((2, 3, 3, 3), np.uint8), False)
     with pytest.raises(ValueError, match="lengths"):
-        fwd(q, q, q, _Opts(), None, np.array([1, 9]), None)
+        fwd(q, q, q, _Opts(), None, np.array([1, 9]), None, False)
     with pytest.raises(ValueError, match="lengths"):
-        fwd(q, q, q, _Opts(), np.array([-1, 2]), None, None)
+        fwd(q, q, q, _Opts(), np.array([-1, 2]), None, None, False)
     with pytest.raises(ValueError, match="lengths"):
-        fwd(q, q, q, _Opts(), np.array([1, 2, 3]), None, None)
+        fwd(q, q, q, _Opts(), np.array([1, 2, 3]), None, None, False)
     with pytest.raises(ValueError, match="contiguous"):
-        fwd(np.ones((2, 3, 8), np.float32)[:, :, ::2], q, q, _Opts(), None, None, None)
+        fwd(np.ones((2, 3, 8), np.float32)[:, :, ::2], q, q, _Opts(), None, None, None, False)
     with pytest.raises(TypeError):
-        fwd(q.astype(np.float64), q, q, _Opts(), None, None, None)
+        fwd(q.astype(np.float64), q, q, _Opts(), None, None, None, False)
     with pytest.raises(TypeError):
-        fwd(q[0], q, q, _Opts(), None, None, None)
+        fwd(q[0], q, q, _Opts(), None, None, None, False)
 
-    o, stats = fwd(q, q, q, _Opts(), None, None, None)
+    o, stats, _ = fwd(q, q, q, _Opts(), None, None, None, False)
     assert o.shape == (2, 3, 4) and stats.shape == (2, 2, 3, 2)
 
     def bwd(**kw: Any) -> Any:
         a = dict(q=q, k=q, v=q, opts=_Opts(), o=o, stats=stats, d_o=np.ones_like(o), ds=None, de=None, fused=False)
         a.update(kw)
         return _seqcore.attention_backward(a["q"], a["k"], a["v"], a["opts"], None, None, None, a["o"],
-                                           a["stats"], a["d_o"], a["ds"], a["de"], (True, True, True), a["fused"],
+                                           a["stats"], a["d_o"], a["ds"], a["de"], None, (True, True, True), a["fused"],
                                            False)  # fmt: skip
 
     assert [g.shape for g in bwd()[:3]] == [(2, 3, 4)] * 3
@@ -1130,7 +1130,7 @@ class O:
         self.__dict__.update(d)
 q = np.ones((2, 3, 4), np.float32)
 try:
-    _seqcore.attention_forward(q, q, q, O({opts}), None, None, None)
+    _seqcore.attention_forward(q, q, q, O({opts}), None, None, None, False)
     print("NO ERROR")
 except ValueError as e:
     print("VALUE ERROR", e)

@@ -378,16 +378,16 @@ def test_the_bindings_refuse_bad_shapes() -> None:
 
     q = np.zeros((2, 3, 4), np.float32)
     with pytest.raises(ValueError, match="batch"):
-        _seqcore.attention_forward(q, np.zeros((3, 3, 4), np.float32), q, Opts(), None, None, None)
+        _seqcore.attention_forward(q, np.zeros((3, 3, 4), np.float32), q, Opts(), None, None, None, False)
     bad = Opts()
     bad.cols = (1, 0, 0)
     with pytest.raises(ValueError, match="columns"):
-        _seqcore.attention_forward(q, q, q, bad, None, None, None)
+        _seqcore.attention_forward(q, q, q, bad, None, None, None, False)
     bad = Opts()
     bad.dropout = 1.0
     with pytest.raises(ValueError, match="dropout"):
-        _seqcore.attention_forward(q, q, q, bad, None, None, None)
+        _seqcore.attention_forward(q, q, q, bad, None, None, None, False)
     with pytest.raises(ValueError, match="mask"):
-        _seqcore.attention_forward(q, q, q, Opts(), None, None, np.ones((2, 1, 3, 2), np.uint8))
+        _seqcore.attention_forward(q, q, q, Opts(), None, None, np.ones((2, 1, 3, 2), np.uint8), False)
     with pytest.raises(ValueError, match="lengths"):
-        _seqcore.attention_forward(q, q, q, Opts(), None, np.array([1, 9]), None)
+        _seqcore.attention_forward(q, q, q, Opts(), None, np.array([1, 9]), None, False)

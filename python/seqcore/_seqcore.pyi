@@ -9,6 +9,7 @@ __all__ = [
     "ACTIVATIONS",
     "ACTIVATION_ALIASES",
     "INPUT_ACTIVATIONS",
+    "ATTENTION_SAVE_PROBS_MAX_KEYS",
     "BUILD_PROFILE",
     "__version__",
     "_debug_panic",
@@ -284,6 +285,8 @@ def simple_rnn_backward(
     recurrent_masks: _F32 | None = None,
 ) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32]: ...
 
+ATTENTION_SAVE_PROBS_MAX_KEYS: int
+
 # attention (rust/src/py/attention.rs); `options` has the attributes heads, key_dim, value_dim,
 # cols (q, k, v column offsets), scale, causal, window, replace_fill, dropout, seed, scores_after_dropout
 def attention_forward(
@@ -294,7 +297,8 @@ def attention_forward(
     q_len: _I64 | None,
     k_len: _I64 | None,
     mask: npt.NDArray[np.uint8] | None,
-) -> tuple[_F32, _F32]: ...
+    save_probs: bool,
+) -> tuple[_F32, _F32, _F32 | None]: ...
 def attention_backward(
     q: _F32,
     k: _F32,
@@ -308,6 +312,7 @@ def attention_backward(
     d_o: _F32,
     d_scores: _F32 | None,
     d_extra: _F32 | None,
+    probs: _F32 | None,
     need: tuple[bool, bool, bool],
     fused: bool,
     want_dscale: bool,

@@ -201,7 +201,11 @@ class Optimizer:
         if not weights:
             return
         self._check_same_model(weights)
-        gs: list[np.ndarray] = [np.ascontiguousarray(g, dtype=np.float32) for g in grads]
+        # (reshaped to the weight: ascontiguousarray alone turns a scalar weight's gradient into shape (1,))
+        gs: list[np.ndarray] = [
+            np.ascontiguousarray(g, dtype=np.float32).reshape(w.shape) if np.ndim(g) == 0 else
+            np.ascontiguousarray(g, dtype=np.float32) for w, g in zip(weights, grads, strict=True)
+        ]  # fmt: skip
         self._seen.update(weights)
         n = self.gradient_accumulation_steps
         if n is not None and n > 1:

@@ -34,6 +34,10 @@ class _Options:
     __slots__ = ("heads", "key_dim", "value_dim", "cols", "scale", "causal", "window", "replace_fill", "dropout",
                  "seed", "scores_after_dropout")  # fmt: skip
 
+    heads: int
+    dropout: float
+    scores_after_dropout: bool
+
     def __init__(self, **kw: Any):
         kw.setdefault("scores_after_dropout", False)
         for k in self.__slots__:
@@ -108,18 +112,39 @@ class _KernelMasks:
 
 
 # ----- the kernel calls ---------------------------------------------------------------------------
-class _Attn:
-    """One attention call's saved state: inputs as the kernel read them, its output and statistics."""
+#: A training call keeps its attention probabilities for backward (which then skips recomputing
+#: Q·Kᵀ and the softmax, ~20% of the attention backward) when they take at most this many bytes
+#: and the keys fit one kernel block; longer or larger calls recompute, in memory that grows with T
+#: only. 256 MiB holds (64, 4 heads, 500, 500), the keras.io time-series transformer's.
+SAVE_PROBS_BYTES = 256 << 20
 
-    __slots__ = ("q", "k", "v", "opts", "masks", "o", "stats", "scores", "fused")
+
+class _Attn:
+    """One attention call's saved state: inputs as the kernel read them, its output and statistics
+    (and the probabilities, when small enough to keep)."""
+
+    __slots__ = ("q", "k", "v", "opts", "masks", "o", "stats", "scores", "fused", "probs")
 
     def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, opts: _Options, masks: _KernelMasks,
-                fused: bool, want_scores: bool) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+                fused: bool, want_scores: bool, training: bool = False,
+                want_dscale: bool = False) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
         self.q, self.k, self.v, self.opts, self.masks, self.fused = q, k, v, opts, masks, fused
-        self.o, self.stats = _seqcore.attention_forward(q, k, v, opts, masks.q_len, masks.k_len, masks.dense)
+        b, tq, tk = q.shape[0], q.shape[1], k.shape[1]
+        size = 4 * b * opts.heads * tq * tk
+        fits = tk < _seqcore.ATTENTION_SAVE_PROBS_MAX_KEYS
+        # the scores asked for are these probabilities (before dropout): made once, the same in
+        # training and inference
+        as_scores = want_scores and not (opts.scores_after_dropout and opts.dropout > 0)
+        save = fits and ((training and not want_dscale and size <= SAVE_PROBS_BYTES) or as_scores)
+        self.o, self.stats, self.probs = _seqcore.attention_forward(
+            q, k, v, opts, masks.q_len, masks.k_len, masks.dense, save
+        )
         self.scores = None
         if want_scores:
-            self.scores = _seqcore.attention_scores(q, k, opts, masks.q_len, masks.k_len, masks.dense, self.stats)
+            if self.probs is not None and as_scores:
+                self.scores = self.probs  # the same numbers: P before dropout
+            else:
+                self.scores = _seqcore.attention_scores(q, k, opts, masks.q_len, masks.k_len, masks.dense, self.stats)
         return self.o, self.scores
 
     def backward(self, d_o: Any, d_scores: Any, need: tuple[bool, bool, bool], want_dscale: bool = False) -> Any:
@@ -131,7 +156,7 @@ class _Attn:
         m = self.masks
         return _seqcore.attention_backward(
             self.q, self.k, self.v, self.opts, m.q_len, m.k_len, m.dense, self.o, self.stats, d_o,
-            d_scores, extra, need, self.fused, want_dscale,
+            d_scores, extra, self.probs, need, self.fused, want_dscale,
         )  # fmt: skip
 
 
@@ -489,7 +514,7 @@ class MultiHeadAttention(Layer):
                         dropout=self.dropout if training else 0.0,
                         seed=_dropout_seed(self.dropout, training, self._gen))  # fmt: skip
         attn = _Attn()
-        o, scores = attn.forward(pq, pk, pv, opts, masks, self_attention, bool(return_attention_scores))
+        o, scores = attn.forward(pq, pk, pv, opts, masks, self_attention, bool(return_attention_scores), training)
         gate = None
         if self.use_gate:
             gate = _project(qf, self.gate_kernel, self.gate_bias, "sigmoid")
@@ -527,7 +552,7 @@ class MultiHeadAttention(Layer):
         qshape, vshape, kshape = ctx.shapes
         how_q, how_v, how_k = ctx.how
         if dy is not None:
-            dy2 = np.ascontiguousarray(dy, dtype=np.float32).reshape(*qshape[:-1], -1)
+            dy2 = np.ascontiguousarray(dy, dtype=np.float32).reshape(*qshape[:-1], math.prod(self._dims["output"]))
             if how_q is not None:
                 dy2 = self._fold(dy2)[0]
             g = kernels.dense_backward(ctx.gated, self.output_kernel.value.reshape(hv, -1), ctx.y, dy2,
@@ -781,7 +806,7 @@ class Attention(Layer):
                             window=0, replace_fill=False, dropout=rate, seed=seed,
                             scores_after_dropout=True)  # fmt: skip
             attn = _Attn()
-            o, scores = attn.forward(q3, k3, v3, opts, km, False, want)
+            o, scores = attn.forward(q3, k3, v3, opts, km, False, want, training, want_dscale=self.use_scale)
             state: Any = attn
         else:
             o, scores, state = self._additive(q3, k3, v3, km, bool(use_causal_mask), rate, want, training)
@@ -814,8 +839,11 @@ class Attention(Layer):
         if causal:
             allowed &= np.tril(np.ones((tq, tk), dtype=bool))[None]
         s = np.where(allowed, s, s - np.float32(1e9))
-        p = np.exp(s - s.max(axis=-1, keepdims=True))
-        p /= p.sum(axis=-1, keepdims=True)
+        if tk == 0:  # a softmax over no keys: no weights, and a sum over no values is 0
+            p = s
+        else:
+            p = np.exp(s - s.max(axis=-1, keepdims=True))
+            p /= p.sum(axis=-1, keepdims=True)
         z = None
         if rate > 0:
             from ..utils import rng

@@ -44,6 +44,8 @@ use rayon::prelude::*;
 const QB: usize = 128;
 /// Key columns per block when the keys are many (fewer than `2·KB` are taken in one block).
 const KB: usize = 512;
+/// Forward saves the probabilities for backward only below this many keys (one key block).
+pub const SAVE_PROBS_MAX_KEYS: usize = 2 * KB;
 /// Keras's large negative number for float32 (`_large_negative_number`, and Attention's 1e9).
 const NEG: f32 = -1.0e9;
 
@@ -395,6 +397,17 @@ impl RowsOut {
         RowsOut { ptr: out.as_mut_ptr(), len: out.len() }
     }
 
+    /// The `len` elements at `at`, to write.
+    ///
+    /// # Safety
+    /// No other thread may access them while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row_mut(&self, at: usize, len: usize) -> &mut [f32] {
+        assert!(at + len <= self.len, "attention: output row out of range");
+        // SAFETY: in range (asserted); exclusive per the function's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), len) }
+    }
+
     /// Copies `src` (`rows × width`, contiguous) to rows `base + r·row`, `r < rows`.
     ///
     /// # Safety
@@ -411,7 +424,21 @@ impl RowsOut {
 
 /// Forward: writes `o` (layout of `v`'s rows, stride `o_row`) and the row statistics `stats`
 /// `(B, H, Tq, 2)`: each row's maximum score `m` and `ln l`, `l = Σ_j exp(S'_ij − m)`.
-pub fn forward(spec: AttnSpec, q: &[f32], k: &[f32], v: &[f32], masks: Masks<'_>, o: &mut [f32], stats: &mut [f32]) {
+///
+/// `probs`, when given, receives the probabilities `P` `(B, H, Tq, Tk)` (before dropout) for
+/// backward to reuse instead of recomputing them: only for `tk < 2·KB` (one key block, where `P`
+/// is final when formed), and zero-filled by the caller (skipped columns are not written).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    spec: AttnSpec,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    masks: Masks<'_>,
+    o: &mut [f32],
+    stats: &mut [f32],
+    probs: Option<&mut [f32]>,
+) {
     spec.check(q, k, v, &masks);
     let AttnSpec { batch, heads, tq, tk, dk, dv, .. } = spec;
     assert!(stats.len() == 2 * batch * heads * tq, "attention: stats");
@@ -435,6 +462,10 @@ pub fn forward(spec: AttnSpec, q: &[f32], k: &[f32], v: &[f32], masks: Masks<'_>
     let inner = AttnSpec::inner_threads(tasks);
     let out = RowsOut::new(o);
     let stats_out = RowsOut::new(stats);
+    if let Some(p) = &probs {
+        assert!(tk < 2 * KB && p.len() == batch * heads * tq * tk, "attention: probs");
+    }
+    let probs_out = probs.map(RowsOut::new);
     let width = tk.clamp(1, 2 * KB);
     (0..tasks).into_par_iter().for_each_init(
         || (vec![0.0f32; QB * width], vec![0.0f32; QB * dv], vec![0.0f32; 4 * QB]),
@@ -471,6 +502,16 @@ pub fn forward(spec: AttnSpec, q: &[f32], k: &[f32], v: &[f32], masks: Masks<'_>
                     m[r] = m_new;
                     if bi > 0 {
                         scale_row(&mut acc[r * dv..(r + 1) * dv], corr);
+                    }
+                    if let Some(po) = &probs_out {
+                        // one key block: l is final, P = p / l
+                        let at = ((b * heads + h) * tq + i) * tk + k0;
+                        // SAFETY: row i of head h of batch b belongs to this task only.
+                        let dst = unsafe { po.row_mut(at, n) };
+                        let inv = if l[r] == 0.0 { 0.0 } else { 1.0 / l[r] };
+                        for (d, &x) in dst.iter_mut().zip(srow.iter()) {
+                            *d = x * inv;
+                        }
                     }
                     if spec.dropout > 0.0 {
                         dropout_row(srow, None, row_key(spec.seed, b, h, i, &spec), k0, threshold, inv_keep);
@@ -555,6 +596,7 @@ pub fn backward(
     stats: &[f32],
     d_o: &[f32],
     d_scores: Option<(&[f32], &[f32])>,
+    probs: Option<&[f32]>,
     grads: AttnGrads<'_>,
     want_dscale: bool,
 ) -> f32 {
@@ -573,7 +615,7 @@ pub fn backward(
     {
         if let Some(g) = g {
             assert!(
-                g.row >= g.col + w && g.out.len >= g.col + rows_len(rows, g.row, w),
+                g.row >= g.col + w && (rows == 0 || g.out.len >= g.col + rows_len(rows, g.row, w)),
                 "attention backward: gradient too short"
             );
         }
@@ -597,6 +639,11 @@ pub fn backward(
     let inner = AttnSpec::inner_threads(tasks);
     let width = tk.clamp(1, 2 * KB);
     let dropout = spec.dropout > 0.0;
+    // the forward's probabilities replace the recomputed ones (not for dscale: it needs Q·Kᵀ)
+    let saved = probs.filter(|_| !want_dscale);
+    if let Some(p) = saved {
+        assert!(p.len() == batch * heads * tq * tk, "attention backward: probs");
+    }
     let partial: Vec<f32> = (0..tasks)
         .into_par_iter()
         .map_init(
@@ -637,7 +684,24 @@ pub fn backward(
                         let vb = &v[(b * tk + k0) * spec.v_row + h * dv..];
                         // scaled by the GEMM unless the raw scores are needed (dscale), as in forward
                         let alpha = if want_dscale { 1.0 } else { spec.scale };
-                        sgemm(Trans::N, Trans::T, rows, n, dk, alpha, qa, spec.q_row, kb, spec.k_row, 0.0, s, n, inner);
+                        if saved.is_none() {
+                            sgemm(
+                                Trans::N,
+                                Trans::T,
+                                rows,
+                                n,
+                                dk,
+                                alpha,
+                                qa,
+                                spec.q_row,
+                                kb,
+                                spec.k_row,
+                                0.0,
+                                s,
+                                n,
+                                inner,
+                            );
+                        }
                         if want_dscale {
                             aux[..rows * n].copy_from_slice(&s[..rows * n]);
                         }
@@ -646,18 +710,16 @@ pub fn backward(
                             let i = r0 + r;
                             let (lo, hi) = row_interval(&spec, &masks, b, i);
                             let srow = &mut s[r * n..(r + 1) * n];
-                            let drow_mask = dense.map(|d| &d[i * tk..(i + 1) * tk]);
-                            fill_row(
-                                srow,
-                                k0,
-                                lo,
-                                hi,
-                                drow_mask,
-                                if want_dscale { spec.scale } else { 1.0 },
-                                spec.fill,
-                            );
-                            let at = 2 * ((b * heads + h) * tq + i);
-                            exp_row(srow, stats[at], stats[at + 1]);
+                            if let Some(p) = saved {
+                                let at = ((b * heads + h) * tq + i) * tk + k0;
+                                srow.copy_from_slice(&p[at..at + n]);
+                            } else {
+                                let drow_mask = dense.map(|d| &d[i * tk..(i + 1) * tk]);
+                                let fill_scale = if want_dscale { spec.scale } else { 1.0 };
+                                fill_row(srow, k0, lo, hi, drow_mask, fill_scale, spec.fill);
+                                let at = 2 * ((b * heads + h) * tq + i);
+                                exp_row(srow, stats[at], stats[at + 1]);
+                            }
                             let dprow = &mut dp[r * n..(r + 1) * n];
                             if let Some((ds, _)) = d_scores {
                                 let at = ((b * heads + h) * tq + i) * tk + k0;

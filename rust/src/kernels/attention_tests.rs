@@ -132,9 +132,9 @@ fn run(case: &Case, threads: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, 
     let (mut gq, mut gk, mut gv) = (vec![f32::NAN; q.len()], vec![f32::NAN; k.len()], vec![f32::NAN; v.len()]);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let dscale = pool.install(|| {
-        forward(s, &q, &k, &v, case.masks(), &mut o, &mut lse);
+        forward(s, &q, &k, &v, case.masks(), &mut o, &mut lse, None);
         let grads = AttnGrads::separate(&s, Some(&mut gq), Some(&mut gk), Some(&mut gv));
-        backward(s, &q, &k, &v, case.masks(), &o, &lse, &d_o, None, grads, true)
+        backward(s, &q, &k, &v, case.masks(), &o, &lse, &d_o, None, None, grads, true)
     });
     (o, gq, gk, gv, dscale)
 }
@@ -218,7 +218,7 @@ fn dropout_is_regenerated_exactly_and_scaled() {
     let fwd = |q: &[f32], v: &[f32]| {
         let mut o = vec![0.0; s.batch * s.tq * s.o_row];
         let mut lse = vec![0.0; 2 * s.batch * s.heads * s.tq];
-        forward(s, q, &k, v, c.masks(), &mut o, &mut lse);
+        forward(s, q, &k, v, c.masks(), &mut o, &mut lse, None);
         (o, lse)
     };
     let loss = |o: &[f32]| o.iter().zip(&d_o).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
@@ -233,6 +233,7 @@ fn dropout_is_regenerated_exactly_and_scaled() {
         &o,
         &lse,
         &d_o,
+        None,
         None,
         AttnGrads::separate(&s, Some(&mut gq), None, Some(&mut gv)),
         false,
@@ -255,8 +256,40 @@ fn dropout_is_regenerated_exactly_and_scaled() {
     let (o0, _) = {
         let mut o = vec![0.0; s.batch * s.tq * s.o_row];
         let mut lse = vec![0.0; 2 * s.batch * s.heads * s.tq];
-        forward(c0.spec, &q, &k, &v, c0.masks(), &mut o, &mut lse);
+        forward(c0.spec, &q, &k, &v, c0.masks(), &mut o, &mut lse, None);
         (o, lse)
     };
     assert!(o.iter().zip(&o0).any(|(a, b)| (a - b).abs() > 1e-3));
+}
+
+#[test]
+fn saved_probabilities_give_the_recomputed_gradients() {
+    for (causal, dropout) in [(false, 0.0), (true, 0.25)] {
+        let mut c = Case::new(2, 2, 70, 45, 4, 3);
+        c.spec.causal = causal;
+        c.spec.dropout = dropout;
+        c.k_len = Some(vec![45, 20]);
+        let s = c.spec;
+        let q = vals(s.batch * s.tq * s.q_row, 1);
+        let k = vals(s.batch * s.tk * s.k_row, 2);
+        let v = vals(s.batch * s.tk * s.v_row, 3);
+        let d_o = vals(s.batch * s.tq * s.o_row, 4);
+        let mut o = vec![0.0; s.batch * s.tq * s.o_row];
+        let mut st = vec![0.0; 2 * s.batch * s.heads * s.tq];
+        let mut p = vec![0.0; s.batch * s.heads * s.tq * s.tk];
+        forward(s, &q, &k, &v, c.masks(), &mut o, &mut st, Some(&mut p));
+        let mut p2 = vec![0.0; p.len()];
+        probabilities(s, &q, &k, c.masks(), &st, &mut p2);
+        close(&p, &p2.iter().map(|&x| x as f64).collect::<Vec<_>>(), 1e-6, "probs");
+        let run = |saved: Option<&[f32]>| {
+            let (mut gq, mut gk, mut gv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+            let grads = AttnGrads::separate(&s, Some(&mut gq), Some(&mut gk), Some(&mut gv));
+            backward(s, &q, &k, &v, c.masks(), &o, &st, &d_o, None, saved, grads, false);
+            (gq, gk, gv)
+        };
+        let (a, b) = (run(None), run(Some(&p)));
+        for (x, y, what) in [(&a.0, &b.0, "dq"), (&a.1, &b.1, "dk"), (&a.2, &b.2, "dv")] {
+            close(y, &x.iter().map(|&z| z as f64).collect::<Vec<_>>(), 1e-5, what);
+        }
+    }
 }

@@ -55,12 +55,19 @@ fn check<'py>(
         return Err(value_error(op, format!("q {qs:?}, k {ks:?} and v {vs:?} disagree on batch or key length")));
     }
     let (h, dk, dv) = (opt.heads, opt.key_dim, opt.value_dim);
-    for (name, shape, col, width) in
-        [("q", qs, opt.cols.0, h * dk), ("k", ks, opt.cols.1, h * dk), ("v", vs, opt.cols.2, h * dv)]
-    {
-        if col + width > shape[2] {
-            return Err(value_error(op, format!("{name} has {} columns; heads need {col} + {width}", shape[2])));
+    // checked: absurd head counts or offsets must be refused, not wrap around
+    for (name, shape, col, d) in [("q", qs, opt.cols.0, dk), ("k", ks, opt.cols.1, dk), ("v", vs, opt.cols.2, dv)] {
+        let end = h.checked_mul(d).and_then(|w| col.checked_add(w));
+        if end.is_none_or(|e| e > shape[2]) {
+            let msg = format!("{name} has {} columns; its heads need columns {col} + {h} x {d}", shape[2]);
+            return Err(value_error(op, msg));
         }
+    }
+    // the outputs' sizes must not overflow either
+    let out_ok = [qs[0], qs[1], h, dv.max(1)].iter().try_fold(1usize, |a, &x| a.checked_mul(x)).is_some()
+        && [qs[0], h, qs[1], ks[1]].iter().try_fold(4usize, |a, &x| a.checked_mul(x)).is_some();
+    if !out_ok {
+        return Err(value_error(op, "the attention outputs would not fit in memory"));
     }
     if !(0.0..1.0).contains(&opt.dropout) {
         return Err(value_error(op, format!("dropout must lie in [0, 1); received {}", opt.dropout)));
@@ -126,8 +133,9 @@ fn inputs<'a>(
     Ok((at(slice(q, op, "q")?, opt.cols.0), at(slice(k, op, "k")?, opt.cols.1), at(slice(v, op, "v")?, opt.cols.2)))
 }
 
-/// `attention_forward(q, k, v, options, q_len | None, k_len | None, mask | None) -> (o, stats)`:
-/// `o` `(B, Tq, heads·value_dim)`, `stats` `(B, heads, Tq, 2)` (what backward and the scores need).
+/// `attention_forward(q, k, v, options, q_len | None, k_len | None, mask | None, save_probs) -> (o,
+/// stats, probs | None)`: `o` `(B, Tq, heads·value_dim)`, `stats` `(B, heads, Tq, 2)` (what backward
+/// and the scores need), and with `save_probs` the probabilities `(B, heads, Tq, Tk)` before dropout.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn attention_forward<'py>(
@@ -139,20 +147,30 @@ fn attention_forward<'py>(
     q_len: Option<PyReadonlyArray1<'py, i64>>,
     k_len: Option<PyReadonlyArray1<'py, i64>>,
     mask: Option<PyReadonlyArray4<'py, u8>>,
-) -> PyResult<(Arr3<'py>, Arr4<'py>)> {
+    save_probs: bool,
+) -> PyResult<(Arr3<'py>, Arr4<'py>, Option<Arr4<'py>>)> {
     let c = check(OP_F, &q, &k, &v, &options, &q_len, &k_len, &mask)?;
     let s = c.spec;
+    if save_probs && s.tk >= attention::SAVE_PROBS_MAX_KEYS {
+        return Err(value_error(
+            OP_F,
+            format!("probabilities are saved only below {} keys", attention::SAVE_PROBS_MAX_KEYS),
+        ));
+    }
     let o = super::buffers::pooled(py, [s.batch, s.tq, s.heads * s.dv]);
     let stats = super::buffers::pooled(py, [s.batch, s.heads, s.tq, 2]);
+    let probs = save_probs.then(|| PyArray4::zeros(py, [s.batch, s.heads, s.tq, s.tk], false));
     {
         let (qs, ks, vs) = inputs(OP_F, &options, &q, &k, &v)?;
         let ms = mask.as_ref().map(|m| slice(m, OP_F, "mask")).transpose()?;
         let (mut ow, mut sw) = (o.readwrite(), stats.readwrite());
         let (os, ss) = (slice_mut(&mut ow, OP_F, "o")?, slice_mut(&mut sw, OP_F, "stats")?);
+        let mut pw = probs.as_ref().map(|a| a.readwrite());
+        let ps = pw.as_mut().map(|a| slice_mut(a, OP_F, "probs")).transpose()?;
         let m = masks(&c, ms);
-        run_kernel(py, OP_F, || attention::forward(s, qs, ks, vs, m, os, ss))?;
+        run_kernel(py, OP_F, || attention::forward(s, qs, ks, vs, m, os, ss, ps))?;
     }
-    Ok((o, stats))
+    Ok((o, stats, probs))
 }
 
 fn check_like(op: &str, name: &str, got: &[usize], want: &[usize]) -> PyResult<()> {
@@ -165,7 +183,7 @@ fn check_like(op: &str, name: &str, got: &[usize], want: &[usize]) -> PyResult<(
 type Grads<'py> = (Option<Arr3<'py>>, Option<Arr3<'py>>, Option<Arr3<'py>>, f32);
 
 /// `attention_backward(q, k, v, options, q_len, k_len, mask, o, stats, d_o, d_scores | None,
-/// d_extra | None, need (dq, dk, dv), fused, want_dscale) -> (dq, dk, dv, dscale)`. With `fused`
+/// d_extra | None, probs | None, need (dq, dk, dv), fused, want_dscale) -> (dq, dk, dv, dscale)`. With `fused`
 /// (q, k and v one array), the three gradients are one array of q's shape, returned as `dq`.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -183,6 +201,7 @@ fn attention_backward<'py>(
     d_o: PyReadonlyArray3<'py, f32>,
     d_scores: Option<PyReadonlyArray4<'py, f32>>,
     d_extra: Option<PyReadonlyArray3<'py, f32>>,
+    probs: Option<PyReadonlyArray4<'py, f32>>,
     need: (bool, bool, bool),
     fused: bool,
     want_dscale: bool,
@@ -199,6 +218,9 @@ fn attention_backward<'py>(
     if let (Some(ds), Some(de)) = (&d_scores, &d_extra) {
         check_like(OP, "d_scores", ds.shape(), &[s.batch, s.heads, s.tq, s.tk])?;
         check_like(OP, "d_extra", de.shape(), &[s.batch, s.heads, s.tq])?;
+    }
+    if let Some(p) = &probs {
+        check_like(OP, "probs", p.shape(), &[s.batch, s.heads, s.tq, s.tk])?;
     }
     if fused && (q.shape() != k.shape() || q.shape() != v.shape()) {
         return Err(value_error(OP, "fused gradients need q, k and v to be one array"));
@@ -251,8 +273,9 @@ fn attention_backward<'py>(
         } else {
             AttnGrads::separate(&s, dqs, dks, dvs)
         };
+        let saved = probs.as_ref().map(|p| slice(p, OP, "probs")).transpose()?;
         let m = masks(&c, ms);
-        run_kernel(py, OP, || attention::backward(s, qs, ks, vs, m, os, ss, dos, extra, grads, want_dscale))?
+        run_kernel(py, OP, || attention::backward(s, qs, ks, vs, m, os, ss, dos, extra, saved, grads, want_dscale))?
     };
     Ok((dq, dk, dv, dscale))
 }

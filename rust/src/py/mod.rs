@@ -31,5 +31,6 @@ fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conv::register(m)?;
     norm::register(m)?;
     attention::register(m)?;
+    m.add("ATTENTION_SAVE_PROBS_MAX_KEYS", crate::kernels::attention::SAVE_PROBS_MAX_KEYS)?;
     Ok(())
 }
