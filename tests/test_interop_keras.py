@@ -413,7 +413,9 @@ def test_verification_neither_uses_nor_disturbs_carried_states(keras: Any) -> No
 def test_verification_names_the_diverging_layer(keras: Any) -> None:
     km = _keras_models(keras)["conv"]
     sm = interop.from_keras(km)
-    sm.layers[3].kernel.value[0, 0] += 1.0  # break the Dense after a correct conversion
+    # break the Dense after a correct conversion: every entry, since one entry can meet a feature the
+    # ReLU zeroed for every verification sample (then nothing would differ)
+    sm.layers[3].kernel.value[...] += 1.0
     entries = ik.keras_config(sm)["config"]["layers"][1:]
     with pytest.raises(ValueError, match=r"verification failed.*layer 'dense\w*' \(Dense\) is the first to differ"):
         ik._verify_pair("from_keras", keras, km, sm, entries, 1e-4, "keras", "seqcore")
