@@ -324,20 +324,26 @@ crate::simd::multiversion! {
     }
 }
 
+/// `Σ a·b` in 16 lanes (inlined into the multiversioned callers).
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let n = a.len() / 16 * 16;
+    for (ca, cb) in a[..n].chunks_exact(16).zip(b[..n].chunks_exact(16)) {
+        for l in 0..16 {
+            acc[l] += ca[l] * cb[l];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in a[n..].iter().zip(&b[n..]) {
+        s += x * y;
+    }
+    s
+}
+
 crate::simd::multiversion! {
     fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let mut acc = [0.0f32; 16];
-        let n = a.len() / 16 * 16;
-        for (ca, cb) in a[..n].chunks_exact(16).zip(b[..n].chunks_exact(16)) {
-            for l in 0..16 {
-                acc[l] += ca[l] * cb[l];
-            }
-        }
-        let mut s: f32 = acc.iter().sum();
-        for (x, y) in a[n..].iter().zip(&b[n..]) {
-            s += x * y;
-        }
-        s
+        dot_lanes(a, b)
     }
 }
 
@@ -360,23 +366,7 @@ crate::simd::multiversion! {
                 }
             }
         }
-        match raw {
-            Some(r) => {
-                let mut acc = [0.0f32; 16];
-                let n = ds.len() / 16 * 16;
-                for (cd, cr) in ds[..n].chunks_exact(16).zip(r[..n].chunks_exact(16)) {
-                    for l in 0..16 {
-                        acc[l] += cd[l] * cr[l];
-                    }
-                }
-                let mut s: f32 = acc.iter().sum();
-                for (x, y) in ds[n..].iter().zip(&r[n..]) {
-                    s += x * y;
-                }
-                s
-            }
-            None => 0.0,
-        }
+        raw.map_or(0.0, |r| dot_lanes(ds, r))
     }
 }
 
