@@ -1130,3 +1130,86 @@ def ts_transformer_workload(name: str, B: int, T: int, blocks: int, head_size: i
 
 register(ts_transformer_workload("ts_transformer", B=64, T=500, blocks=4, head_size=256, heads=4, ff_dim=4, mlp=128,
                                  classes=2))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+# Long sequences: checkpointed backpropagation through time (issue #12)
+# --------------------------------------------------------------------------------------------------
+
+
+def long_lstm_workload(name: str, B: int, T: int, F: int, H: int, *, checkpointed: bool, torch_fits: bool) -> Workload:
+    """``LSTM(H)`` many-to-one then ``Dense(1)``, MSE, SGD, one train step on a ``(B, T, F)`` batch.
+    seqcore's LSTM is created inside ``RematScope("full")`` when ``checkpointed`` (its tape is a
+    window of steps and the states at window starts) and keeps its whole (windowed) tape otherwise,
+    which is the time the checkpointed step is compared with."""
+
+    def data() -> tuple[np.ndarray, np.ndarray]:
+        rng = _rng(0)
+        return _normal(rng, (B, T, F)), _normal(rng, (B, 1))
+
+    def seqcore_setup(ctx: Context) -> Step:
+        import contextlib
+
+        import seqcore as keras
+
+        x, y = data()
+        scope = keras.RematScope("full") if checkpointed else contextlib.nullcontext()
+        with scope:
+            lstm = keras.layers.LSTM(H)
+        model = keras.Sequential([keras.Input((T, F)), lstm, keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(LR), "mse")
+        how = "Sequential LSTM + Dense, train_on_batch; " + (
+            "LSTM in RematScope('full'): checkpointed BPTT" if checkpointed else "whole tape kept"
+        )
+        return Step(lambda: model.train_on_batch(x, y), how)
+
+    def torch_setup(ctx: Context) -> Step:
+        if not torch_fits:
+            raise Unavailable(
+                f"PyTorch keeps the whole tape: about 64 GB at T={T} (6.4 GB measured at T=100000), more than "
+                f"this machine has"
+            )
+        import torch
+        import torch.nn.functional as tF
+
+        xn, yn = data()
+        x, y = torch.from_numpy(xn), torch.from_numpy(yn)
+        lstm, head = torch.nn.LSTM(F, H, batch_first=True), torch.nn.Linear(H, 1)
+        opt = torch.optim.SGD([*lstm.parameters(), *head.parameters()], lr=LR)
+
+        def step() -> float:
+            opt.zero_grad(set_to_none=True)
+            out, _ = lstm(x)
+            loss = tF.mse_loss(head(out[:, -1]), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Step(step, f"nn.LSTM(batch_first) + Linear on the last step, whole tape ({_torch_threads_note()})")
+
+    def keras_setup(ctx: Context) -> Step:
+        raise Unavailable(
+            f"not timed: a Keras 3 / TensorFlow LSTM step over T={T} runs a {T}-iteration while-loop and is "
+            f"outside this benchmark's time budget"
+        )
+
+    setups: dict[str, Setup] = {"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup}
+    if not checkpointed:
+        setups = {"seqcore": seqcore_setup}  # the reference time for the checkpointed step
+    return Workload(
+        name=name,
+        description=(
+            f"LSTM({H}) many-to-one + Dense(1) on ({B}, {T}, {F}), MSE + SGD: one train step"
+            + (", checkpointed BPTT (RematScope)" if checkpointed else ", whole tape kept (seqcore only)")
+        ),
+        shape={"B": B, "T": T, "F": F, "H": H},
+        flops=recurrent_flops("lstm", B, T, F, H, train=True),
+        flops_formula="forward 2*B*T*(F+H)*4H ; train = 3 x forward (checkpointed: one more forward, not counted)",
+        setups=setups,
+        default=False,
+    )
+
+
+register(long_lstm_workload("lstm_100k", B=8, T=100_000, F=8, H=128, checkpointed=True, torch_fits=True))
+register(long_lstm_workload("lstm_100k_kept", B=8, T=100_000, F=8, H=128, checkpointed=False, torch_fits=True))
+register(long_lstm_workload("lstm_1m", B=8, T=1_000_000, F=8, H=128, checkpointed=True, torch_fits=False))

@@ -14,6 +14,7 @@ from . import (
     _seqcore,
     backend,
     callbacks,
+    config,
     constraints,
     convert,
     datasets,
@@ -41,6 +42,7 @@ from ._seqcore import (
 from ._seqcore import set_num_threads as _set_num_threads
 from .layers import Input
 from .models import Functional, Model, Sequential
+from .remat import RematScope
 from .saving import load_model, save_model
 
 _malloc.tune()  # only with SEQCORE_MALLOC_TUNING=1; see _malloc.py
@@ -50,9 +52,11 @@ __all__ = [
     "Input",
     "Functional",
     "Model",
+    "RematScope",
     "Sequential",
     "backend",
     "callbacks",
+    "config",
     "constraints",
     "convert",
     "datasets",

@@ -1,14 +1,16 @@
-"""LSTM and GRU layers on the fused Rust kernels, with Keras 3's arguments, defaults and weight
-order (kernel, recurrent_kernel, bias)."""
+"""LSTM, GRU and SimpleRNN layers on the fused Rust kernels, with Keras 3's arguments, defaults and
+weight order (kernel, recurrent_kernel, bias). Long training sequences run in windows, with the
+tape kept or checkpointed (``seqcore._bptt``)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
 import numpy as np
 
-from .. import constraints, initializers, kernels, regularizers
+from .. import _bptt, config, constraints, initializers, kernels, regularizers, remat
 from .._recurrent import CELL_ACTIVATIONS, RecurrentTape
 from ..utils import rng
 from .base import Layer, Shape, shape_str, unused_input_grad
@@ -26,6 +28,7 @@ class _RNN(Layer):
 
     _gates = 0
     _n_states = 1
+    _tape_units = 0  # floats a training step keeps per unit and sample (tape and output)
     propagates_mask = False  # set per instance: a sequence output keeps the mask
     uses_mask = True
 
@@ -95,6 +98,9 @@ class _RNN(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.propagates_mask = self.return_sequences
         self.states: list[np.ndarray] | None = None
+        # The RematScope this layer was created in (Keras records it at creation too).
+        self._remat_mode = remat.current_mode()
+        self._said_checkpointing = False
 
     # --- shapes ---------------------------------------------------------------------------
     def _check_input_shape(self, input_shape: Shape) -> None:
@@ -215,7 +221,18 @@ class _RNN(Layer):
         carry = _carried().get(id(self))
         if carry is not None and initial_state is None:
             init = carry[0]
-        res = self._run(x, training, init, lengths, ctx.gate_masks)
+        plan = self._bptt_plan(x, training)
+        if plan is None:
+            res = self._run(x, training, init, lengths, ctx.gate_masks)
+        else:
+            masks = ctx.gate_masks
+            driver = _bptt.Driver(
+                self._n_states,
+                lambda xw, tr, st, lw: self._run(xw, tr, st, lw, masks),
+                lambda tape, d_out, d_h, d_c, need: self._backward_kernel(tape, d_out, d_h, d_c, need),
+            )
+            lens = None if lengths is None else np.asarray(lengths)
+            res = driver.forward(x, init, lens, self.go_backwards, self.return_sequences, *plan)
         finals = [res.h, res.c] if self._n_states == 2 else [res.h]
         if self.stateful:
             self.states = [s.copy() for s in finals]
@@ -239,6 +256,38 @@ class _RNN(Layer):
             ctx.zero_mask = (valid[:, ::-1] if self.go_backwards else valid)[..., None].astype(np.float32)
             out = out * ctx.zero_mask
         return ([out, *finals] if self.return_state else out), (ctx if training else None)
+
+    def _bptt_plan(self, x: np.ndarray, training: bool) -> tuple[str, list[int]] | None:
+        """How a training call over a long sequence keeps its tape (see ``seqcore._bptt``): None for
+        one kernel call (inference, or at most one window of steps), else the windowed mode, kept
+        or checkpointed, and the checkpoint schedule. Checkpointed when a ``RematScope`` selected
+        the layer, or when the kept tape would exceed the training memory limit."""
+        b, t = x.shape[0], x.shape[1]
+        if not training or t <= _bptt.WINDOW:
+            return None
+        per_step = self._tape_units * self.units * 4  # bytes one (sample, step) keeps
+        tape_bytes = b * t * per_step
+        limit = config.get_training_memory_limit()
+        mode = self._remat_mode
+        forced = mode is not None and mode.selects(self.name, self.compute_output_shape(tuple(x.shape[1:])))
+        if not forced and tape_bytes <= limit:
+            return "full", [1]
+        who = f"{type(self).__name__} {self.name!r}"
+        n_windows = -(-t // _bptt.WINDOW)
+        state_bytes = self._n_states * b * self.units * 4
+        sizes = _bptt.schedule(n_windows, state_bytes, b * _bptt.WINDOW * per_step, limit, who)
+        if not forced and not self._said_checkpointing:
+            self._said_checkpointing = True
+            levels = len(sizes)
+            states = n_windows if levels == 1 else levels * sizes[-2]
+            print(
+                f"seqcore: {who}: its training tape for {t} steps would take {_bptt._mib(tape_bytes)}, over the "
+                f"training memory limit ({_bptt._mib(limit)}); checkpointing backpropagation through time every "
+                f"{_bptt.WINDOW} steps ({states} states, {_bptt._mib(states * state_bytes)}; about {levels} more "
+                f"forward pass{'es' if levels > 1 else ''}, same gradients).",
+                file=sys.stderr,
+            )
+        return "checkpoint", sizes
 
     def _check_initial_state(self, batch: int, initial_state: Any) -> list[np.ndarray]:
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
@@ -288,7 +337,10 @@ class _RNN(Layer):
                 d_h = d_states[0] if d_h is None else d_h + d_states[0]
             if self._n_states == 2 and d_states[1] is not None:
                 d_c = d_states[1]
-        g = self._backward_kernel(ctx.tape, d_out, d_h, d_c, need_dx)
+        if isinstance(ctx.tape, _bptt.Windowed):
+            g = ctx.tape.driver.backward(ctx.tape, d_out, d_h, d_c, need_dx)
+        else:
+            g = self._backward_kernel(ctx.tape, d_out, d_h, d_c, need_dx)
         ctx.tape = None
         self.kernel.add_grad(g.dkernel)
         self.recurrent_kernel.add_grad(g.drecurrent_kernel)
@@ -374,6 +426,7 @@ class LSTM(_RNN):
 
     _gates = 4
     _n_states = 2
+    _tape_units = 6  # gates 4H, cells H, output H
 
     def __init__(self, units: int, *args: Any, unit_forget_bias: bool = True, **kwargs: Any):
         self.unit_forget_bias = bool(unit_forget_bias)
@@ -414,6 +467,7 @@ class GRU(_RNN):
 
     _gates = 3
     _n_states = 1
+    _tape_units = 5  # gates 3H, the kept recurrent part H, output H
 
     def __init__(self, units: int, *args: Any, reset_after: bool = True, **kwargs: Any):
         self.reset_after = bool(reset_after)
@@ -449,6 +503,7 @@ class SimpleRNN(_RNN):
 
     _gates = 1
     _n_states = 1
+    _tape_units = 2  # states H, output H
 
     def __init__(self, units: int, activation: Any = "tanh", *args: Any, **kwargs: Any):
         if "recurrent_activation" in kwargs:

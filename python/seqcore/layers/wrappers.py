@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import remat
 from .base import Layer, Shape, shape_str
 
 
@@ -173,10 +174,14 @@ class Bidirectional(Layer):
                 f"opposite go_backwards."
             )
         self.backward_layer: Any = backward_layer
+        assert isinstance(layer, _RNN) and isinstance(backward_layer, _RNN)
+        # A RematScope around the wrapper, or around the layer it copies, applies to both directions.
         # As Keras: when returning sequences, masked steps of both directions output zeros (otherwise
         # the backward direction would repeat outputs from the future into the padding).
+        scope = layer._remat_mode or remat.current_mode()
         for sub in (layer, backward_layer):
-            assert isinstance(sub, _RNN)
+            if sub._remat_mode is None:
+                sub._remat_mode = scope
             sub.zero_output_for_mask = sub.return_sequences
         self.return_sequences = layer.return_sequences
         self.propagates_mask = self.return_sequences

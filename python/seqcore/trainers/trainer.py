@@ -526,9 +526,11 @@ class Trainer:
         Layers after a ``return_sequences=False`` layer see no time axis and may be anything.
         Masking works (the mask is cut with the inputs; use post-padding as everywhere). A model
         with one input and one output is required."""
+        from .. import config
         from . import tbptt as tbptt_mod
 
         self._require_compiled("fit")
+        config.refresh_default_limit()  # the default training-memory limit follows what is free now
         assert self.optimizer is not None
         who = f"{self.name}.fit"  # type: ignore[attr-defined]
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
