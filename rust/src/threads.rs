@@ -6,6 +6,13 @@
 //! would wait forever. Every entry point compares the current pid with the pool owner's and, in a
 //! forked child, abandons the inherited pool (it is leaked on purpose: dropping it would try to
 //! signal threads that do not exist in this process) and builds a fresh one.
+//!
+//! Every kernel runs with subnormal floats flushed to zero (FTZ and DAZ in MXCSR), as TensorFlow's
+//! CPU threads do: a state gradient carried back through thousands of steps decays into the
+//! subnormal range, where each multiply-add costs ~100 cycles on Intel cores. Measured on this
+//! machine (Sapphire Rapids, AVX-512), LSTM(128) backward over (8, 5000, 8): 1.94 s with
+//! subnormals, about 0.1 s without. The pool's threads keep the mode; a kernel run inline on the
+//! caller's thread sets it for its duration and restores the caller's (NumPy's) mode after.
 use std::sync::{Arc, Mutex};
 
 struct PoolState {
@@ -77,6 +84,9 @@ fn pool() -> Arc<rayon::ThreadPool> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(want)
             .thread_name(|i| format!("seqcore-{i}"))
+            .start_handler(|_| {
+                flush_subnormals();
+            })
             .build()
             .expect("building the seqcore thread pool"),
     );
@@ -99,9 +109,45 @@ pub fn current_threads() -> usize {
 /// loop is sequential anyway). Kernels size their parallelism with [`current_threads`].
 pub fn run<R: Send>(inline: bool, f: impl FnOnce() -> R + Send) -> R {
     if inline {
+        let saved = flush_subnormals();
+        let _restore = RestoreFpMode(saved);
         f()
     } else {
         install(f)
+    }
+}
+
+/// Sets flush-to-zero and denormals-are-zero on this thread; returns the previous mode.
+#[cfg(target_arch = "x86_64")]
+fn flush_subnormals() -> u32 {
+    const FTZ: u32 = 1 << 15;
+    const DAZ: u32 = 1 << 6;
+    let mut old: u32 = 0;
+    // SAFETY: stmxcsr/ldmxcsr read and write this thread's SSE control register only; the new
+    // value differs from the old in the two flush bits, which every x86_64 CPU with SSE2 supports.
+    unsafe {
+        std::arch::asm!("stmxcsr [{}]", in(reg) &mut old, options(nostack, preserves_flags));
+        let new = old | FTZ | DAZ;
+        std::arch::asm!("ldmxcsr [{}]", in(reg) &new, options(nostack, readonly, preserves_flags));
+    }
+    old
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn flush_subnormals() -> u32 {
+    0
+}
+
+/// Restores the floating-point mode [`flush_subnormals`] returned, also when the kernel panics.
+struct RestoreFpMode(u32);
+
+impl Drop for RestoreFpMode {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: writes back the value read from this thread's MXCSR by `flush_subnormals`.
+        unsafe {
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &self.0, options(nostack, readonly, preserves_flags));
+        }
     }
 }
 
@@ -114,6 +160,15 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernels_flush_subnormals_and_restore_the_callers_mode() {
+        let tiny = std::hint::black_box(1.0e-39f32); // subnormal
+        assert!(tiny * 1.0 != 0.0, "the test thread starts without flushing");
+        assert_eq!(run(true, || std::hint::black_box(tiny) * 1.0), 0.0);
+        assert_eq!(install(|| std::hint::black_box(tiny) * 1.0), 0.0);
+        assert!(std::hint::black_box(tiny) * 1.0 != 0.0, "the caller's mode is restored");
+    }
 
     #[test]
     fn set_and_get() {
