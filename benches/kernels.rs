@@ -101,7 +101,7 @@ fn bench_install(c: &mut Criterion) {
 fn bench_recurrent(c: &mut Criterion) {
     use seqcore::kernels::gru::{self, GruGrads, GruParams, GruSpec, GruTape};
     use seqcore::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
-    use seqcore::kernels::rnn::{GateMasks, Lengths, RnnDims};
+    use seqcore::kernels::rnn::{GateMasks, RnnDims, StepMask};
     let mut group = c.benchmark_group("recurrent");
     configure(&mut group);
     let (act, rec) = (Activation::Tanh, Activation::Sigmoid);
@@ -118,7 +118,7 @@ fn bench_recurrent(c: &mut Criterion) {
             bias: Some(&bias),
             h0: None,
             c0: None,
-            lengths: Lengths(None),
+            mask: StepMask::ALL,
             masks: GateMasks::default(),
         };
         let (mut out, mut hl, mut cl) = (vec![0.0; b * t * h], vec![0.0; b * h], vec![0.0; b * h]);
@@ -165,7 +165,7 @@ fn bench_recurrent(c: &mut Criterion) {
         recurrent_kernel: &u,
         bias: Some(&bias),
         h0: None,
-        lengths: Lengths(None),
+        mask: StepMask::ALL,
         masks: GateMasks::default(),
     };
     let (mut out, mut hl) = (vec![0.0; b * t * h], vec![0.0; b * h]);

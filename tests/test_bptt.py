@@ -144,7 +144,11 @@ def test_checkpointed_gradients_are_bit_identical_to_the_kept_tape(
     layer(x[:1] if b else np.zeros((1, t, f), np.float32))  # build
     lengths = None
     if masked:
-        lengths = np.array(data.draw(st.lists(st.integers(0, t), min_size=b, max_size=b)), dtype=np.int64)
+        if data.draw(st.booleans()):
+            lengths = np.array(data.draw(st.lists(st.integers(0, t), min_size=b, max_size=b)), dtype=np.int64)
+        else:  # any pattern: pre-padding, gaps that cross window boundaries, empty rows
+            bits = data.draw(st.lists(st.booleans(), min_size=b * t, max_size=b * t))
+            lengths = np.array(bits, dtype=bool).reshape(b, t)
     h0 = None
     if init:
         n = 2 if cell == "lstm" else 1

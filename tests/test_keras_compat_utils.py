@@ -93,12 +93,12 @@ def test_pad_sequences_warns_when_int32_truncates_feature_values() -> None:
         utils.pad_sequences([[0.5]], dtype="float32")
 
 
-def test_pre_padding_with_masking_is_refused_with_the_post_padding_fix() -> None:
-    seqs = [np.ones((2, 1)), np.ones((4, 1))]
+def test_pre_and_post_padding_with_masking_agree() -> None:
+    seqs = [np.ones((2, 1)), np.arange(1, 5, dtype=np.float32).reshape(4, 1)]
     m = keras.Sequential([keras.Input((4, 1)), keras.layers.Masking(), keras.layers.LSTM(2)])
-    with pytest.raises(ValueError, match=r"pad_sequences\(\.\.\., padding='post'\)"):
-        m.predict(utils.pad_sequences(seqs, dtype="float32"), verbose=0)
-    assert m.predict(utils.pad_sequences(seqs, dtype="float32", padding="post"), verbose=0).shape == (2, 2)
+    pre = m.predict(utils.pad_sequences(seqs, dtype="float32"), verbose=0)
+    post = m.predict(utils.pad_sequences(seqs, dtype="float32", padding="post"), verbose=0)
+    np.testing.assert_allclose(pre, post, rtol=1e-6, atol=1e-7)
 
 
 # ----- to_categorical ---------------------------------------------------------------------------

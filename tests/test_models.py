@@ -291,9 +291,18 @@ def test_masking_equals_lengths() -> None:
         x, lstm.kernel.value, lstm.recurrent_kernel.value, lstm.bias.value, lengths=[10, 6, 10, 2], training=False
     )
     np.testing.assert_allclose(m.predict(x, verbose=0), res.outputs[:, -1], rtol=1e-6, atol=1e-6)
-    x[0, 4] = 0.0  # a hole: not post-padding
-    with pytest.raises(ValueError, match=r"post-padded"):
-        m.predict(x, verbose=0)
+    x[0, 4] = 0.0  # a hole: the kernel's per-step mask
+    mask = np.ones((4, 10), dtype=bool)
+    mask[0, 4], mask[1, 6:], mask[3, 2:] = False, False, False
+    res = kernels.lstm_forward(
+        x, lstm.kernel.value, lstm.recurrent_kernel.value, lstm.bias.value, mask=mask, training=False
+    )
+    np.testing.assert_allclose(m.predict(x, verbose=0), res.outputs[:, -1], rtol=1e-6, atol=1e-6)
+    # The hole skips step 4: the same as the sequence without it.
+    short = np.delete(x[:1], 4, axis=1)
+    m2 = Sequential([keras.Input((9, 3)), LSTM(5)])
+    m2.set_weights(m.get_weights())
+    np.testing.assert_allclose(m.predict(x[:1], verbose=0), m2.predict(short, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 def test_stateful_carries_state_until_reset() -> None:

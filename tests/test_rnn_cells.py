@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import seqcore as keras
 from seqcore import interop
+from seqcore import reference_rnn as R
 
 L = keras.layers
 
@@ -114,8 +115,23 @@ def test_errors() -> None:
         L.LSTMCell(3)(keras.Input((4,)))
     rnn = L.RNN([L.LSTMCell(2), L.GRUCell(2)], go_backwards=True, name="s")
     x = data(2, 3, 2)
-    with pytest.raises(ValueError, match=r"RNN 's': go_backwards with stacked cells and a mask"):
-        rnn.apply(x, lengths=np.array([3, 1]))
+    rnn(x)
+    with pytest.raises(ValueError, match=r"RNN 's': the mask must have shape \(batch, time\) = \(2, 3\)"):
+        rnn.apply(x, lengths=np.ones((2, 4), dtype=bool))
+
+
+def test_stacked_cells_backwards_with_a_mask_match_the_reference() -> None:
+    """go_backwards with stacked cells and a mask: every cell sees step t of the reversed input
+    together, so the second cell's mask is the input's reversed (float64 reference)."""
+    rnn = L.RNN([L.LSTMCell(3), L.GRUCell(2)], go_backwards=True, return_sequences=True)
+    x = data(3, 5, 2)
+    rnn(x)
+    mask = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 1], [1, 0, 1, 1, 0]], dtype=bool)
+    got = rnn.apply(x, lengths=mask)[0]
+    (k1, r1, b1), (k2, r2, b2) = [[w.value for w in lyr.weights] for lyr in rnn._layers]
+    h1 = R.lstm_forward(x, k1, r1, b1, lengths=mask, go_backwards=True)[0]
+    want = R.gru_forward(h1, k2, r2, b2, lengths=mask[:, ::-1].copy(), go_backwards=False)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_truncated_bptt_carries_every_cell_state() -> None:

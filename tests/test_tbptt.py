@@ -215,8 +215,8 @@ def test_recurrent_tapes_hold_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None
     runs: list[tuple[bool, int, int]] = []  # (training, steps, bytes saved for backward)
     original = recurrent.LSTM._run
 
-    def spy(self: Any, x: np.ndarray, training: bool, init: Any, lengths: Any, masks: Any) -> Any:
-        res = original(self, x, training, init, lengths, masks)
+    def spy(self: Any, x: np.ndarray, training: bool, init: Any, mask: Any, masks: Any, continued: Any) -> Any:
+        res = original(self, x, training, init, mask, masks, continued)
         saved = sum(a.nbytes for a in res.tape.saved) + res.tape.outputs.nbytes if res.tape is not None else 0
         runs.append((training, x.shape[1], saved))
         return res

@@ -34,10 +34,11 @@ floats a step keeps: ``6H`` LSTM, ``5H`` GRU, ``2H`` SimpleRNN):
 A returned sequence (``return_sequences=True``) is the caller's array and stays whole; a layer
 returning only its last output keeps no sequence at all.
 
-Masking by lengths: a window's lengths are the steps of each sample inside it. A sample whose valid
-steps ended in an earlier window (post-padding, forward direction) outputs its carried state there,
-as over the whole sequence; the kernel, seeing no valid step in the window, would output zeros, so
-this driver writes the state and routes those outputs' gradients into the carried state gradient.
+Masks (lengths, or a boolean mask of any pattern; ``seqcore._masks``): a window's mask is the
+sequence mask over its steps. A sample that had a valid step in an earlier window is *continued*
+in this one (the kernels' ``continued``): its masked steps before the window's first valid step
+output the carried state, as over the whole sequence, where a fresh call would output Keras's
+leading zeros; the kernel's backward then routes those outputs' gradients into the carried state.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ._recurrent import _lengths
+from . import _masks
 
 WINDOW = 512
 """Steps per window. Fixed (not chosen per budget), so a kept and a checkpointed tape cut the
@@ -63,7 +64,8 @@ class Windowed:
         "driver",
         "mode",
         "x",
-        "lengths",
+        "mask",
+        "continued",
         "go_backwards",
         "init",
         "windows",
@@ -80,7 +82,8 @@ class Windowed:
         driver: Driver,
         mode: str,
         x: np.ndarray,
-        lengths: np.ndarray | None,
+        mask: Any,
+        continued: np.ndarray | None,
         go_backwards: bool,
         init: list[np.ndarray] | None,
         windows: list[tuple[int, int]],
@@ -89,7 +92,8 @@ class Windowed:
         self.driver = driver
         self.mode = mode
         self.x = x
-        self.lengths = lengths
+        self.mask = mask
+        self.continued = continued
         self.go_backwards = go_backwards
         self.init = init
         self.windows = windows
@@ -174,7 +178,7 @@ def _mib(n: float) -> str:
 class Driver:
     """One recurrent call's windows over a layer's kernels.
 
-    ``run(x_w, training, init, lengths_w)`` is the layer's kernel forward on one window (a result
+    ``run(x_w, training, init, mask_w, continued_w)`` is the layer's kernel forward on one window (a result
     with ``outputs``, ``h``, ``c`` and ``tape``); ``back(tape, d_out_w, d_h, d_c, need_dx)`` its
     kernel backward (grads with ``dx``, ``dkernel``, ``drecurrent_kernel``, ``dbias``, ``dh0`` and,
     for two states, ``dc0``). One driver per forward call (its tape refers to it), so concurrent
@@ -186,35 +190,33 @@ class Driver:
         self.back = back
 
     # --- windows -------------------------------------------------------------------------
-    def _slice(self, tape: Windowed, w: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Window ``w``'s input (in input time), its lengths and the rows whose valid steps ended in
-        an earlier window."""
+    def _slice(self, tape: Windowed, w: int) -> tuple[np.ndarray, Any, np.ndarray | None]:
+        """Window ``w``'s input (in input time), its mask, and which samples it continues (some
+        valid step in an earlier window, or ``continued`` from before this call)."""
         s0, s1 = tape.windows[w]
         t = tape.x.shape[1]
         a, b = (t - s1, t - s0) if tape.go_backwards else (s0, s1)
         xw = np.ascontiguousarray(tape.x[:, a:b])
-        if tape.lengths is None:
-            return xw, None, None
-        lw = np.clip(tape.lengths - a, 0, s1 - s0).astype(np.int64)
-        ended = None
-        if not tape.go_backwards and s0 > 0:
-            e = (tape.lengths > 0) & (tape.lengths <= s0)
-            ended = e if e.any() else None
-        return xw, lw, ended
+        if tape.mask is None:
+            return xw, None, tape.continued
+        earlier = _masks.any_valid(tape.mask, b, t) if tape.go_backwards else _masks.any_valid(tape.mask, 0, a)
+        cont = earlier if tape.continued is None else earlier | tape.continued
+        return xw, _masks.window(tape.mask, a, b), (cont if cont.any() else None)
 
     def _finals(self, res: Any) -> list[np.ndarray]:
         return [res.h, res.c] if self.n_states == 2 else [res.h]
 
     def _step(self, tape: Windowed, w: int, state: list[np.ndarray] | None, training: bool) -> Any:
-        xw, lw, _ = self._slice(tape, w)
-        return self.run(xw, training, state, lw)
+        xw, mw, cw = self._slice(tape, w)
+        return self.run(xw, training, state, mw, cw)
 
     # --- forward -------------------------------------------------------------------------
     def forward(
         self,
         x: np.ndarray,
         init: list[np.ndarray] | None,
-        lengths: np.ndarray | None,
+        mask: Any,
+        continued: np.ndarray | None,
         go_backwards: bool,
         keep_sequences: bool,
         mode: str,
@@ -222,9 +224,7 @@ class Driver:
     ) -> Result:
         b, t, _ = x.shape
         wins = windows_of(t)
-        # Checked here as the kernels check them: a window's lengths are clipped from these.
-        lens = _lengths(lengths, b, t, "recurrent forward")
-        tape = Windowed(self, mode, x, lens, go_backwards, init, wins, sizes)
+        tape = Windowed(self, mode, x, mask, continued, go_backwards, init, wins, sizes)
         state = init
         outputs: np.ndarray | None = None
         last: np.ndarray | None = None
@@ -232,14 +232,8 @@ class Driver:
             if mode == "checkpoint" and w % sizes[0] == 0:
                 tape.states[w] = state
                 tape._hold(1)
-            _, _, ended = self._slice(tape, w)
             res = self._step(tape, w, state, training=mode == "full")
             out = res.outputs
-            if ended is not None:
-                # Outputs of rows already past their valid steps: the carried state, not zeros. (A
-                # copy: a kept tape's outputs must stay what its kernel backward expects.)
-                out = out.copy()
-                out[ended] = state[0][ended][:, None, :]  # type: ignore[index]
             if mode == "full":
                 tape.tapes.append(res.tape)
             if keep_sequences:
@@ -306,16 +300,10 @@ class Driver:
 
     def _window_backward(self, tape: Windowed, w: int, kernel_tape: Any) -> None:
         s0, s1 = tape.windows[w]
-        _, _, ended = self._slice(tape, w)
         d_out_w = None if self._d_out is None else np.ascontiguousarray(self._d_out[:, s0:s1])
         carry = self._carry
         g = self.back(kernel_tape, d_out_w, carry[0], carry[1] if self.n_states == 2 else None, self._need_dx)
-        carry = [g.dh0, g.dc0] if self.n_states == 2 else [g.dh0]
-        if ended is not None and d_out_w is not None:
-            # Those rows' outputs here were the carried state: their gradients go into its gradient.
-            carry[0] = carry[0].copy()
-            carry[0][ended] += d_out_w[ended].sum(axis=1)
-        self._carry = carry
+        self._carry = [g.dh0, g.dc0] if self.n_states == 2 else [g.dh0]
         for i, part in enumerate((g.dkernel, g.drecurrent_kernel, g.dbias)):
             if part is None:
                 continue

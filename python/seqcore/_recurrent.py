@@ -2,9 +2,13 @@
 
 Weight layouts are Keras's: LSTM ``kernel (F, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)``
 with gate blocks i, f, c, o. Outputs are every step's ``h`` in processing order (for
-``go_backwards=True`` that is reversed time, as Keras returns it). ``lengths`` gives each sample's
-valid length: steps at or past it (in input time) leave the state unchanged and output the carried
-``h``, which is Keras's ``Masking`` behaviour for post-padded batches.
+``go_backwards=True`` that is reversed time, as Keras returns it). Masking, as Keras's ``Masking``
+and ``mask_zero``: ``lengths (batch,)`` gives each sample's valid length (post-padded batches), or
+``mask (batch, time)`` any boolean mask (pre-padded, post-padded, gaps in the middle). A masked step
+leaves the state unchanged and outputs the previous step's output (zeros before the sample's first
+valid step). ``continued (batch,)`` marks samples whose sequence already had a valid step in an
+earlier call (a window or chunk of a longer sequence): they output their carried state from the
+first step instead of Keras's leading zeros.
 """
 
 from __future__ import annotations
@@ -92,6 +96,31 @@ def _lengths(lengths: Any, b: int, t: int, op: str) -> np.ndarray | None:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
+def _step_mask(lengths: Any, mask: Any, b: int, t: int, op: str) -> np.ndarray | None:
+    """The kernels' mask argument: int64 lengths ``(B,)``, or a C-contiguous bool ``(B, T)``."""
+    if mask is None:
+        return _lengths(lengths, b, t, op)
+    if lengths is not None:
+        raise ValueError(f"{op}: pass lengths= or mask=, not both.")
+    m = np.asarray(mask)
+    if m.dtype != np.bool_:
+        if m.dtype.kind not in "iuf" or not np.isin(m, (0, 1)).all():
+            raise TypeError(f"{op}: mask must be boolean (True = a valid step); received dtype {m.dtype}.")
+        m = m.astype(bool)
+    if m.shape != (b, t):
+        raise ValueError(f"{op}: mask must have shape (batch, time) = ({b}, {t}); received {m.shape}.")
+    return np.ascontiguousarray(m)
+
+
+def _continued(continued: Any, b: int, op: str) -> np.ndarray | None:
+    if continued is None:
+        return None
+    c = np.ascontiguousarray(continued, dtype=bool)
+    if c.shape != (b,):
+        raise ValueError(f"{op}: continued must have shape ({b},) (one flag per sample); received {c.shape}.")
+    return c
+
+
 def _initial_state(
     initial_state: Any, n: int, b: int, h: int, op: str, names: tuple[str, ...]
 ) -> list[np.ndarray | None]:
@@ -175,6 +204,8 @@ def lstm_forward(
     *,
     initial_state: Sequence[Any] | None = None,
     lengths: Any | None = None,
+    mask: Any | None = None,
+    continued: Any | None = None,
     activation: str | None = "tanh",
     recurrent_activation: str | None = "sigmoid",
     go_backwards: bool = False,
@@ -184,13 +215,14 @@ def lstm_forward(
 ) -> LSTMResult:
     """Keras-exact LSTM over ``x (batch, time, features)``.
 
-    ``initial_state=[h0, c0]`` (each ``(batch, units)``, zeros if omitted); ``lengths (batch,)``
-    per-sample valid lengths. With ``training=True`` the result carries a tape for
-    :func:`lstm_backward`; ``training=False`` saves nothing (inference).
+        ``initial_state=[h0, c0]`` (each ``(batch, units)``, zeros if omitted); ``lengths (batch,)``
+        per-sample valid lengths or ``mask (batch, time)`` any boolean mask, and ``continued`` (see
+    the module doc). With ``training=True`` the result carries a tape for
+        :func:`lstm_backward`; ``training=False`` saves nothing (inference).
 
-    ``input_masks (4, batch, features)`` and ``recurrent_masks (4, batch, units)``: Keras's per-gate
-    dropout masks (gate order i, f, c, o), as its cell uses them with ``recurrent_dropout``: gate g
-    multiplies ``x_t * input_masks[g]`` and ``h_{t-1} * recurrent_masks[g]``, at every step.
+        ``input_masks (4, batch, features)`` and ``recurrent_masks (4, batch, units)``: Keras's per-gate
+        dropout masks (gate order i, f, c, o), as its cell uses them with ``recurrent_dropout``: gate g
+        multiplies ``x_t * input_masks[g]`` and ``h_{t-1} * recurrent_masks[g]``, at every step.
     """
     op = "lstm_forward"
     xa = _sequence_input(x, op)
@@ -202,19 +234,20 @@ def lstm_forward(
         if bias_a.shape != (4 * h,):
             raise ValueError(f"{op}: bias must have shape ({4 * h},) (4*units); received {bias_a.shape}.")
     h0, c0 = _initial_state(initial_state, 2, b, h, op, ("h", "c"))
-    lens = _lengths(lengths, b, t, op)
+    lens = _step_mask(lengths, mask, b, t, op)
+    cont = _continued(continued, b, op)
     act = _cell_activation(activation, op, "activation")
     rec = _cell_activation(recurrent_activation, op, "recurrent_activation")
     mi = _gate_masks(input_masks, 4, b, xa.shape[2], op, "input_masks", "features")
     mr = _gate_masks(recurrent_masks, 4, b, h, op, "recurrent_masks", "units")
     out, hl, cl, gates, cells = _seqcore.lstm_forward(
-        xa, k, rk, bias_a, h0, c0, lens, act, rec, bool(go_backwards), bool(training), mi, mr
+        xa, k, rk, bias_a, h0, c0, lens, act, rec, bool(go_backwards), bool(training), mi, mr, cont
     )
     tape = None
     if training:
         args = dict(
             x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, c0=c0,
-            lengths=lens, activation=act, recurrent_activation=rec, go_backwards=bool(go_backwards),
+            mask=lens, continued=cont, activation=act, recurrent_activation=rec, go_backwards=bool(go_backwards),
             input_masks=mi, recurrent_masks=mr,
         )  # fmt: skip
         tape = RecurrentTape("lstm", args, out, (gates, cells))
@@ -252,9 +285,9 @@ def lstm_backward(
     dc = _upstream(d_c, (b, h), op, "d_c")
     gates, cells = tape.saved
     res = _seqcore.lstm_backward(
-        a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["c0"], a["lengths"],
+        a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["c0"], a["mask"],
         a["activation"], a["recurrent_activation"], a["go_backwards"], tape.outputs, gates, cells,
-        d_out, dh, dc, bool(need_dx), a["input_masks"], a["recurrent_masks"],
+        d_out, dh, dc, bool(need_dx), a["input_masks"], a["recurrent_masks"], a["continued"],
     )  # fmt: skip
     tape.saved = ()
     return LSTMGrads(*res)
@@ -286,6 +319,8 @@ def gru_forward(
     *,
     initial_state: Any | None = None,
     lengths: Any | None = None,
+    mask: Any | None = None,
+    continued: Any | None = None,
     activation: str | None = "tanh",
     recurrent_activation: str | None = "sigmoid",
     go_backwards: bool = False,
@@ -318,18 +353,19 @@ def gru_forward(
             )
             raise ValueError(f"{op}: bias must have shape {want}; received {bias_a.shape}.{hint}")
     (h0,) = _initial_state(initial_state, 1, b, h, op, ("h",))
-    lens = _lengths(lengths, b, t, op)
+    lens = _step_mask(lengths, mask, b, t, op)
+    cont = _continued(continued, b, op)
     act = _cell_activation(activation, op, "activation")
     rec = _cell_activation(recurrent_activation, op, "recurrent_activation")
     mi = _gate_masks(input_masks, 3, b, xa.shape[2], op, "input_masks", "features")
     mr = _gate_masks(recurrent_masks, 3, b, h, op, "recurrent_masks", "units")
     out, hl, gates, extra = _seqcore.gru_forward(
-        xa, k, rk, bias_a, h0, lens, act, rec, bool(go_backwards), bool(reset_after), bool(training), mi, mr
+        xa, k, rk, bias_a, h0, lens, act, rec, bool(go_backwards), bool(reset_after), bool(training), mi, mr, cont
     )
     tape = None
     if training:
         args = dict(
-            x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, lengths=lens,
+            x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, mask=lens, continued=cont,
             activation=act, recurrent_activation=rec, go_backwards=bool(go_backwards),
             reset_after=bool(reset_after), input_masks=mi, recurrent_masks=mr,
         )  # fmt: skip
@@ -356,9 +392,9 @@ def gru_backward(
     dh = _upstream(d_h, (b, h), op, "d_h")
     gates, extra = tape.saved
     res = _seqcore.gru_backward(
-        a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["lengths"],
+        a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["mask"],
         a["activation"], a["recurrent_activation"], a["go_backwards"], a["reset_after"],
-        tape.outputs, gates, extra, d_out, dh, bool(need_dx), a["input_masks"], a["recurrent_masks"],
+        tape.outputs, gates, extra, d_out, dh, bool(need_dx), a["input_masks"], a["recurrent_masks"], a["continued"],
     )  # fmt: skip
     tape.saved = ()
     return GRUGrads(*res)
@@ -389,6 +425,8 @@ def simple_rnn_forward(
     *,
     initial_state: Any | None = None,
     lengths: Any | None = None,
+    mask: Any | None = None,
+    continued: Any | None = None,
     activation: str | None = "tanh",
     go_backwards: bool = False,
     training: bool = True,
@@ -410,17 +448,18 @@ def simple_rnn_forward(
         if bias_a.shape != (h,):
             raise ValueError(f"{op}: bias must have shape ({h},) (units); received {bias_a.shape}.")
     (h0,) = _initial_state(initial_state, 1, b, h, op, ("h",))
-    lens = _lengths(lengths, b, t, op)
+    lens = _step_mask(lengths, mask, b, t, op)
+    cont = _continued(continued, b, op)
     act = _cell_activation(activation, op, "activation")
     mi = _gate_masks(input_masks, 1, b, xa.shape[2], op, "input_masks", "features")
     mr = _gate_masks(recurrent_masks, 1, b, h, op, "recurrent_masks", "units")
     out, hl, states = _seqcore.simple_rnn_forward(
-        xa, k, rk, bias_a, h0, lens, act, bool(go_backwards), bool(training), mi, mr
+        xa, k, rk, bias_a, h0, lens, act, bool(go_backwards), bool(training), mi, mr, cont
     )
     tape = None
     if training:
         args = dict(
-            x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, lengths=lens,
+            x=xa, kernel=k, recurrent_kernel=rk, has_bias=bias_a is not None, h0=h0, mask=lens, continued=cont,
             activation=act, go_backwards=bool(go_backwards), input_masks=mi, recurrent_masks=mr,
         )  # fmt: skip
         tape = RecurrentTape("simple_rnn", args, out, (states,))
@@ -447,8 +486,9 @@ def simple_rnn_backward(
     dh = _upstream(d_h, (b, h), op, "d_h")
     (states,) = tape.saved
     res = _seqcore.simple_rnn_backward(
-        a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["lengths"], a["activation"],
+        a["x"], a["kernel"], a["recurrent_kernel"], a["has_bias"], a["h0"], a["mask"], a["activation"],
         a["go_backwards"], tape.outputs, states, d_out, dh, bool(need_dx), a["input_masks"], a["recurrent_masks"],
+        a["continued"],
     )  # fmt: skip
     tape.saved = ()
     return SimpleRNNGrads(*res)

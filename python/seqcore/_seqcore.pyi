@@ -89,13 +89,14 @@ def lstm_forward(
     bias: _F32 | None,
     h0: _F32 | None,
     c0: _F32 | None,
-    lengths: _I64 | None,
+    mask: _I64 | npt.NDArray[np.bool_] | None,
     activation: str,
     recurrent_activation: str,
     go_backwards: bool,
     training: bool,
     input_masks: _F32 | None = None,
     recurrent_masks: _F32 | None = None,
+    continued: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[_F32, _F32, _F32, _F32 | None, _F32 | None]: ...
 def lstm_backward(
     x: _F32,
@@ -104,7 +105,7 @@ def lstm_backward(
     has_bias: bool,
     h0: _F32 | None,
     c0: _F32 | None,
-    lengths: _I64 | None,
+    mask: _I64 | npt.NDArray[np.bool_] | None,
     activation: str,
     recurrent_activation: str,
     go_backwards: bool,
@@ -117,6 +118,7 @@ def lstm_backward(
     need_dx: bool,
     input_masks: _F32 | None = None,
     recurrent_masks: _F32 | None = None,
+    continued: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32, _F32]: ...
 def gru_forward(
     x: _F32,
@@ -124,7 +126,7 @@ def gru_forward(
     recurrent_kernel: _F32,
     bias: _F32 | None,
     h0: _F32 | None,
-    lengths: _I64 | None,
+    mask: _I64 | npt.NDArray[np.bool_] | None,
     activation: str,
     recurrent_activation: str,
     go_backwards: bool,
@@ -132,6 +134,7 @@ def gru_forward(
     training: bool,
     input_masks: _F32 | None = None,
     recurrent_masks: _F32 | None = None,
+    continued: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[_F32, _F32, _F32 | None, _F32 | None]: ...
 def gru_backward(
     x: _F32,
@@ -139,7 +142,7 @@ def gru_backward(
     recurrent_kernel: _F32,
     has_bias: bool,
     h0: _F32 | None,
-    lengths: _I64 | None,
+    mask: _I64 | npt.NDArray[np.bool_] | None,
     activation: str,
     recurrent_activation: str,
     go_backwards: bool,
@@ -152,6 +155,7 @@ def gru_backward(
     need_dx: bool,
     input_masks: _F32 | None = None,
     recurrent_masks: _F32 | None = None,
+    continued: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32]: ...
 def sgd_momentum_update(
     params: list[_F32], grads: list[_F32], velocities: list[_F32], lr: float, momentum: float, nesterov: bool
@@ -234,7 +238,7 @@ def row_norm_backward(
     need_dgamma: bool,
     need_dbeta: bool,
 ) -> tuple[_F32 | None, _F32 | None, _F32 | None]: ...
-def batch_norm_moments(x: _F32, lengths: _I64 | None, steps: int) -> tuple[_F32, _F32, float]: ...
+def batch_norm_moments(x: _F32, mask: _I64 | npt.NDArray[np.bool_] | None, steps: int) -> tuple[_F32, _F32, float]: ...
 def batch_norm_forward(
     x: _F32, mean: _F32, variance: _F32, gamma: _F32 | None, beta: _F32 | None, epsilon: float
 ) -> tuple[_F32, _F32]: ...
@@ -245,7 +249,7 @@ def batch_norm_backward(
     rstd: _F32,
     gamma: _F32 | None,
     training: bool,
-    lengths: _I64 | None,
+    mask: _I64 | npt.NDArray[np.bool_] | None,
     steps: int,
     denom: float,
     need_dx: bool,
@@ -260,12 +264,13 @@ def simple_rnn_forward(
     recurrent_kernel: _F32,
     bias: _F32 | None,
     h0: _F32 | None,
-    lengths: _I64 | None,
+    mask: _I64 | npt.NDArray[np.bool_] | None,
     activation: str,
     go_backwards: bool,
     training: bool,
     input_masks: _F32 | None = None,
     recurrent_masks: _F32 | None = None,
+    continued: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[_F32, _F32, _F32 | None]: ...
 def simple_rnn_backward(
     x: _F32,
@@ -273,7 +278,7 @@ def simple_rnn_backward(
     recurrent_kernel: _F32,
     has_bias: bool,
     h0: _F32 | None,
-    lengths: _I64 | None,
+    mask: _I64 | npt.NDArray[np.bool_] | None,
     activation: str,
     go_backwards: bool,
     outputs: _F32,
@@ -283,6 +288,7 @@ def simple_rnn_backward(
     need_dx: bool,
     input_masks: _F32 | None = None,
     recurrent_masks: _F32 | None = None,
+    continued: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[_F32 | None, _F32, _F32, _F32 | None, _F32]: ...
 
 ATTENTION_SAVE_PROBS_MAX_KEYS: int

@@ -38,7 +38,8 @@ Sequence loop (``keras/src/layers/rnn/rnn.py`` ``RNN.call`` / ``inner_loop`` and
 * ``outputs`` (``return_sequences=True``) is indexed by PROCESSING step: ``outputs[:, k]`` is the output
   of step k. With ``go_backwards`` the sequence comes back reversed (``outputs[:, 0]`` belongs to the
   last time index); Keras does not flip it back.
-* Mask: ``lengths[b]`` means Keras mask ``m[b, t] = t < lengths[b]`` on the ORIGINAL time index t (a
+* Mask: ``lengths`` is a boolean ``(B, T)`` Keras mask on the original time index (any pattern), or
+  per-sample lengths: ``lengths[b]`` means Keras mask ``m[b, t] = t < lengths[b]`` on the ORIGINAL time index t (a
   Masking layer on post-padded data; the mask is reversed along with the inputs when
   ``go_backwards``, so a backwards layer meets the padding first). At a masked step the states
   (h, and c for LSTM) are left unchanged. Its output is the previous step's (already masked) output,
@@ -138,6 +139,10 @@ def _step_mask(fn: str, lengths: Any, batch: int, time: int, go_backwards: bool)
     if lengths is None:
         return np.ones((batch, time), dtype=bool)
     lengths = np.asarray(lengths)
+    if lengths.ndim == 2:  # a boolean (B, T) mask of any pattern, in original time order
+        if lengths.shape != (batch, time) or lengths.dtype != np.bool_:
+            raise ValueError(f"{fn}: a step mask must be boolean of shape ({batch}, {time}); received {lengths!r}")
+        return lengths[:, ::-1] if go_backwards else lengths
     if lengths.shape != (batch,) or not np.issubdtype(lengths.dtype, np.integer):
         raise ValueError(f"{fn}: lengths must be integers of shape ({batch},); received {lengths!r}")
     if np.any(lengths < 0) or np.any(lengths > time):

@@ -390,20 +390,14 @@ class Layer:
         """The mask a call sees when its inputs carry ``masks`` (per-sample lengths or None): as
         Keras's Concatenate, a step is kept where every masked input keeps it (the shortest length);
         an unmasked input keeps every step."""
-        present = [m for m in masks if m is not None]
-        if not present:
-            return None
-        out = present[0]
-        for m in present[1:]:
-            out = np.minimum(out, m)
-        return out
+        from .. import _masks
+
+        return _masks.merge(masks)
 
     def mask_argument(self, mask: Any) -> dict[str, Any]:
-        """The ``forward`` keyword arguments for a ``mask=`` a user passed to a call: per-sample
-        lengths (a layer that takes masks of any pattern overrides this)."""
-        from .recurrent import mask_to_lengths
-
-        return {"lengths": mask_to_lengths(np.asarray(mask), self.name)}
+        """The ``forward`` keyword arguments for a ``mask=`` a user passed to a call: the mask as
+        given (the layer's ``forward`` checks it against its input with ``_masks.normalize``)."""
+        return {"lengths": None if mask is None else np.asarray(mask)}
 
     def output_mask(self, in_mask: Any, x: Any, ctx: Any) -> Any:
         """The mask (per-sample lengths, or None) of this call's output, from its input's: started

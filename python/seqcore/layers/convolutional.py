@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import constraints, initializers, kernels, regularizers
+from .. import _masks, constraints, initializers, kernels, regularizers
 from .base import Layer, Shape, shape_str, unused_input_grad
 from .core import activation_name, needs_input, positive_int
 
@@ -312,9 +312,9 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
         if lengths is None:
             return super().forward(x, training)
         x = self._last(x)
-        n = np.asarray(lengths)
-        valid = (np.arange(x.shape[1])[None, :] < n[:, None])[..., None]
-        count = np.maximum(n, 1).astype(np.float32)[:, None]
+        lengths = _masks.normalize(lengths, x.shape[0], x.shape[1], f"GlobalAveragePooling1D {self.name!r}")
+        valid = _masks.to_bool(lengths, x.shape[1])[..., None]
+        count = np.maximum(_masks.counts(lengths), 1).astype(np.float32)[:, None]
         y = np.where(valid, x, np.float32(0)).sum(axis=1, dtype=np.float32) / count
         return self._keep(y), (("masked", valid, count) if training else None)
 

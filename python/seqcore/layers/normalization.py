@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _seqcore, constraints, initializers, regularizers
+from .. import _masks, _seqcore, constraints, initializers, regularizers
 from .._validation import as_f32
 from .base import Layer, Shape, assign_state, shape_str, unused_input_grad
 
@@ -405,7 +405,7 @@ class BatchNormalization(_AffineOptions, Layer):
                     f"(batch, steps, channels) inputs with axis=-1 only."
                 )
             steps = x.shape[1]
-            lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+            lengths = _masks.normalize(lengths, x.shape[0], steps, self._who)
         g = None if self.gamma is None else self.gamma.value
         b = None if self.beta is None else self.beta.value
         batch_stats = bool(training) and self.trainable

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _bptt, config, constraints, initializers, kernels, regularizers, remat
+from .. import _bptt, _masks, config, constraints, initializers, kernels, regularizers, remat
 from .._recurrent import CELL_ACTIVATIONS, RecurrentTape
 from ..utils import rng
 from .base import Layer, Shape, shape_str, unused_input_grad
@@ -183,13 +183,19 @@ class _RNN(Layer):
         BPTT): from the layer's own carried state when it is stateful, else from zeros. Kept per
         thread, so inference from other threads during such a fit starts from zeros as usual."""
         start = [s.copy() for s in self.states] if self.stateful and self.states is not None else None
-        _carried().setdefault(id(self), [start])[0] = start
+        # [state, which samples already had a valid step]: a chunk continues those samples'
+        # sequences, so their masked leading steps output the carried state, not Keras's zeros.
+        _carried()[id(self)] = [start, None]
 
     def _end_carry(self) -> None:
         _carried().pop(id(self), None)
 
     # --- forward / backward ---------------------------------------------------------------
-    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any, masks: Any) -> Any:
+    def _run(
+        self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, mask: Any, masks: Any, continued: Any
+    ) -> Any:
+        """The kernel forward: ``mask`` lengths or boolean (see ``seqcore._masks``), ``masks`` the
+        per-gate dropout masks, ``continued`` the samples whose sequence started in an earlier call."""
         raise NotImplementedError
 
     def forward(
@@ -199,6 +205,7 @@ class _RNN(Layer):
         call's context (the kernel's tape, the dropout masks drawn for it, the output mask)."""
         if x.ndim != 3:
             self._check_input_shape(tuple(x.shape[1:]))
+        lengths = _masks.normalize(lengths, x.shape[0], x.shape[1], f"{type(self).__name__} {self.name!r}")
         ctx = _RNNContext(x.shape, lengths)
         if training and self.recurrent_dropout:
             # Keras's cell with recurrent_dropout (its implementation=1): every gate gets its own
@@ -219,43 +226,46 @@ class _RNN(Layer):
             ctx.has_init = True
         init = self._initial_state(x.shape[0], initial_state)
         carry = _carried().get(id(self))
+        continued = None
         if carry is not None and initial_state is None:
-            init = carry[0]
+            init, continued = carry
         plan = self._bptt_plan(x, training)
         if plan is None:
-            res = self._run(x, training, init, lengths, ctx.gate_masks)
+            res = self._run(x, training, init, lengths, ctx.gate_masks, continued)
         else:
             masks = ctx.gate_masks
             driver = _bptt.Driver(
                 self._n_states,
-                lambda xw, tr, st, lw: self._run(xw, tr, st, lw, masks),
+                lambda xw, tr, st, mw, cw: self._run(xw, tr, st, mw, masks, cw),
                 lambda tape, d_out, d_h, d_c, need: self._backward_kernel(tape, d_out, d_h, d_c, need),
             )
-            lens = None if lengths is None else np.asarray(lengths)
-            res = driver.forward(x, init, lens, self.go_backwards, self.return_sequences, *plan)
+            res = driver.forward(x, init, lengths, continued, self.go_backwards, self.return_sequences, *plan)
         finals = [res.h, res.c] if self._n_states == 2 else [res.h]
         if self.stateful:
             self.states = [s.copy() for s in finals]
         if carry is not None:
             carry[0] = [s.copy() for s in finals]
+            t = x.shape[1]
+            had = np.ones(x.shape[0], dtype=bool) if lengths is None else _masks.any_valid(lengths, 0, t)
+            carry[1] = had if carry[1] is None else carry[1] | had
+        ctx.continued = continued
         ctx.tape = res.tape
         # Keras returns the output of the last processing step (zeros for a fully masked sample).
         out = res.outputs if self.return_sequences else res.outputs[:, -1] if x.shape[1] else finals[0] * 0
-        if carry is not None and init is not None and lengths is not None:
-            # A chunk that lies wholly in a sample's padding: over the whole sequence its outputs
-            # repeat the last valid output, which is the carried h (the kernel, seeing no valid step
-            # in this call, gives zeros). A constant here, so backward correctly passes nothing back.
-            empty = np.asarray(lengths) == 0
-            if empty.any():
-                out = out.copy()
-                out[empty] = init[0][empty][:, None, :] if self.return_sequences else init[0][empty]
         if self.zero_output_for_mask and self.return_sequences and lengths is not None:
             # Valid steps in processing order (reversed time for go_backwards, as the outputs are).
-            t = x.shape[1]
-            valid = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
+            valid = _masks.to_bool(lengths, x.shape[1])
             ctx.zero_mask = (valid[:, ::-1] if self.go_backwards else valid)[..., None].astype(np.float32)
             out = out * ctx.zero_mask
         return ([out, *finals] if self.return_state else out), (ctx if training else None)
+
+    @staticmethod
+    def _constant_rows(mask: Any, continued: Any) -> np.ndarray | None:
+        """Samples whose last output is Keras's constant zero (no valid step, none before), or None."""
+        empty = _masks.counts(mask) == 0
+        if continued is not None:
+            empty &= ~continued
+        return empty if empty.any() else None
 
     def _bptt_plan(self, x: np.ndarray, training: bool) -> tuple[str, list[int]] | None:
         """How a training call over a long sequence keeps its tape (see ``seqcore._bptt``): None for
@@ -329,8 +339,8 @@ class _RNN(Layer):
             # output is Keras's constant zero and passes no gradient back to an initial state.
             if not t:
                 d_h = None
-            elif lengths is not None and (np.asarray(lengths) == 0).any():
-                d_h = np.where((np.asarray(lengths) == 0)[:, None], np.float32(0), d_h).astype(np.float32)
+            elif lengths is not None and (const := self._constant_rows(lengths, ctx.continued)) is not None:
+                d_h = np.where(const[:, None], np.float32(0), d_h).astype(np.float32)
         d_c = None
         if d_states:  # return_state: the final states' own gradients
             if d_states[0] is not None:
@@ -406,19 +416,9 @@ def return_sequences_hint(prev: Any) -> str:
 
 
 def mask_to_lengths(mask: np.ndarray, who: str) -> np.ndarray:
-    """Keras boolean mask (batch, timesteps) -> per-sample lengths. seqcore's kernels take
-    post-padded sequences (valid steps first); a mask with holes or leading padding is refused."""
-    if mask.ndim != 2:
-        raise ValueError(f"{who}: mask must be (batch, timesteps); received shape {mask.shape}.")
-    m = mask.astype(bool)
-    lengths = m.sum(axis=1)
-    prefix = np.arange(m.shape[1])[None, :] < lengths[:, None]
-    if not np.array_equal(m, prefix):
-        raise ValueError(
-            f"{who}: seqcore supports masks of post-padded sequences (valid steps first, padding last). "
-            f"Pad with padding='post' (e.g. keras.utils.pad_sequences(..., padding='post'))."
-        )
-    return lengths.astype(np.int64)
+    """A Keras boolean mask (batch, timesteps) in the form masks travel in: per-sample lengths when
+    it is post-padded, else the boolean array (pre-padding, gaps; see ``seqcore._masks``)."""
+    return _masks.from_bool(mask, who)
 
 
 class LSTM(_RNN):
@@ -444,10 +444,12 @@ class LSTM(_RNN):
 
         return init
 
-    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any, masks: Any) -> Any:
+    def _run(
+        self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, mask: Any, masks: Any, continued: Any
+    ) -> Any:
         return kernels.lstm_forward(
             x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
-            initial_state=init, lengths=lengths, activation=self.activation,
+            initial_state=init, **_masks.kernel_kwargs(mask), continued=continued, activation=self.activation,
             recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards, training=training,
             input_masks=masks[0], recurrent_masks=masks[1],
         )  # fmt: skip
@@ -476,10 +478,12 @@ class GRU(_RNN):
     def _bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any, masks: Any) -> Any:
+    def _run(
+        self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, mask: Any, masks: Any, continued: Any
+    ) -> Any:
         res = kernels.gru_forward(
             x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
-            initial_state=init, lengths=lengths, activation=self.activation,
+            initial_state=init, **_masks.kernel_kwargs(mask), continued=continued, activation=self.activation,
             recurrent_activation=self.recurrent_activation, go_backwards=self.go_backwards,
             reset_after=self.reset_after, training=training,
             input_masks=masks[0], recurrent_masks=masks[1],
@@ -513,11 +517,13 @@ class SimpleRNN(_RNN):
             )
         super().__init__(units, activation, "linear", *args, **kwargs)
 
-    def _run(self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, lengths: Any, masks: Any) -> Any:
+    def _run(
+        self, x: np.ndarray, training: bool, init: list[np.ndarray] | None, mask: Any, masks: Any, continued: Any
+    ) -> Any:
         res = kernels.simple_rnn_forward(
             x, self.kernel.value, self.recurrent_kernel.value, None if self.bias is None else self.bias.value,
-            initial_state=init, lengths=lengths, activation=self.activation, go_backwards=self.go_backwards,
-            training=training, input_masks=masks[0], recurrent_masks=masks[1],
+            initial_state=init, **_masks.kernel_kwargs(mask), continued=continued, activation=self.activation,
+            go_backwards=self.go_backwards, training=training, input_masks=masks[0], recurrent_masks=masks[1],
         )  # fmt: skip
         return _GRUAsLSTM(res)
 
@@ -542,11 +548,14 @@ class _GRUAsLSTM:
 class _RNNContext:
     """One recurrent call's record for its backward."""
 
-    __slots__ = ("x_shape", "lengths", "tape", "dropout_mask", "gate_masks", "zero_mask", "has_init", "kwarg_grads")
+    __slots__ = (
+        "x_shape", "lengths", "continued", "tape", "dropout_mask", "gate_masks", "zero_mask", "has_init", "kwarg_grads",
+    )  # fmt: skip
 
     def __init__(self, x_shape: tuple[int, ...], lengths: Any):
         self.x_shape = x_shape
-        self.lengths = lengths
+        self.lengths = lengths  # the mask: lengths or boolean (seqcore._masks)
+        self.continued: np.ndarray | None = None
         self.tape: RecurrentTape | None = None
         self.dropout_mask: np.ndarray | None = None
         # With recurrent_dropout, Keras's per-gate masks (input, recurrent), applied in the kernel.

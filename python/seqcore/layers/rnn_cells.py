@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _masks
 from .base import Layer, Shape
 from .recurrent import _RNN, GRU, LSTM, SimpleRNN
 
@@ -268,15 +269,20 @@ class RNN(Layer):
         return out
 
     def forward(self, x: Any, training: bool = False, initial_state: Any = None, lengths: Any = None) -> Any:
-        if self._stacked and self.go_backwards and lengths is not None and len(self._layers) > 1:
-            raise ValueError(
-                f"RNN {self.name!r}: go_backwards with stacked cells and a mask is not supported by seqcore (the "
-                f"reversed, padded sequence between the cells would be pre-padded); use Bidirectional or one cell."
-            )
         inits = self._split_initial(initial_state)
         h, ctxs, states = x, [], []
-        for layer, init in zip(self._layers, inits, strict=True):
-            out, ctx = layer.forward(h, training=training, initial_state=init, lengths=lengths)
+        later = lengths
+        if self.go_backwards and lengths is not None and len(self._layers) > 1:
+            # The first cell runs backwards and outputs in processing order; the cells after it run
+            # forwards over that, so their mask is the input's reversed in time (as Keras's stacked
+            # cells, which all see step t of the reversed input together).
+            x3 = np.asarray(x)
+            steps = _masks.to_bool(
+                _masks.normalize(lengths, x3.shape[0], x3.shape[1], f"RNN {self.name!r}"), x3.shape[1]
+            )
+            later = _masks.from_bool(steps[:, ::-1], f"RNN {self.name!r}")
+        for i, (layer, init) in enumerate(zip(self._layers, inits, strict=True)):
+            out, ctx = layer.forward(h, training=training, initial_state=init, lengths=lengths if i == 0 else later)
             if self.return_state:
                 h, *st = out
                 states.append(st)

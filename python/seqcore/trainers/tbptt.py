@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import _masks
 from ..layers.base import Layer
 from ..layers.convolutional import Conv1D, _GlobalPooling1D, _Pooling1D
 from ..layers.core import Activation, Dense, Dropout, Flatten, InputLayer, Reshape
@@ -167,7 +168,7 @@ def step(
             swc = sw[:, a:b] if sw is not None and sw.ndim == 2 else sw
             logs = model._train_step([np.ascontiguousarray(x[:, a:b])], [np.ascontiguousarray(y[:, a:b])], swc)
             lengths = logs.get("_lengths")
-            w = float(lengths.sum()) if lengths is not None else float(b - a)
+            w = float(_masks.counts(lengths).sum()) if lengths is not None else float(b - a)
             total += logs["loss"] * w
             weight += w
             fallback += logs["loss"] * (b - a)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _masks
 from .. import callbacks as callbacks_mod
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
@@ -243,7 +244,7 @@ class Trainer:
         counts (TruePositives) and weight batches with more padding more heavily."""
         if lengths is None or out.ndim < 3:
             return sw, sw
-        valid = np.arange(out.shape[1])[None, :] < lengths[:, None]
+        valid = _masks.to_bool(lengths, out.shape[1])
         mask = valid.astype(np.float32)
         if sw is not None:
             sw = np.asarray(sw, np.float32)

@@ -11,14 +11,14 @@
 //!   z = σ(mx_z + h_{t-1}·U_z)    r = σ(mx_r + h_{t-1}·U_r)    ĥ = φ(mx_h + (r ⊙ h_{t-1})·U_h)
 //! both: h_t = z ⊙ h_{t-1} + (1 − z) ⊙ ĥ
 //! ```
-//! Masking as for the LSTM (see [`Lengths`]).
+//! Masking as for the LSTM (see [`StepMask`]).
 //!
 //! Design as `lstm.rs`: one projection GEMM for all steps; batch slices per thread; per step one
 //! recurrent GEMM for `reset_after=True` (its `h` block `mh_h` is kept for backward), two for
 //! `reset_after=False` (`r ⊙ h_{t-1}` is kept for the `U_h` gradient). Backward overwrites the gates
 //! with their gradients; weight gradients are big GEMMs after the loop.
 use super::dense::column_sums_par;
-use super::rnn::{self, batch_chunk, copy_or_zero, mask_row, split_opt, Chunk, GateMasks, Lengths, RnnDims};
+use super::rnn::{self, batch_chunk, copy_or_zero, mask_row, split_opt, Chunk, GateMasks, RnnDims, StepMask};
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
@@ -52,7 +52,7 @@ pub struct GruParams<'a> {
     pub bias: Option<&'a [f32]>,
     /// `(B, H)`, zeros when absent
     pub h0: Option<&'a [f32]>,
-    pub lengths: Lengths<'a>,
+    pub mask: StepMask<'a>,
     /// Per-gate dropout masks (training with `recurrent_dropout`); none by default
     pub masks: GateMasks<'a>,
 }
@@ -72,7 +72,7 @@ fn check(spec: &GruSpec, p: &GruParams) {
     let nb = if spec.reset_after { 6 * h } else { 3 * h };
     assert!(p.bias.is_none_or(|v| v.len() == nb), "gru: bias");
     assert!(p.h0.is_none_or(|v| v.len() == b * h), "gru: h0");
-    assert!(p.lengths.0.is_none_or(|l| l.len() == b && l.iter().all(|&v| v <= t)), "gru: lengths");
+    p.mask.check("gru", b, t);
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.activation), "gru: activation");
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.recurrent_activation), "gru: recurrent_activation");
     p.masks.check("gru", 3, spec.dims);
@@ -240,7 +240,7 @@ fn forward_chunk(
                 let z = &mut gm[goff + r * gld..goff + r * gld + g3];
                 let mh = &mut rec[r * g3..(r + 1) * g3];
                 let keep = &mut em[eoff + r * eld..eoff + r * eld + h];
-                let valid = p.lengths.valid(b0 + r, s, t, spec.go_backwards);
+                let valid = p.mask.valid(b0 + r, s, t, spec.go_backwards);
                 let hs = &mut h_state[r * h..(r + 1) * h];
                 if fused {
                     cell_after_tanh_sigmoid(z, b_in, mh, b_rec, keep, hs, valid);
@@ -269,14 +269,14 @@ fn forward_chunk(
             gemm_packed(rows, &em[eoff..], eld, u_h, &mut rec[..rows * h], h, false);
             for r in 0..rows {
                 let z = &mut gm[goff + r * gld..goff + r * gld + g3];
-                let valid = p.lengths.valid(b0 + r, s, t, spec.go_backwards);
+                let valid = p.mask.valid(b0 + r, s, t, spec.go_backwards);
                 let hs = &mut h_state[r * h..(r + 1) * h];
                 cell_before_finish(spec, z, &rec[r * h..(r + 1) * h], hs, valid);
             }
         }
         for r in 0..rows {
             let o = &mut out[(r * t + s) * h..(r * t + s + 1) * h];
-            if p.lengths.started(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.started(b0 + r, s, t, spec.go_backwards) {
                 o.copy_from_slice(&h_state[r * h..(r + 1) * h]);
             } else {
                 o.fill(0.0);
@@ -431,9 +431,9 @@ pub fn backward(
     let (du, gb) = (g.drecurrent_kernel, spec.go_backwards);
     match p.masks.recurrent {
         None => {
-            rnn::recurrent_weight_grad(d, out, p.h0, p.lengths, gb, gates, g3, 2 * h, du, g3, threads);
+            rnn::recurrent_weight_grad(d, out, p.h0, p.mask, gb, gates, g3, 2 * h, du, g3, threads);
             if spec.reset_after {
-                rnn::recurrent_weight_grad(d, out, p.h0, p.lengths, gb, extra, h, h, &mut du[2 * h..], g3, threads);
+                rnn::recurrent_weight_grad(d, out, p.h0, p.mask, gb, extra, h, h, &mut du[2 * h..], g3, threads);
             }
         }
         Some(m) => {
@@ -441,11 +441,11 @@ pub fn backward(
             let mask = |gi: usize| &m[gi * b * h..(gi + 1) * b * h];
             for gi in 0..2 {
                 let (dg, dug) = (&gates[gi * h..], &mut du[gi * h..]);
-                rnn::masked_recurrent_weight_grad(d, out, p.h0, mask(gi), p.lengths, gb, dg, g3, h, dug, g3);
+                rnn::masked_recurrent_weight_grad(d, out, p.h0, mask(gi), p.mask, gb, dg, g3, h, dug, g3);
             }
             if spec.reset_after {
                 let dug = &mut du[2 * h..];
-                rnn::masked_recurrent_weight_grad(d, out, p.h0, mask(2), p.lengths, gb, extra, h, h, dug, g3);
+                rnn::masked_recurrent_weight_grad(d, out, p.h0, mask(2), p.mask, gb, extra, h, h, dug, g3);
             }
         }
     }
@@ -510,7 +510,7 @@ fn backward_chunk(
     let fused = spec.reset_after && spec.is_default_activations();
     // The state before step s of row r: the previous output once the row has started, else h0.
     let h_prev = |r: usize, s: usize| -> &[f32] {
-        if s > 0 && p.lengths.started(b0 + r, s - 1, t, back) {
+        if s > 0 && p.mask.started(b0 + r, s - 1, t, back) {
             &out[(r * t + s - 1) * h..(r * t + s) * h]
         } else {
             p.h0.map_or(&zeros[..], |h0| &h0[(b0 + r) * h..(b0 + r + 1) * h])
@@ -520,14 +520,14 @@ fn backward_chunk(
         for r in 0..rows {
             let dhr = &mut dh[r * h..(r + 1) * h];
             // An output before the row's first valid step is a constant zero: its gradient stops.
-            if let Some(d_out) = d_out.filter(|_| p.lengths.started(b0 + r, s, t, back)) {
+            if let Some(d_out) = d_out.filter(|_| p.mask.started(b0 + r, s, t, back)) {
                 let o = ((b0 + r) * t + s) * h;
                 rnn::add_inplace(dhr, &d_out[o..o + h]);
             }
             let z = &mut gates[(r * t + s) * g3..(r * t + s + 1) * g3];
             let ex = &mut extra[(r * t + s) * h..(r * t + s + 1) * h];
             let dr = &mut drec[r * g3..(r + 1) * g3];
-            if !p.lengths.valid(b0 + r, s, t, back) {
+            if !p.mask.valid(b0 + r, s, t, back) {
                 // No update at this step: no gradient to its gates; dh passes through unchanged.
                 z.fill(0.0);
                 dr.fill(0.0);
@@ -549,7 +549,7 @@ fn backward_chunk(
             let u_ht = packs.1.expect("reset_before packs U_hᵀ");
             gemm_packed(rows, &gates[s * g3 + 2 * h..], t * g3, u_ht, drh, h, false);
             for r in 0..rows {
-                if !p.lengths.valid(b0 + r, s, t, back) {
+                if !p.mask.valid(b0 + r, s, t, back) {
                     continue;
                 }
                 if let Some(m) = p.masks.recurrent {

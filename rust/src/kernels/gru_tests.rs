@@ -1,5 +1,5 @@
 //! Unit tests for `gru.rs`: a naive f64 GRU forward written straight from the Keras math in that
-//! module's docs (both `reset_after` modes, masking by [`Lengths`], `go_backwards`), compared with
+//! module's docs (both `reset_after` modes, masking by [`StepMask`], `go_backwards`), compared with
 //! the kernel's forward, and central finite differences of it compared with every gradient of the
 //! kernel's backward. Same pattern as the LSTM tests in `lstm.rs`.
 use super::*;
@@ -109,7 +109,7 @@ impl Case {
             recurrent_kernel: &self.u,
             bias: self.setup.bias.then_some(&self.bias[..]),
             h0: self.setup.h0.then_some(&self.h0[..]),
-            lengths: Lengths(self.setup.lens.as_deref()),
+            mask: self.setup.lens.as_deref().map_or(StepMask::ALL, StepMask::lengths),
             masks: GateMasks::default(),
         }
     }

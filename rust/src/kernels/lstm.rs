@@ -8,7 +8,7 @@
 //! c_t = f ⊙ c_{t-1} + i ⊙ g          h_t = o ⊙ φ(c_t)
 //! ```
 //! Masked steps (`t >= len[b]`) leave `h`, `c` unchanged and output the previous output (zeros
-//! before the row's first valid step; see [`Lengths`]).
+//! before the row's first valid step; see [`StepMask`]).
 //!
 //! Kernel design (what cuDNN/oneDNN do):
 //! 1. `[W; U]` is stacked and packed once per call (`linalg::packed`). Threads each own a
@@ -35,8 +35,8 @@
 //!    After the loop `dW = Xᵀ·dG`, `db = Σ dG` and `dU = Σ h_{t-1}ᵀ·dG_t` are single big GEMMs.
 use super::dense;
 use super::rnn::{
-    self, add_inplace, batch_chunk, copy_or_zero, mask_row, mul, mul_inplace, split_opt, Chunk, GateMasks, Lengths,
-    RnnDims,
+    self, add_inplace, batch_chunk, copy_or_zero, mask_row, mul, mul_inplace, split_opt, Chunk, GateMasks, RnnDims,
+    StepMask,
 };
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
@@ -74,7 +74,7 @@ pub struct LstmParams<'a> {
     /// `(B, H)`, zeros when absent
     pub c0: Option<&'a [f32]>,
     /// `(B,)`, each in `0..=T`
-    pub lengths: Lengths<'a>,
+    pub mask: StepMask<'a>,
     /// Per-gate dropout masks (training with `recurrent_dropout`); none by default
     pub masks: GateMasks<'a>,
 }
@@ -94,7 +94,7 @@ fn check(spec: &LstmSpec, p: &LstmParams) {
     assert!(p.bias.is_none_or(|v| v.len() == 4 * h), "lstm: bias");
     assert!(p.h0.is_none_or(|v| v.len() == b * h), "lstm: h0");
     assert!(p.c0.is_none_or(|v| v.len() == b * h), "lstm: c0");
-    assert!(p.lengths.0.is_none_or(|l| l.len() == b && l.iter().all(|&v| v <= t)), "lstm: lengths");
+    p.mask.check("lstm", b, t);
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.activation), "lstm: activation");
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.recurrent_activation), "lstm: recurrent_activation");
     p.masks.check("lstm", 4, spec.dims);
@@ -307,7 +307,7 @@ fn forward_chunk(
         for r in 0..rows {
             let hs = &mut xh[r * kx + f..(r + 1) * kx];
             let cs = &mut c_state[r * h..(r + 1) * h];
-            if p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.valid(b0 + r, s, t, spec.go_backwards) {
                 let z = &mut gm[off + r * ld..off + r * ld + g4];
                 if fused {
                     cell_forward_tanh_sigmoid(z, bias, cs, hs);
@@ -317,7 +317,7 @@ fn forward_chunk(
                 }
             }
             let o = &mut out[(r * t + s) * h..(r * t + s + 1) * h];
-            if p.lengths.started(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.started(b0 + r, s, t, spec.go_backwards) {
                 o.copy_from_slice(hs);
             } else {
                 o.fill(0.0);
@@ -492,7 +492,7 @@ pub fn backward(
             d,
             out,
             p.h0,
-            p.lengths,
+            p.mask,
             spec.go_backwards,
             dg,
             g4,
@@ -505,19 +505,7 @@ pub fn backward(
             for gi in 0..4 {
                 let mask = &m[gi * b * h..(gi + 1) * b * h];
                 let (dgi, dui) = (&dg[gi * h..], &mut g.drecurrent_kernel[gi * h..]);
-                rnn::masked_recurrent_weight_grad(
-                    d,
-                    out,
-                    p.h0,
-                    mask,
-                    p.lengths,
-                    spec.go_backwards,
-                    dgi,
-                    g4,
-                    h,
-                    dui,
-                    g4,
-                );
+                rnn::masked_recurrent_weight_grad(d, out, p.h0, mask, p.mask, spec.go_backwards, dgi, g4, h, dui, g4);
             }
         }
     }
@@ -575,12 +563,12 @@ fn backward_chunk(
         for r in 0..rows {
             let dhr = &mut dh[r * h..(r + 1) * h];
             // An output before the row's first valid step is a constant zero: its gradient stops.
-            if let Some(d_out) = up.d_out.filter(|_| p.lengths.started(b0 + r, s, t, spec.go_backwards)) {
+            if let Some(d_out) = up.d_out.filter(|_| p.mask.started(b0 + r, s, t, spec.go_backwards)) {
                 let o = ((b0 + r) * t + s) * h;
                 add_inplace(dhr, &d_out[o..o + h]);
             }
             let z = &mut gates[(r * t + s) * g4..(r * t + s + 1) * g4];
-            if p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.valid(b0 + r, s, t, spec.go_backwards) {
                 let c = &cells[(r * t + s) * h..(r * t + s + 1) * h];
                 let c_prev = if s > 0 {
                     &cells[(r * t + s - 1) * h..(r * t + s) * h]
@@ -621,7 +609,7 @@ fn backward_chunk(
                 dx[(r * t + t_in) * f..(r * t + t_in + 1) * f].copy_from_slice(&pr[..f]);
             }
             // Masked rows (dG = 0) pass dh through unchanged.
-            if p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.valid(b0 + r, s, t, spec.go_backwards) {
                 dh[r * h..(r + 1) * h].copy_from_slice(&pr[xoff..]);
             }
         }
@@ -793,7 +781,7 @@ mod tests {
             bias: Some(&c.bias),
             h0: Some(&c.h0),
             c0: Some(&c.c0),
-            lengths: Lengths(Some(&c.lens)),
+            mask: StepMask::lengths(&c.lens),
             masks: GateMasks::default(),
         };
         let (mut out, mut hl, mut cl) = (vec![0.0; b * t * h], vec![0.0; b * h], vec![0.0; b * h]);

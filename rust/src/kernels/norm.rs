@@ -281,6 +281,8 @@ pub enum RowWeights<'a> {
     All,
     /// Rows are `(batch, steps)` pairs; row `b·steps + t` counts when `t < lengths[b]`.
     Lengths { lengths: &'a [usize], steps: usize },
+    /// Row `r` counts when `rows[r] != 0` (a boolean `(batch, steps)` mask of any pattern).
+    Rows(&'a [u8]),
 }
 
 impl RowWeights<'_> {
@@ -295,12 +297,17 @@ impl RowWeights<'_> {
                     0.0
                 }
             }
+            RowWeights::Rows(flags) => f32::from(flags[row] != 0),
         }
     }
 
     fn check(&self, rows: usize) {
-        if let RowWeights::Lengths { lengths, steps } = *self {
-            assert!(steps > 0 && rows == lengths.len() * steps, "column norm: lengths");
+        match *self {
+            RowWeights::Lengths { lengths, steps } => {
+                assert!(steps > 0 && rows == lengths.len() * steps, "column norm: lengths")
+            }
+            RowWeights::Rows(flags) => assert_eq!(flags.len(), rows, "column norm: row mask"),
+            RowWeights::All => {}
         }
     }
 }
@@ -359,7 +366,7 @@ pub fn column_moments(
     w.check(rows);
     let denom = match w {
         RowWeights::All => rows as f32,
-        RowWeights::Lengths { .. } => (0..rows).map(|r| w.weight(r)).sum::<f32>() + 1e-7,
+        RowWeights::Lengths { .. } | RowWeights::Rows(_) => (0..rows).map(|r| w.weight(r)).sum::<f32>() + 1e-7,
     };
     if cols == 0 {
         return denom;
@@ -511,7 +518,7 @@ pub fn column_backward(
         // when few steps are valid (r is large and the masked rows, normalized too, feel it).
         let excess = match w {
             RowWeights::All => 0.0,
-            RowWeights::Lengths { .. } => denom - (0..rows).map(|r| w.weight(r)).sum::<f32>(),
+            RowWeights::Lengths { .. } | RowWeights::Rows(_) => denom - (0..rows).map(|r| w.weight(r)).sum::<f32>(),
         };
         for c in 0..cols {
             let gr = gamma.map_or(1.0, |g| g[c]) * rstd[c];

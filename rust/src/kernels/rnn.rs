@@ -21,46 +21,143 @@ pub struct RnnDims {
 pub const CELL_ACTIVATIONS: &[Activation] =
     &[Activation::Linear, Activation::Relu, Activation::Sigmoid, Activation::HardSigmoid, Activation::Tanh];
 
-/// Per-sample valid lengths (Keras's mask `t < len[b]` on post-padded input).
+/// Which steps of each sample are valid: Keras's boolean `(batch, steps)` mask, stored as each
+/// row's run `[start, end)` of input times that holds its valid steps, plus the steps themselves
+/// only when some run has holes. Post-padded rows (Keras's `lengths`) are runs `[0, len)`,
+/// pre-padded ones `[T-len, T)`: neither needs a per-step lookup.
 ///
 /// Keras semantics at masked steps: the state is left unchanged and the step outputs the previous
 /// step's *output*, where the output "before step 0" is zeros, not the initial state. So a step's
-/// output is the state once some step up to it was valid ([`Lengths::started`]), and zero before.
-#[derive(Clone, Copy)]
-pub struct Lengths<'a>(pub Option<&'a [usize]>);
+/// output is the state once some step up to it was valid ([`StepMask::started`]), and zero before.
+/// A call that continues a sequence (a window of checkpointed BPTT, a truncated-BPTT chunk) marks
+/// the rows whose sequence already had a valid step in `continued`: their state is an output
+/// from the first step on.
+#[derive(Clone, Copy, Default)]
+pub struct StepMask<'a> {
+    /// first valid input time per row (`None`: 0); `start == end` for a row with no valid step
+    start: Option<&'a [usize]>,
+    /// one past the last valid input time per row (`None`: no mask, every step is valid)
+    end: Option<&'a [usize]>,
+    /// `(batch, steps)` in input-time order, nonzero = valid; `None`: every step of a run is valid
+    steps: Option<&'a [u8]>,
+    /// per row, nonzero: an earlier call already had a valid step of this sequence
+    continued: Option<&'a [u8]>,
+}
 
-impl Lengths<'_> {
+impl<'a> StepMask<'a> {
+    /// Every step valid.
+    pub const ALL: StepMask<'static> = StepMask { start: None, end: None, steps: None, continued: None };
+
+    /// Post-padded rows: the first `lengths[b]` steps of row `b` are valid.
+    pub fn lengths(lengths: &'a [usize]) -> Self {
+        StepMask { end: Some(lengths), ..Default::default() }
+    }
+
+    /// Rows whose valid steps are `start[b]..end[b]` (`start[b] == end[b]`: none), with holes given
+    /// by `steps` when present. See [`MaskBuf`] to build one from a boolean mask.
+    pub fn runs(start: &'a [usize], end: &'a [usize], steps: Option<&'a [u8]>) -> Self {
+        StepMask { start: Some(start), end: Some(end), steps, continued: None }
+    }
+
+    /// The same mask for a call that continues sequences: rows with `continued[b] != 0` output
+    /// their (carried) state from the first step.
+    pub fn continuing(self, continued: Option<&'a [u8]>) -> Self {
+        StepMask { continued, ..self }
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.end.is_none()
+    }
+
+    /// Panics unless the mask fits `batch` rows of `steps` steps (the bindings check first).
+    pub fn check(&self, op: &str, batch: usize, steps: usize) {
+        let ok = self.end.is_none_or(|e| {
+            e.len() == batch
+                && e.iter().enumerate().all(|(b, &v)| v <= steps && self.start_of(b) <= v)
+                && self.start.is_none_or(|s| s.len() == batch)
+                && self.steps.is_none_or(|m| m.len() == batch * steps)
+        }) && self.continued.is_none_or(|c| c.len() == batch);
+        assert!(ok, "{op}: mask");
+    }
+
+    #[inline]
+    fn start_of(&self, b: usize) -> usize {
+        self.start.map_or(0, |s| s[b])
+    }
+
+    #[inline]
+    fn is_continued(&self, b: usize) -> bool {
+        self.continued.is_some_and(|c| c[b] != 0)
+    }
+
     /// Whether batch row `b` is updated at processing step `s`.
     #[inline]
     pub fn valid(&self, b: usize, s: usize, steps: usize, go_backwards: bool) -> bool {
-        match self.0 {
+        match self.end {
             None => true,
-            Some(l) => {
+            Some(e) => {
                 let t = if go_backwards { steps - 1 - s } else { s };
-                t < l[b]
+                t < e[b] && t >= self.start_of(b) && self.steps.is_none_or(|m| m[b * steps + t] != 0)
             }
+        }
+    }
+
+    /// Whether some step `<= s` of row `b` was valid, in this call or (`continued`) an earlier one:
+    /// the step's output is then the carried state.
+    #[inline]
+    pub fn started(&self, b: usize, s: usize, steps: usize, go_backwards: bool) -> bool {
+        if self.is_continued(b) {
+            return true;
+        }
+        match self.end {
+            None => true,
+            Some(e) => {
+                let (lo, hi) = (self.start_of(b), e[b]);
+                // The first valid step in processing order: `lo` forward, `T-hi` backward.
+                hi > lo && if go_backwards { s + hi >= steps } else { s >= lo }
+            }
+        }
+    }
+
+    /// The processing step whose gate gradient pairs with `h0` in the recurrent weight gradient:
+    /// the row's first valid step, where the state before it is `h0` but the previous output is
+    /// Keras's zero; 0 for a row without a mask or a continued one (its step-0 output is `h0`).
+    #[inline]
+    pub fn first_valid(&self, b: usize, steps: usize, go_backwards: bool) -> usize {
+        match self.end {
+            _ if self.is_continued(b) => 0,
+            None => 0,
+            Some(e) if go_backwards => steps - e[b].min(steps),
+            Some(_) => self.start_of(b),
         }
     }
 }
 
-impl Lengths<'_> {
-    /// Whether some step `<= s` of row `b` was valid (its output is then the carried state).
-    #[inline]
-    pub fn started(&self, b: usize, s: usize, steps: usize, go_backwards: bool) -> bool {
-        match self.0 {
-            None => true,
-            Some(l) if go_backwards => s + l[b] >= steps && l[b] > 0,
-            Some(l) => l[b] > 0,
+/// The owned arrays behind a [`StepMask`] built from a boolean `(batch, steps)` mask.
+pub struct MaskBuf {
+    start: Vec<usize>,
+    end: Vec<usize>,
+    steps: Option<Vec<u8>>,
+}
+
+impl MaskBuf {
+    /// From a row-major `(batch, steps)` mask (nonzero = valid). The per-step mask is kept only
+    /// when some row's valid steps are not one contiguous run.
+    pub fn from_steps(mask: &[u8], batch: usize, steps: usize) -> MaskBuf {
+        assert_eq!(mask.len(), batch * steps, "mask: shape");
+        let (mut start, mut end, mut holes) = (vec![0; batch], vec![0; batch], false);
+        for b in 0..batch.min(mask.len() / steps.max(1)) {
+            let row = &mask[b * steps..(b + 1) * steps];
+            if let (Some(lo), Some(hi)) = (row.iter().position(|&v| v != 0), row.iter().rposition(|&v| v != 0)) {
+                (start[b], end[b]) = (lo, hi + 1);
+                holes |= row[lo..=hi].contains(&0);
+            }
         }
+        MaskBuf { start, end, steps: holes.then(|| mask.to_vec()) }
     }
 
-    /// The processing step of row `b`'s first valid step (0 when there is no mask).
-    #[inline]
-    pub fn first_valid(&self, b: usize, steps: usize, go_backwards: bool) -> usize {
-        match self.0 {
-            Some(l) if go_backwards => steps - l[b].min(steps),
-            _ => 0,
-        }
+    pub fn view(&self) -> StepMask<'_> {
+        StepMask::runs(&self.start, &self.end, self.steps.as_deref())
     }
 }
 
@@ -131,7 +228,7 @@ pub fn recurrent_weight_grad(
     d: RnnDims,
     hist: &[f32],
     h0: Option<&[f32]>,
-    lengths: Lengths,
+    mask: StepMask,
     go_backwards: bool,
     dg: &[f32],
     ldg: usize,
@@ -157,7 +254,7 @@ pub fn recurrent_weight_grad(
     let mut last_h = vec![0.0f32; b * h];
     for bi in 0..b {
         step0_dg[bi * n..(bi + 1) * n].copy_from_slice(&dg[bi * t * ldg..bi * t * ldg + n]);
-        let fv = lengths.first_valid(bi, t, go_backwards);
+        let fv = mask.first_valid(bi, t, go_backwards);
         if fv < t {
             let r = (bi * t + fv) * ldg;
             first_dg[bi * n..(bi + 1) * n].copy_from_slice(&dg[r..r + n]);
@@ -325,7 +422,7 @@ pub fn masked_recurrent_weight_grad(
     hist: &[f32],
     h0: Option<&[f32]>,
     mask: &[f32],
-    lengths: Lengths,
+    steps: StepMask,
     go_backwards: bool,
     dg: &[f32],
     ldg: usize,
@@ -342,7 +439,7 @@ pub fn masked_recurrent_weight_grad(
         }
         let h0m = h0.map(|_| &*h0m);
         let threads = crate::threads::current_threads();
-        recurrent_weight_grad(d, hm, h0m, lengths, go_backwards, dg, ldg, n, du, lddu, threads);
+        recurrent_weight_grad(d, hm, h0m, steps, go_backwards, dg, ldg, n, du, lddu, threads);
     });
 }
 
@@ -369,6 +466,102 @@ multiversion! {
 mod tests {
     use super::*;
 
+    /// valid / started / first_valid of a mask, against their definitions on the boolean mask.
+    fn check_against_definition(mask: &[u8], batch: usize, steps: usize, continued: Option<&[u8]>) {
+        let buf = MaskBuf::from_steps(mask, batch, steps);
+        let m = buf.view().continuing(continued);
+        for back in [false, true] {
+            for b in 0..batch {
+                let input_t = |s: usize| if back { steps - 1 - s } else { s };
+                let cont = continued.is_some_and(|c| c[b] != 0);
+                let mut seen = cont;
+                for s in 0..steps {
+                    let v = mask[b * steps + input_t(s)] != 0;
+                    assert_eq!(m.valid(b, s, steps, back), v, "valid b={b} s={s} back={back}");
+                    seen |= v;
+                    assert_eq!(m.started(b, s, steps, back), seen, "started b={b} s={s} back={back}");
+                }
+                let first = (0..steps).find(|&s| mask[b * steps + input_t(s)] != 0);
+                let fv = m.first_valid(b, steps, back);
+                match first {
+                    _ if cont => assert_eq!(fv, 0),
+                    Some(f) => assert_eq!(fv, f, "first_valid b={b} back={back}"),
+                    // No valid step: any index whose gate gradient is zero works; never out of range.
+                    None => assert!(fv <= steps),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn step_masks_follow_their_definition() {
+        let (b, t) = (5, 6);
+        #[rustfmt::skip]
+        let mask: Vec<u8> = [
+            [1, 1, 1, 0, 0, 0], // post-padded
+            [0, 0, 1, 1, 1, 1], // pre-padded
+            [1, 0, 1, 0, 0, 1], // holes
+            [0, 0, 0, 0, 0, 0], // empty
+            [0, 1, 1, 1, 1, 0], // one run inside
+        ].concat();
+        check_against_definition(&mask, b, t, None);
+        check_against_definition(&mask, b, t, Some(&[0, 1, 0, 1, 1]));
+        // Contiguous rows keep no per-step mask; a row with a hole makes one.
+        assert!(MaskBuf::from_steps(&mask[..b * t - 3 * t], 2, t).steps.is_none());
+        assert!(MaskBuf::from_steps(&mask, b, t).steps.is_some());
+        // Lengths are the post-padded case of the same rules.
+        let lens = [3usize, 0, 6];
+        let m = StepMask::lengths(&lens);
+        for (bi, &l) in lens.iter().enumerate() {
+            for s in 0..t {
+                assert_eq!(m.valid(bi, s, t, false), s < l);
+                assert_eq!(m.valid(bi, s, t, true), t - 1 - s < l);
+                assert_eq!(m.started(bi, s, t, true), l > 0 && s + l >= t);
+            }
+        }
+        assert!(StepMask::ALL.valid(0, 0, 1, false) && StepMask::ALL.started(0, 0, 1, true));
+    }
+
+    #[test]
+    fn recurrent_weight_grad_pairs_each_step_with_the_state_before_it_under_any_mask() {
+        // hist = outputs: the state once started (held through masked steps), zeros before.
+        let (b, t, h, n) = (3, 5, 2, 3);
+        #[rustfmt::skip]
+        let mask: Vec<u8> = [[0, 1, 0, 1, 1], [1, 1, 0, 0, 1], [0, 0, 0, 0, 0]].concat();
+        let buf = MaskBuf::from_steps(&mask, b, t);
+        let sm = buf.view();
+        let d = RnnDims { batch: b, steps: t, inputs: 0, units: h };
+        let h0: Vec<f32> = (0..b * h).map(|i| 0.5 + i as f32).collect();
+        let mut state = h0.clone();
+        let mut hist = vec![0.0f32; b * t * h];
+        let mut dg = vec![0.0f32; b * t * n];
+        let mut want = vec![0.0f64; h * n];
+        for bi in 0..b {
+            for s in 0..t {
+                if mask[bi * t + s] != 0 {
+                    for j in 0..n {
+                        let g = 1.0 + (bi * 7 + s * 3 + j) as f32 * 0.25;
+                        dg[(bi * t + s) * n + j] = g;
+                        for k in 0..h {
+                            want[k * n + j] += state[bi * h + k] as f64 * g as f64;
+                        }
+                    }
+                    for k in 0..h {
+                        state[bi * h + k] += 1.0 + s as f32; // the new state after a valid step
+                    }
+                }
+                if sm.started(bi, s, t, false) {
+                    hist[(bi * t + s) * h..(bi * t + s + 1) * h].copy_from_slice(&state[bi * h..(bi + 1) * h]);
+                }
+            }
+        }
+        let mut du = vec![0.0f32; h * n];
+        recurrent_weight_grad(d, &hist, Some(&h0), sm, false, &dg, n, n, &mut du, n, 1);
+        for (g, w) in du.iter().zip(&want) {
+            assert!((*g as f64 - w).abs() < 1e-4 * w.abs().max(1.0), "{g} vs {w}");
+        }
+    }
+
     #[test]
     fn reverse_time_reverses_each_sequence() {
         let d = RnnDims { batch: 2, steps: 5, inputs: 0, units: 0 };
@@ -391,7 +584,7 @@ mod tests {
         let ldg = 7;
         let dg: Vec<f32> = (0..3 * 4 * ldg).map(|v| (v as f32 * 0.23).cos()).collect();
         let mut du = vec![9.0f32; 2 * 6];
-        recurrent_weight_grad(d, &hist, Some(&h0), Lengths(None), false, &dg, ldg, n, &mut du, 6, 1);
+        recurrent_weight_grad(d, &hist, Some(&h0), StepMask::ALL, false, &dg, ldg, n, &mut du, 6, 1);
         for i in 0..2 {
             for j in 0..n {
                 let mut want = 0.0f64;

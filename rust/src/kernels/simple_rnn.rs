@@ -16,7 +16,7 @@
 //! `dz_t·Uᵀ` for `dh_{t-1}`; after the loop `dW = Xᵀ·dZ`, `dx = dZ·Wᵀ`, `db = Σ dZ` and
 //! `dU = Σ h_{t-1}ᵀ·dz_t` are single big GEMMs.
 use super::dense;
-use super::rnn::{self, add_inplace, batch_chunk, copy_or_zero, mask_row, mul, Chunk, GateMasks, Lengths, RnnDims};
+use super::rnn::{self, add_inplace, batch_chunk, copy_or_zero, mask_row, mul, Chunk, GateMasks, RnnDims, StepMask};
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
@@ -42,7 +42,7 @@ pub struct SimpleRnnParams<'a> {
     pub bias: Option<&'a [f32]>,
     /// `(B, H)`, zeros when absent
     pub h0: Option<&'a [f32]>,
-    pub lengths: Lengths<'a>,
+    pub mask: StepMask<'a>,
     /// `(1, B, F)` and `(1, B, H)` dropout masks (training with recurrent_dropout); none by default
     pub masks: GateMasks<'a>,
 }
@@ -54,7 +54,7 @@ fn check(spec: &SimpleRnnSpec, p: &SimpleRnnParams) {
     assert_eq!(p.recurrent_kernel.len(), h * h, "simple_rnn: recurrent_kernel");
     assert!(p.bias.is_none_or(|v| v.len() == h), "simple_rnn: bias");
     assert!(p.h0.is_none_or(|v| v.len() == b * h), "simple_rnn: h0");
-    assert!(p.lengths.0.is_none_or(|l| l.len() == b && l.iter().all(|&v| v <= t)), "simple_rnn: lengths");
+    p.mask.check("simple_rnn", b, t);
     assert!(rnn::CELL_ACTIVATIONS.contains(&spec.activation), "simple_rnn: activation");
     p.masks.check("simple_rnn", 1, spec.dims);
 }
@@ -146,7 +146,7 @@ fn forward_chunk(
         for r in 0..rows {
             let zr = &mut z[(r * t + s) * h..(r * t + s + 1) * h];
             let hs = &mut state[r * h..(r + 1) * h];
-            if p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.valid(b0 + r, s, t, spec.go_backwards) {
                 if let Some(bias) = p.bias {
                     add_inplace(zr, bias);
                 }
@@ -154,7 +154,7 @@ fn forward_chunk(
                 hs.copy_from_slice(zr);
             }
             let o = &mut out[(r * t + s) * h..(r * t + s + 1) * h];
-            if p.lengths.started(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.started(b0 + r, s, t, spec.go_backwards) {
                 o.copy_from_slice(hs);
             } else {
                 o.fill(0.0);
@@ -227,7 +227,7 @@ pub fn backward(
             d,
             out,
             p.h0,
-            p.lengths,
+            p.mask,
             spec.go_backwards,
             dz,
             h,
@@ -241,7 +241,7 @@ pub fn backward(
             out,
             p.h0,
             &m[..b * h],
-            p.lengths,
+            p.mask,
             spec.go_backwards,
             dz,
             h,
@@ -288,12 +288,12 @@ fn backward_chunk(
         for r in 0..rows {
             let dhr = &mut dh[r * h..(r + 1) * h];
             // An output before the row's first valid step is a constant zero: its gradient stops.
-            if let Some(d_out) = d_out.filter(|_| p.lengths.started(b0 + r, s, t, spec.go_backwards)) {
+            if let Some(d_out) = d_out.filter(|_| p.mask.started(b0 + r, s, t, spec.go_backwards)) {
                 let o = ((b0 + r) * t + s) * h;
                 add_inplace(dhr, &d_out[o..o + h]);
             }
             let zr = &mut z[(r * t + s) * h..(r * t + s + 1) * h];
-            if p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.valid(b0 + r, s, t, spec.go_backwards) {
                 spec.activation.grad_from_output_inplace(zr, dhr); // h_t becomes dz_t
             } else {
                 zr.fill(0.0);
@@ -302,7 +302,7 @@ fn backward_chunk(
         gemm_packed(rows, &z[s * h..], t * h, ut, &mut prod, h, false);
         for r in 0..rows {
             // Masked rows (dz = 0) pass dh through unchanged.
-            if p.lengths.valid(b0 + r, s, t, spec.go_backwards) {
+            if p.mask.valid(b0 + r, s, t, spec.go_backwards) {
                 let pr = &prod[r * h..(r + 1) * h];
                 match p.masks.recurrent {
                     Some(m) => mul(pr, mask_row(m, 0, b0 + r, batch, h), &mut dh[r * h..(r + 1) * h]),

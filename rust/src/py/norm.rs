@@ -98,40 +98,57 @@ fn row_norm_backward<'py>(
     Ok((dx, dg, db))
 }
 
-fn weights<'a>(lens: &'a Option<Vec<usize>>, steps: usize) -> RowWeights<'a> {
-    match lens {
-        Some(l) => RowWeights::Lengths { lengths: l, steps },
-        None => RowWeights::All,
+/// The rows a statistic counts, owned: all, per-sequence lengths, or one flag per row.
+enum RowMask {
+    All,
+    Lengths(Vec<usize>),
+    Rows(Vec<u8>),
+}
+
+fn weights(mask: &RowMask, steps: usize) -> RowWeights<'_> {
+    match mask {
+        RowMask::Lengths(l) => RowWeights::Lengths { lengths: l, steps },
+        RowMask::Rows(f) => RowWeights::Rows(f),
+        RowMask::All => RowWeights::All,
     }
 }
 
-fn lengths_for(
-    op: &str,
-    lengths: &Option<PyReadonlyArray1<i64>>,
-    rows: usize,
-    steps: usize,
-) -> PyResult<Option<Vec<usize>>> {
-    if lengths.is_none() {
-        return Ok(None);
-    }
+/// `mask`: None, lengths `(B,)` int64, or a boolean `(B, steps)` mask, for `rows = B·steps` rows.
+fn row_mask(op: &str, mask: &Option<Bound<PyAny>>, rows: usize, steps: usize) -> PyResult<RowMask> {
+    let Some(m) = mask else { return Ok(RowMask::All) };
     if steps == 0 || !rows.is_multiple_of(steps) {
         return Err(value_error(op, format!("{rows} rows are not whole sequences of {steps} steps")));
     }
-    lengths_vec(op, lengths, rows / steps, steps)
+    if let Ok(l) = m.extract::<PyReadonlyArray1<i64>>() {
+        return Ok(lengths_vec(op, &Some(l), rows / steps, steps)?.map_or(RowMask::All, RowMask::Lengths));
+    }
+    let Ok(a) = m.extract::<PyReadonlyArray2<bool>>() else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{op}: mask must be per-sequence lengths (a 1-D int64 array) or a boolean (batch, steps) array"
+        )));
+    };
+    if a.shape() != [rows / steps, steps] {
+        return Err(value_error(
+            op,
+            format!("mask must have shape ({}, {steps}); received {:?}", rows / steps, a.shape()),
+        ));
+    }
+    Ok(RowMask::Rows(a.as_array().iter().map(|&v| v as u8).collect()))
 }
 
-/// `batch_norm_moments(x (rows, channels), lengths | None, steps) -> (mean, variance, denom)`:
-/// the batch statistics, masked steps excluded when `lengths` (per sequence of `steps` rows) is given.
+/// `batch_norm_moments(x (rows, channels), mask | None, steps) -> (mean, variance, denom)`:
+/// the batch statistics, masked steps excluded when `mask` (lengths per sequence of `steps` rows, or
+/// a boolean `(sequences, steps)` mask) is given.
 #[pyfunction]
 fn batch_norm_moments<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f32>,
-    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    mask: Option<Bound<'py, PyAny>>,
     steps: usize,
 ) -> PyResult<(Arr1<'py>, Arr1<'py>, f32)> {
     const OP: &str = "batch_norm_moments";
     let (rows, cols) = (x.shape()[0], x.shape()[1]);
-    let lens = lengths_for(OP, &lengths, rows, steps)?;
+    let lens = row_mask(OP, &mask, rows, steps)?;
     let (mean, var) = (PyArray1::zeros(py, cols, false), PyArray1::zeros(py, cols, false));
     let denom = {
         let xs = slice(&x, OP, "x")?;
@@ -174,7 +191,7 @@ fn batch_norm_forward<'py>(
     Ok((y, rstd))
 }
 
-/// `batch_norm_backward(x, dy, mean, rstd, gamma | None, training, lengths | None, steps, denom,
+/// `batch_norm_backward(x, dy, mean, rstd, gamma | None, training, mask | None, steps, denom,
 /// need_dx, need_dgamma, need_dbeta) -> (dx | None, dgamma | None, dbeta | None)`
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -186,7 +203,7 @@ fn batch_norm_backward<'py>(
     rstd: PyReadonlyArray1<'py, f32>,
     gamma: Option<PyReadonlyArray1<'py, f32>>,
     training: bool,
-    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    mask: Option<Bound<'py, PyAny>>,
     steps: usize,
     denom: f32,
     need_dx: bool,
@@ -202,7 +219,7 @@ fn batch_norm_backward<'py>(
         return Err(value_error(OP, format!("mean and rstd must have shape ({cols},)")));
     }
     check_vec(OP, "gamma", &gamma, cols)?;
-    let lens = lengths_for(OP, &lengths, rows, steps)?;
+    let lens = row_mask(OP, &mask, rows, steps)?;
     let dx = need_dx.then(|| super::buffers::pooled(py, [rows, cols]));
     let dg = need_dgamma.then(|| PyArray1::zeros(py, cols, false));
     let db = need_dbeta.then(|| PyArray1::zeros(py, cols, false));

@@ -3,7 +3,7 @@ use super::dense::parse_activation;
 use super::errors::{run_kernel_on, slice, slice_mut, value_error};
 use crate::kernels::gru::{self, GruGrads, GruParams, GruSpec, GruTape};
 use crate::kernels::lstm::{self, LstmGrads, LstmParams, LstmSpec, LstmTape, LstmUpstream};
-use crate::kernels::rnn::{GateMasks, Lengths, RnnDims, CELL_ACTIVATIONS};
+use crate::kernels::rnn::{GateMasks, MaskBuf, RnnDims, StepMask, CELL_ACTIVATIONS};
 use crate::kernels::simple_rnn::{self, SimpleRnnGrads, SimpleRnnParams, SimpleRnnSpec};
 use crate::simd::activation::Activation;
 use numpy::{
@@ -71,6 +71,63 @@ pub(crate) fn lengths_vec(
         })
         .collect::<PyResult<Vec<usize>>>()
         .map(Some)
+}
+
+/// A recurrent kernel's `mask` argument, owned: absent, per-sample lengths `(B,)` int64 (post-padded
+/// sequences), or a boolean `(B, T)` mask of any pattern; and the optional `continued` rows `(B,)`
+/// bool (see [`StepMask::continuing`]).
+pub(crate) struct MaskArg {
+    lengths: Option<Vec<usize>>,
+    steps: Option<MaskBuf>,
+    continued: Option<Vec<u8>>,
+}
+
+impl MaskArg {
+    pub(crate) fn view(&self) -> StepMask<'_> {
+        let m = match (&self.lengths, &self.steps) {
+            (Some(l), _) => StepMask::lengths(l),
+            (None, Some(buf)) => buf.view(),
+            (None, None) => StepMask::ALL,
+        };
+        m.continuing(self.continued.as_deref())
+    }
+}
+
+pub(crate) fn step_mask(
+    op: &str,
+    mask: &Option<Bound<PyAny>>,
+    continued: &Option<PyReadonlyArray1<bool>>,
+    batch: usize,
+    steps: usize,
+) -> PyResult<MaskArg> {
+    let mut arg = MaskArg { lengths: None, steps: None, continued: None };
+    if let Some(m) = mask {
+        if let Ok(l) = m.extract::<PyReadonlyArray1<i64>>() {
+            arg.lengths = lengths_vec(op, &Some(l), batch, steps)?;
+        } else if let Ok(a) = m.extract::<PyReadonlyArray2<bool>>() {
+            if a.shape() != [batch, steps] {
+                return Err(value_error(
+                    op,
+                    format!("mask must have shape (batch, steps) = ({batch}, {steps}); received {:?}", a.shape()),
+                ));
+            }
+            let flat: Vec<u8> = a.as_array().iter().map(|&v| v as u8).collect();
+            arg.steps = Some(MaskBuf::from_steps(&flat, batch, steps));
+        } else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "{op}: mask must be per-sample lengths (a 1-D int64 array) or a boolean (batch, steps) array; \
+                 received {}",
+                m.repr().map_or_else(|_| "an unprintable object".to_string(), |r| r.to_string())
+            )));
+        }
+    }
+    if let Some(c) = continued {
+        if c.len() != batch {
+            return Err(value_error(op, format!("continued must have shape ({batch},); received ({},)", c.len())));
+        }
+        arg.continued = Some(c.as_array().iter().map(|&v| v as u8).collect());
+    }
+    Ok(arg)
 }
 
 /// Dims from `x (B, T, F)` and `kernel (F, gates·H)`, checking the weight shapes.
@@ -143,11 +200,11 @@ type LstmFwdOut<'py> = (
     Option<Bound<'py, PyArray3<f32>>>,
 );
 
-/// `lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, lengths, activation,
-/// recurrent_activation, go_backwards, training, input_masks=None, recurrent_masks=None)
+/// `lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, activation,
+/// recurrent_activation, go_backwards, training, input_masks=None, recurrent_masks=None, continued=None)
 /// -> (outputs, h, c, gates | None, cells | None)`
 #[pyfunction]
-#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, c0, lengths, activation, recurrent_activation, go_backwards, training, input_masks=None, recurrent_masks=None))]
+#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, c0, mask, activation, recurrent_activation, go_backwards, training, input_masks=None, recurrent_masks=None, continued=None))]
 #[allow(clippy::too_many_arguments)]
 fn lstm_forward<'py>(
     py: Python<'py>,
@@ -157,13 +214,14 @@ fn lstm_forward<'py>(
     bias: Option<PyReadonlyArray1<'py, f32>>,
     h0: Option<PyReadonlyArray2<'py, f32>>,
     c0: Option<PyReadonlyArray2<'py, f32>>,
-    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    mask: Option<Bound<'py, PyAny>>,
     activation: &str,
     recurrent_activation: &str,
     go_backwards: bool,
     training: bool,
     input_masks: Option<PyReadonlyArray3<'py, f32>>,
     recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
+    continued: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<LstmFwdOut<'py>> {
     const OP: &str = "lstm_forward";
     let spec = LstmSpec {
@@ -181,7 +239,7 @@ fn lstm_forward<'py>(
     check_state(OP, "initial h", &h0, b, h)?;
     check_state(OP, "initial c", &c0, b, h)?;
     check_masks(OP, 4, spec.dims, &input_masks, &recurrent_masks)?;
-    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let step_mask = step_mask(OP, &mask, &continued, b, t)?;
     let out = new3(py, b, t, h);
     let (hl, cl) = (new2(py, b, h), new2(py, b, h));
     let gates = training.then(|| new3(py, b, t, 4 * h));
@@ -194,7 +252,7 @@ fn lstm_forward<'py>(
             bias: opt(&bias, OP, "bias")?,
             h0: opt(&h0, OP, "initial h")?,
             c0: opt(&c0, OP, "initial c")?,
-            lengths: Lengths(lens.as_deref()),
+            mask: step_mask.view(),
             masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let (mut ow, mut hw, mut cw) = (out.readwrite(), hl.readwrite(), cl.readwrite());
@@ -221,12 +279,12 @@ type LstmBwdOut<'py> = (
     Bound<'py, PyArray2<f32>>,
 );
 
-/// `lstm_backward(x, kernel, recurrent_kernel, has_bias, h0, c0, lengths, activation,
+/// `lstm_backward(x, kernel, recurrent_kernel, has_bias, h0, c0, mask, activation,
 /// recurrent_activation, go_backwards, outputs, gates, cells, d_outputs, d_h, d_c, need_dx,
 /// input_masks=None, recurrent_masks=None) -> (dx | None, dkernel, drecurrent_kernel, dbias | None,
 /// dh0, dc0)`. Overwrites `gates`. The masks must be the forward's.
 #[pyfunction]
-#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, c0, lengths, activation, recurrent_activation, go_backwards, outputs, gates, cells, d_outputs, d_h, d_c, need_dx, input_masks=None, recurrent_masks=None))]
+#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, c0, mask, activation, recurrent_activation, go_backwards, outputs, gates, cells, d_outputs, d_h, d_c, need_dx, input_masks=None, recurrent_masks=None, continued=None))]
 #[allow(clippy::too_many_arguments)]
 fn lstm_backward<'py>(
     py: Python<'py>,
@@ -236,7 +294,7 @@ fn lstm_backward<'py>(
     has_bias: bool,
     h0: Option<PyReadonlyArray2<'py, f32>>,
     c0: Option<PyReadonlyArray2<'py, f32>>,
-    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    mask: Option<Bound<'py, PyAny>>,
     activation: &str,
     recurrent_activation: &str,
     go_backwards: bool,
@@ -249,6 +307,7 @@ fn lstm_backward<'py>(
     need_dx: bool,
     input_masks: Option<PyReadonlyArray3<'py, f32>>,
     recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
+    continued: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<LstmBwdOut<'py>> {
     const OP: &str = "lstm_backward";
     let spec = LstmSpec {
@@ -280,7 +339,7 @@ fn lstm_backward<'py>(
             ));
         }
     }
-    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let step_mask = step_mask(OP, &mask, &continued, b, t)?;
     let dx = need_dx.then(|| new3(py, b, t, f));
     let (dk, drk) = (new2(py, f, 4 * h), new2(py, h, 4 * h));
     let db = has_bias.then(|| super::buffers::pooled(py, [4 * h]));
@@ -293,7 +352,7 @@ fn lstm_backward<'py>(
             bias: None,
             h0: opt(&h0, OP, "initial h")?,
             c0: opt(&c0, OP, "initial c")?,
-            lengths: Lengths(lens.as_deref()),
+            mask: step_mask.view(),
             masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let up = LstmUpstream {
@@ -336,11 +395,11 @@ type GruFwdOut<'py> = (
     Option<Bound<'py, PyArray3<f32>>>,
 );
 
-/// `gru_forward(x, kernel, recurrent_kernel, bias, h0, lengths, activation, recurrent_activation,
-/// go_backwards, reset_after, training, input_masks=None, recurrent_masks=None)
+/// `gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, activation, recurrent_activation,
+/// go_backwards, reset_after, training, input_masks=None, recurrent_masks=None, continued=None)
 /// -> (outputs, h, gates | None, extra | None)`
 #[pyfunction]
-#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, lengths, activation, recurrent_activation, go_backwards, reset_after, training, input_masks=None, recurrent_masks=None))]
+#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, mask, activation, recurrent_activation, go_backwards, reset_after, training, input_masks=None, recurrent_masks=None, continued=None))]
 #[allow(clippy::too_many_arguments)]
 fn gru_forward<'py>(
     py: Python<'py>,
@@ -349,7 +408,7 @@ fn gru_forward<'py>(
     recurrent_kernel: PyReadonlyArray2<'py, f32>,
     bias: Option<PyReadonlyArrayDyn<'py, f32>>,
     h0: Option<PyReadonlyArray2<'py, f32>>,
-    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    mask: Option<Bound<'py, PyAny>>,
     activation: &str,
     recurrent_activation: &str,
     go_backwards: bool,
@@ -357,6 +416,7 @@ fn gru_forward<'py>(
     training: bool,
     input_masks: Option<PyReadonlyArray3<'py, f32>>,
     recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
+    continued: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<GruFwdOut<'py>> {
     const OP: &str = "gru_forward";
     let spec = GruSpec {
@@ -378,7 +438,7 @@ fn gru_forward<'py>(
     }
     check_state(OP, "initial h", &h0, b, h)?;
     check_masks(OP, 3, spec.dims, &input_masks, &recurrent_masks)?;
-    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let step_mask = step_mask(OP, &mask, &continued, b, t)?;
     let out = new3(py, b, t, h);
     let hl = new2(py, b, h);
     let gates = training.then(|| new3(py, b, t, 3 * h));
@@ -390,7 +450,7 @@ fn gru_forward<'py>(
             recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
             bias: opt(&bias, OP, "bias")?,
             h0: opt(&h0, OP, "initial h")?,
-            lengths: Lengths(lens.as_deref()),
+            mask: step_mask.view(),
             masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let (mut ow, mut hw) = (out.readwrite(), hl.readwrite());
@@ -416,12 +476,12 @@ type GruBwdOut<'py> = (
     Bound<'py, PyArray2<f32>>,
 );
 
-/// `gru_backward(x, kernel, recurrent_kernel, has_bias, h0, lengths, activation,
+/// `gru_backward(x, kernel, recurrent_kernel, has_bias, h0, mask, activation,
 /// recurrent_activation, go_backwards, reset_after, outputs, gates, extra, d_outputs, d_h, need_dx,
 /// input_masks=None, recurrent_masks=None) -> (dx | None, dkernel, drecurrent_kernel, dbias | None,
 /// dh0)`. Overwrites `gates` and `extra`. The masks must be the forward's.
 #[pyfunction]
-#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, lengths, activation, recurrent_activation, go_backwards, reset_after, outputs, gates, extra, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None))]
+#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, mask, activation, recurrent_activation, go_backwards, reset_after, outputs, gates, extra, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None, continued=None))]
 #[allow(clippy::too_many_arguments)]
 fn gru_backward<'py>(
     py: Python<'py>,
@@ -430,7 +490,7 @@ fn gru_backward<'py>(
     recurrent_kernel: PyReadonlyArray2<'py, f32>,
     has_bias: bool,
     h0: Option<PyReadonlyArray2<'py, f32>>,
-    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    mask: Option<Bound<'py, PyAny>>,
     activation: &str,
     recurrent_activation: &str,
     go_backwards: bool,
@@ -443,6 +503,7 @@ fn gru_backward<'py>(
     need_dx: bool,
     input_masks: Option<PyReadonlyArray3<'py, f32>>,
     recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
+    continued: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<GruBwdOut<'py>> {
     const OP: &str = "gru_backward";
     let spec = GruSpec {
@@ -473,7 +534,7 @@ fn gru_backward<'py>(
             ));
         }
     }
-    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let step_mask = step_mask(OP, &mask, &continued, b, t)?;
     let dx = need_dx.then(|| new3(py, b, t, f));
     let (dk, drk, dh0) = (new2(py, f, 3 * h), new2(py, h, 3 * h), new2(py, b, h));
     let db = has_bias.then(|| super::buffers::pooled(py, numpy::ndarray::IxDyn(&gru_bias_shape(reset_after, h))));
@@ -484,7 +545,7 @@ fn gru_backward<'py>(
             recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
             bias: None,
             h0: opt(&h0, OP, "initial h")?,
-            lengths: Lengths(lens.as_deref()),
+            mask: step_mask.view(),
             masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let (d_out, d_hl) = (opt(&d_outputs, OP, "d_outputs")?, opt(&d_h, OP, "d_h")?);
@@ -508,10 +569,10 @@ fn gru_backward<'py>(
 
 type SimpleFwdOut<'py> = (Bound<'py, PyArray3<f32>>, Bound<'py, PyArray2<f32>>, Option<Bound<'py, PyArray3<f32>>>);
 
-/// `simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, lengths, activation, go_backwards,
+/// `simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, activation, go_backwards,
 /// training, input_masks=None, recurrent_masks=None) -> (outputs, h, states | None)`
 #[pyfunction]
-#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, lengths, activation, go_backwards, training, input_masks=None, recurrent_masks=None))]
+#[pyo3(signature = (x, kernel, recurrent_kernel, bias, h0, mask, activation, go_backwards, training, input_masks=None, recurrent_masks=None, continued=None))]
 #[allow(clippy::too_many_arguments)]
 fn simple_rnn_forward<'py>(
     py: Python<'py>,
@@ -520,12 +581,13 @@ fn simple_rnn_forward<'py>(
     recurrent_kernel: PyReadonlyArray2<'py, f32>,
     bias: Option<PyReadonlyArray1<'py, f32>>,
     h0: Option<PyReadonlyArray2<'py, f32>>,
-    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    mask: Option<Bound<'py, PyAny>>,
     activation: &str,
     go_backwards: bool,
     training: bool,
     input_masks: Option<PyReadonlyArray3<'py, f32>>,
     recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
+    continued: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<SimpleFwdOut<'py>> {
     const OP: &str = "simple_rnn_forward";
     let spec = SimpleRnnSpec {
@@ -541,7 +603,7 @@ fn simple_rnn_forward<'py>(
     }
     check_state(OP, "initial h", &h0, b, h)?;
     check_masks(OP, 1, spec.dims, &input_masks, &recurrent_masks)?;
-    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let step_mask = step_mask(OP, &mask, &continued, b, t)?;
     let (out, hl) = (new3(py, b, t, h), new2(py, b, h));
     let states = training.then(|| new3(py, b, t, h));
     {
@@ -551,7 +613,7 @@ fn simple_rnn_forward<'py>(
             recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
             bias: opt(&bias, OP, "bias")?,
             h0: opt(&h0, OP, "initial h")?,
-            lengths: Lengths(lens.as_deref()),
+            mask: step_mask.view(),
             masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let (mut ow, mut hw) = (out.readwrite(), hl.readwrite());
@@ -571,11 +633,11 @@ type SimpleBwdOut<'py> = (
     Bound<'py, PyArray2<f32>>,
 );
 
-/// `simple_rnn_backward(x, kernel, recurrent_kernel, has_bias, h0, lengths, activation,
-/// go_backwards, outputs, states, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None)
+/// `simple_rnn_backward(x, kernel, recurrent_kernel, has_bias, h0, mask, activation,
+/// go_backwards, outputs, states, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None, continued=None)
 /// -> (dx | None, dkernel, drecurrent_kernel, dbias | None, dh0)`. Overwrites `states`.
 #[pyfunction]
-#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, lengths, activation, go_backwards, outputs, states, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None))]
+#[pyo3(signature = (x, kernel, recurrent_kernel, has_bias, h0, mask, activation, go_backwards, outputs, states, d_outputs, d_h, need_dx, input_masks=None, recurrent_masks=None, continued=None))]
 #[allow(clippy::too_many_arguments)]
 fn simple_rnn_backward<'py>(
     py: Python<'py>,
@@ -584,7 +646,7 @@ fn simple_rnn_backward<'py>(
     recurrent_kernel: PyReadonlyArray2<'py, f32>,
     has_bias: bool,
     h0: Option<PyReadonlyArray2<'py, f32>>,
-    lengths: Option<PyReadonlyArray1<'py, i64>>,
+    mask: Option<Bound<'py, PyAny>>,
     activation: &str,
     go_backwards: bool,
     outputs: PyReadonlyArray3<'py, f32>,
@@ -594,6 +656,7 @@ fn simple_rnn_backward<'py>(
     need_dx: bool,
     input_masks: Option<PyReadonlyArray3<'py, f32>>,
     recurrent_masks: Option<PyReadonlyArray3<'py, f32>>,
+    continued: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<SimpleBwdOut<'py>> {
     const OP: &str = "simple_rnn_backward";
     let spec = SimpleRnnSpec {
@@ -618,7 +681,7 @@ fn simple_rnn_backward<'py>(
             ));
         }
     }
-    let lens = lengths_vec(OP, &lengths, b, t)?;
+    let step_mask = step_mask(OP, &mask, &continued, b, t)?;
     let dx = need_dx.then(|| new3(py, b, t, f));
     let (dk, drk, dh0) = (new2(py, f, h), new2(py, h, h), new2(py, b, h));
     let db = has_bias.then(|| super::buffers::pooled(py, [h]));
@@ -629,7 +692,7 @@ fn simple_rnn_backward<'py>(
             recurrent_kernel: slice(&recurrent_kernel, OP, "recurrent_kernel")?,
             bias: None,
             h0: opt(&h0, OP, "initial h")?,
-            lengths: Lengths(lens.as_deref()),
+            mask: step_mask.view(),
             masks: masks(OP, &input_masks, &recurrent_masks)?,
         };
         let (d_out, d_last) = (opt(&d_outputs, OP, "d_outputs")?, opt(&d_h, OP, "d_h")?);
