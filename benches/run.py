@@ -225,6 +225,9 @@ class Runner:
         self.first_loss: float | None = step.details.get("first_loss")
         self.last_loss: float | None = None
         self.error: str | None = None
+        # Steps marked ``per_call`` (microsecond latencies: streaming) also time every call, for
+        # the latency percentiles a batch median hides.
+        self.calls_ns: list[int] = []
 
     def warmup(self, calls: int, min_seconds: float, batch_seconds: float) -> None:
         """Runs the step ``calls`` times and for at least ``min_seconds`` (first calls: lazy init,
@@ -251,8 +254,15 @@ class Runner:
         try:
             snap = cpu_snapshot()
             t0 = time.perf_counter()
-            for _ in range(n):
-                loss = step()
+            if step.details.get("per_call"):
+                clock, calls = time.perf_counter_ns, self.calls_ns
+                for _ in range(n):
+                    c0 = clock()
+                    loss = step()
+                    calls.append(clock() - c0)
+            else:
+                for _ in range(n):
+                    loss = step()
             dt = time.perf_counter() - t0
             self.rounds_noise.append(other_load(snap, cpu_snapshot()))
         finally:
@@ -346,6 +356,15 @@ def bench_workload(w: W.Workload, fws: list[str], args: argparse.Namespace) -> d
             "first_loss": r.first_loss,
             "last_loss": r.last_loss,
         }
+        if r.calls_ns:
+            calls = sorted(r.calls_ns)
+            result["frameworks"][r.fw]["call_us"] = {
+                q: calls[min(len(calls) - 1, int(len(calls) * p))] / 1e3 for q, p in (("p50", 0.5), ("p99", 0.99))
+            }
+            log(
+                f"  {r.fw:8s} per call: p50 {result['frameworks'][r.fw]['call_us']['p50']:.1f} us, "
+                f"p99 {result['frameworks'][r.fw]['call_us']['p99']:.1f} us ({len(calls)} calls)"
+            )
     # Release every model before the next workload.
     del runners
     gc.collect()

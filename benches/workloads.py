@@ -1213,3 +1213,74 @@ def long_lstm_workload(name: str, B: int, T: int, F: int, H: int, *, checkpointe
 register(long_lstm_workload("lstm_100k", B=8, T=100_000, F=8, H=128, checkpointed=True, torch_fits=True))
 register(long_lstm_workload("lstm_100k_kept", B=8, T=100_000, F=8, H=128, checkpointed=False, torch_fits=True))
 register(long_lstm_workload("lstm_1m", B=8, T=1_000_000, F=8, H=128, checkpointed=True, torch_fits=False))
+
+
+# --------------------------------------------------------------------------------------------------
+# Streaming: a stateful model called one time step at a time (online forecasting).
+def stream_step_workload(name: str, F: int, H: int) -> Workload:
+    """``Input((1, F), batch_size=1) -> LSTM(H, stateful=True) -> Dense(1)``, one call per step from
+    Python on one core: seqcore ``predict_on_batch`` (its streaming plan), PyTorch ``LSTMCell`` +
+    ``Linear`` under ``inference_mode`` carrying (h, c), Keras ``model(x)`` on the stateful model.
+    Each call also timed alone: the report adds p50/p99 per call."""
+
+    def xs(n: int = 64) -> list[np.ndarray]:
+        rng = _rng(0)
+        return [_normal(rng, (1, 1, F)) for _ in range(n)]
+
+    def cycle(items: list[Any]) -> Callable[[], Any]:
+        i = [0]
+
+        def nxt() -> Any:
+            i[0] = (i[0] + 1) % len(items)
+            return items[i[0]]
+
+        return nxt
+
+    def seqcore_setup(ctx: Context) -> Step:
+        import seqcore as keras
+
+        model = keras.Sequential([keras.Input((1, F), batch_size=1), keras.layers.LSTM(H, stateful=True),
+                                  keras.layers.Dense(1)])  # fmt: skip
+        nxt = cycle(xs())
+        model.predict_on_batch(nxt())  # builds the streaming plan
+        return Step(lambda: model.predict_on_batch(nxt()), "stateful Sequential, predict_on_batch per step "
+                    "(seqcore.streaming plan)", {"per_call": True})  # fmt: skip
+
+    def torch_setup(ctx: Context) -> Step:
+        import torch
+
+        cell, head = torch.nn.LSTMCell(F, H), torch.nn.Linear(H, 1)
+        state = [torch.zeros(1, H), torch.zeros(1, H)]
+        nxt = cycle([torch.from_numpy(x[:, 0]) for x in xs()])
+
+        def step() -> Any:
+            with torch.inference_mode():
+                h, c = cell(nxt(), (state[0], state[1]))
+                state[0], state[1] = h, c
+                return head(h)
+
+        return Step(step, f"LSTMCell + Linear under inference_mode, state carried ({_torch_threads_note()})",
+                    {"per_call": True})  # fmt: skip
+
+    def keras_setup(ctx: Context) -> Step:
+        import keras
+
+        model = keras.Sequential([keras.Input((1, F), batch_size=1), keras.layers.LSTM(H, stateful=True),
+                                  keras.layers.Dense(1)])  # fmt: skip
+        nxt = cycle(xs())
+        model(nxt())
+        return Step(lambda: model(nxt()), "stateful Sequential, model(x) per step (eager)", {"per_call": True})
+
+    return Workload(
+        name=name,
+        description=f"stateful LSTM({H}) + Dense(1), one step (1, 1, {F}) per call from Python",
+        shape={"B": 1, "T": 1, "F": F, "H": H},
+        flops=recurrent_flops("lstm", 1, 1, F, H, train=False) + 2 * H,
+        flops_formula="2*(F+H)*4H + 2H per step",
+        setups={"seqcore": seqcore_setup, "torch": torch_setup, "keras": keras_setup},
+        kind="infer",
+        default=False,
+    )
+
+
+register(stream_step_workload("stream_step", F=32, H=128))

@@ -39,6 +39,7 @@ __all__ = [
     "rmsprop_update",
     "adagrad_update",
     "PooledBuffer",
+    "StreamPlan",
     "release_memory",
     "cached_bytes",
     "conv1d_forward",
@@ -204,6 +205,14 @@ def global_avg_pool1d_backward(dy: _F32, steps: int) -> _F32: ...
 
 @final
 class PooledBuffer: ...
+
+# streaming inference (rust/src/py/stream.rs); see seqcore.streaming
+@final
+class StreamPlan:
+    def __new__(
+        cls, ops: list[tuple[str, Any, int, str, str]], batch: int, features: int, out_shape: list[int]
+    ) -> StreamPlan: ...
+    def run(self, x: _F32, lock: Any = None) -> _F32 | None: ...
 
 def release_memory() -> None: ...
 def cached_bytes() -> int: ...

@@ -163,7 +163,17 @@ class _RNN(Layer):
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         if len(states) != self._n_states:
             raise ValueError(f"{self.name}: expected {self._n_states} state arrays; received {len(states)}.")
-        self.states = [np.ascontiguousarray(s, dtype=np.float32) for s in states]
+        out = []
+        for s in states:
+            # A copy: the layer updates its states in place when streaming (seqcore.streaming).
+            a = np.array(s, dtype=np.float32, copy=True, order="C")
+            if a.ndim != 2 or a.shape[1] != self.units:
+                raise ValueError(
+                    f"{type(self).__name__} {self.name!r}: each state must have shape (batch, units={self.units}); "
+                    f"received {a.shape}."
+                )
+            out.append(a)
+        self.states = out
 
     def _initial_state(self, batch: int, initial_state: Any) -> list[np.ndarray] | None:
         if initial_state is not None:

@@ -193,6 +193,70 @@ class Model(Trainer, Layer):
             elif isinstance(layer, Model):
                 layer.reset_states()
 
+    def _stateful_layers(self) -> list[Any]:
+        from ..layers.recurrent import _RNN
+        from ..layers.wrappers import Bidirectional
+
+        out: list[Any] = []
+        for layer in self.layers:
+            if isinstance(layer, Model):
+                out.extend(layer._stateful_layers())
+            elif isinstance(layer, Bidirectional):
+                out.extend(sub for sub in (layer.forward_layer, layer.backward_layer) if sub.stateful)
+            elif isinstance(layer, _RNN) and layer.stateful:
+                out.append(layer)
+        return out
+
+    def get_states(self) -> list[np.ndarray]:
+        """The carried states of every stateful recurrent layer, in layer order (``[h, c]`` for an
+        LSTM, ``[h]`` otherwise), as copies: explicit state, as ONNX models take it, so that one
+        model can serve several streams (``set_states`` one stream's, step, ``get_states``). A layer
+        that carries no state yet contributes zeros of the batch size ``batch_size`` fixed by its
+        input, or is refused if none is known."""
+        out: list[np.ndarray] = []
+        for layer in self._stateful_layers():
+            if layer.states is None:
+                batch = self._stateful_batch(layer)
+                out.extend(np.zeros((batch, layer.units), np.float32) for _ in range(layer._n_states))
+            else:
+                out.extend(s.copy() for s in layer.states)
+        return out
+
+    def set_states(self, states: Any) -> None:
+        """Sets the states :meth:`get_states` returns (the same count and order); ``None`` resets
+        them, as :meth:`reset_states`."""
+        layers = self._stateful_layers()
+        if states is None:
+            for layer in layers:
+                layer.reset_states()
+            return
+        states = list(states)
+        want = sum(layer._n_states for layer in layers)
+        if len(states) != want:
+            raise ValueError(
+                f"{self.name}.set_states: the model's stateful layers carry {want} state arrays "
+                f"({', '.join(f'{lyr.name}: {lyr._n_states}' for lyr in layers) or 'none'}); received {len(states)}."
+            )
+        parts, i = [], 0
+        for layer in layers:
+            parts.append(states[i : i + layer._n_states])
+            i += layer._n_states
+        batches = {np.shape(s)[0] for s in states if np.ndim(s) == 2}
+        if len(batches) > 1:
+            raise ValueError(f"{self.name}.set_states: every state must have the same batch size; received {batches}.")
+        for layer, part in zip(layers, parts, strict=True):
+            layer.reset_states(part)
+
+    def _stateful_batch(self, layer: Any) -> int:
+        spec = getattr(self, "_input_spec", None)
+        batch = getattr(spec, "batch_size", None) if spec is not None else None
+        if batch is None:
+            raise ValueError(
+                f"{self.name}.get_states: layer {layer.name!r} carries no state yet and the model's batch size is "
+                f"not fixed; call the model once, or give Input(batch_size=...)."
+            )
+        return int(batch)
+
     # ----- data ---------------------------------------------------------------------------------
     def _target_list(self, y: Any, who: str) -> da.FlatArrays:
         return _as_list(y, self.output_names, "y", who)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import streaming
 from ..layers.base import Layer, Shape, shape_str, unique_name
 from ..layers.core import InputLayer, InputSpec
 from ..layers.recurrent import return_sequences_hint as _rnn_hint
@@ -37,6 +38,10 @@ class Sequential(Model):
     @layers.setter
     def layers(self, value: list[Layer]) -> None:
         self._layers = value
+        self._stream = None
+
+    #: the streaming plan for one-step calls (``seqcore.streaming``); reset when the layers change
+    _stream: Any = None
 
     def add(self, layer: Any) -> None:
         if isinstance(layer, KerasTensor) and layer.node is not None and isinstance(layer.node.layer, InputLayer):
@@ -59,6 +64,7 @@ class Sequential(Model):
         if not self.layers and self._input_spec is None and layer._input_shape_arg is not None:
             self._input_spec = InputSpec(layer._input_shape_arg, layer._batch_size_arg)
         self.layers.append(layer)
+        self._stream = None
         if self._input_spec is not None:
             self._build_layers(self._input_spec.shape)
 
@@ -67,6 +73,7 @@ class Sequential(Model):
         if not self.layers:
             raise TypeError(f"{self.name}: there are no layers in the model to pop.")
         layer = self.layers.pop()
+        self._stream = None
         if rebuild and self._input_spec is not None and self.layers:
             self._build_layers(self._input_spec.shape)
         return layer
@@ -235,6 +242,10 @@ class Sequential(Model):
         return self._activity_loss
 
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs and streaming.fast_input(self._stream, x):
+            y = self._stream.plan.run(x, self._weights_lock)
+            if y is not None:
+                return y
         from ..symbolic import any_symbolic, symbolic_call
 
         if any_symbolic(x, args, kwargs):
@@ -243,6 +254,17 @@ class Sequential(Model):
         xa = self._check_x(da.as_array(x, "x", f"{self.name}.__call__"), "__call__")
         y, ctx = self.forward(xa, training=training)
         self._activity_loss = ctx.activity_loss
+        if not training:
+            streaming.after_general_call(self, x, y)
+        return y
+
+    def predict_on_batch(self, x: Any) -> Any:
+        if streaming.fast_input(self._stream, x):
+            y = self._stream.plan.run(x, self._weights_lock)
+            if y is not None:
+                return y
+        y = super().predict_on_batch(x)
+        streaming.after_general_call(self, x, y)
         return y
 
     def get_config(self) -> dict[str, Any]:

@@ -311,6 +311,39 @@ multiversion! {
     }
 }
 
+/// One row's reset_after cell update, as the time loop does it: `mx` = x·W and `mh` = h·U without
+/// their biases (z, r, h blocks); `h` is updated in place; `tmp` is `H` of scratch. For the
+/// streaming step.
+pub fn cell_step_after(
+    spec: &GruSpec,
+    mx: &mut [f32],
+    mh: &mut [f32],
+    b_in: &[f32],
+    b_rec: &[f32],
+    h: &mut [f32],
+    tmp: &mut [f32],
+) {
+    if spec.is_default_activations() {
+        cell_after_tanh_sigmoid(mx, b_in, mh, b_rec, tmp, h, true);
+    } else {
+        rnn::add_inplace(mx, b_in);
+        rnn::add_inplace(mh, b_rec);
+        cell_after_generic(spec, mx, mh, h, true, tmp);
+    }
+}
+
+/// reset_before, the two halves of one row's update around the `(r ⊙ h)·U_h` product: first `z`,
+/// `r` from `mx` (with its bias) and `rec_zr` = h·U_zr, writing `r ⊙ h` into `rh`; then
+/// [`cell_step_before_finish`] with `rec_h` = rh·U_h. For the streaming step.
+pub fn cell_step_before_gates(spec: &GruSpec, mx: &mut [f32], rec_zr: &[f32], h: &[f32], rh: &mut [f32]) {
+    let n = h.len();
+    gates_zr_before(spec, &mut mx[..2 * n], rec_zr, h, rh);
+}
+
+pub fn cell_step_before_finish(spec: &GruSpec, mx: &mut [f32], rec_h: &[f32], h: &mut [f32]) {
+    cell_before_finish(spec, mx, rec_h, h, true);
+}
+
 fn cell_after_generic(spec: &GruSpec, z: &mut [f32], mh: &[f32], h: &mut [f32], valid: bool, tmp: &mut [f32]) {
     let n = h.len();
     let (zr, zh) = z.split_at_mut(2 * n);

@@ -368,6 +368,27 @@ multiversion! {
     }
 }
 
+/// One row's cell update, as the time loop does it: `z` holds the gate pre-activations without
+/// the bias (i, f, c, o blocks); `c`, `h` are updated in place. For the streaming step.
+pub fn cell_step(
+    activation: Activation,
+    recurrent_activation: Activation,
+    z: &mut [f32],
+    bias: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let units = c.len();
+    let dims = RnnDims { batch: 1, steps: 1, inputs: 0, units };
+    let spec = LstmSpec { dims, activation, recurrent_activation, go_backwards: false };
+    if spec.is_default_activations() {
+        cell_forward_tanh_sigmoid(z, bias, c, h);
+    } else {
+        rnn::add_inplace(z, bias);
+        cell_forward_generic(&spec, z, c, h);
+    }
+}
+
 fn cell_forward_generic(spec: &LstmSpec, z: &mut [f32], c: &mut [f32], h: &mut [f32]) {
     let n = c.len();
     let (ifs, rest) = z.split_at_mut(2 * n);

@@ -10,6 +10,7 @@ pub mod optim;
 pub mod pool;
 pub mod rnn;
 pub mod simple_rnn;
+pub mod stream;
 
 /// Rows per parallel block for row-blocked kernels: blocks of at most `target` rows, and at least
 /// one block per thread when there are enough rows.

@@ -11,6 +11,7 @@ mod errors;
 mod norm;
 mod rnn;
 mod runtime;
+mod stream;
 mod training;
 
 #[pymodule]
@@ -31,6 +32,7 @@ fn _seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conv::register(m)?;
     norm::register(m)?;
     attention::register(m)?;
+    stream::register(m)?;
     m.add("ATTENTION_SAVE_PROBS_MAX_KEYS", crate::kernels::attention::SAVE_PROBS_MAX_KEYS)?;
     Ok(())
 }
