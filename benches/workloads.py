@@ -1243,8 +1243,8 @@ def stream_step_workload(name: str, F: int, H: int) -> Workload:
                                   keras.layers.Dense(1)])  # fmt: skip
         nxt = cycle(xs())
         model.predict_on_batch(nxt())  # builds the streaming plan
-        return Step(lambda: model.predict_on_batch(nxt()), "stateful Sequential, predict_on_batch per step "
-                    "(seqcore.streaming plan)", {"per_call": True})  # fmt: skip
+        return Step(lambda: model.predict_on_batch(nxt())[0, 0], "stateful Sequential, predict_on_batch per "
+                    "step (seqcore.streaming plan)", {"per_call": True})  # fmt: skip
 
     def torch_setup(ctx: Context) -> Step:
         import torch
@@ -1269,7 +1269,8 @@ def stream_step_workload(name: str, F: int, H: int) -> Workload:
                                   keras.layers.Dense(1)])  # fmt: skip
         nxt = cycle(xs())
         model(nxt())
-        return Step(lambda: model(nxt()), "stateful Sequential, model(x) per step (eager)", {"per_call": True})
+        return Step(lambda: float(model(nxt())[0, 0]), "stateful Sequential, model(x) per step (eager)",
+                    {"per_call": True})  # fmt: skip
 
     return Workload(
         name=name,

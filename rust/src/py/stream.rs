@@ -15,10 +15,7 @@ use super::errors::{slice, slice_mut, value_error};
 use super::rnn::cell_activation;
 use crate::kernels::stream::{self, Cell, CellWeights};
 use crate::simd::activation::Activation;
-use numpy::{
-    PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray3, PyReadonlyArrayDyn, PyReadwriteArray2,
-    PyUntypedArrayMethods,
-};
+use numpy::{PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray3, PyReadwriteArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -48,7 +45,7 @@ const OP: &str = "StreamPlan";
 fn weight<'py>(
     layer: &Bound<'py, PyAny>,
     name: &Bound<'py, pyo3::types::PyString>,
-) -> PyResult<Option<PyReadonlyArrayDyn<'py, f32>>> {
+) -> PyResult<Option<Bound<'py, PyArrayDyn<f32>>>> {
     let var = layer.getattr(name)?;
     if var.is_none() {
         return Ok(None);
@@ -57,7 +54,19 @@ fn weight<'py>(
     let arr = value.cast_into::<PyArrayDyn<f32>>().map_err(|_| {
         PyTypeError::new_err(format!("{OP}: the weight `{name}` of a streamed layer must be a float32 array"))
     })?;
-    Ok(Some(arr.readonly()))
+    Ok(Some(arr))
+}
+
+/// A weight's data, read without registering a NumPy borrow (about a third of a step's overhead
+/// with five weights). Sound because the GIL is held for the whole step and no optimizer update is
+/// running or can start (`run` checked the weights lock, and taking it needs the GIL): the only
+/// writers of a weight are those updates and Python code, which needs the GIL.
+fn view<'a>(a: &'a Bound<'_, PyArrayDyn<f32>>, name: &str) -> PyResult<&'a [f32]> {
+    if !a.is_c_contiguous() {
+        return Err(value_error(OP, format!("the weight `{name}` must be C-contiguous")));
+    }
+    // SAFETY: see above; the array outlives the returned slice (it borrows `a`).
+    unsafe { a.as_slice() }.map_err(|_| value_error(OP, format!("the weight `{name}` must be C-contiguous")))
 }
 
 /// The layer's state arrays `(batch, units)`, made (zeros) and set on the layer when it has none.
@@ -193,8 +202,8 @@ impl StreamPlan {
                     let n_states = if *cell == Cell::Lstm { 2 } else { 1 };
                     let st = states(layer, n_states, b, *units)?;
                     let mut rw: Vec<PyReadwriteArray2<f32>> = st.iter().map(|a| a.readwrite()).collect();
-                    let (ks, rs) = (slice(&k, OP, "kernel")?, slice(&r, OP, "recurrent_kernel")?);
-                    let bs = bias.as_ref().map(|v| slice(v, OP, "bias")).transpose()?;
+                    let (ks, rs) = (view(&k, "kernel")?, view(&r, "recurrent_kernel")?);
+                    let bs = bias.as_ref().map(|v| view(v, "bias")).transpose()?;
                     let gw = cell.gates() * units;
                     let want_bias = if matches!(cell, Cell::Gru { reset_after: true }) { 2 * gw } else { gw };
                     if ks.len() != width * gw || rs.len() != units * gw || bs.is_some_and(|v| v.len() != want_bias) {
@@ -219,8 +228,8 @@ impl StreamPlan {
                         return Err(value_error(OP, "a streamed Dense layer must be built"));
                     };
                     let bias = weight(layer, intern!(py, "bias"))?;
-                    let ks = slice(&k, OP, "kernel")?;
-                    let bs = bias.as_ref().map(|v| slice(v, OP, "bias")).transpose()?;
+                    let ks = view(&k, "kernel")?;
+                    let bs = bias.as_ref().map(|v| view(v, "bias")).transpose()?;
                     if ks.len() != width * units || bs.is_some_and(|v| v.len() != *units) {
                         return Err(value_error(OP, "a streamed Dense layer's weights do not match its input"));
                     }
