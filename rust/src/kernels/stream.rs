@@ -30,8 +30,12 @@ multiversion! {
             let k = 4 * q;
             let (a0, a1, a2, a3) = (v[k], v[k + 1], v[k + 2], v[k + 3]);
             let (r0, r1, r2, r3) = (row(k), row(k + 1), row(k + 2), row(k + 3));
-            for j in 0..n {
-                y[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j];
+            // Zipped, not indexed: indexing four rows kept bounds checks in the loop (6.5 µs for
+            // the LSTM(128) step on 32 features, 5.6 µs zipped). Eight rows per pass, or blocks of
+            // columns summed in registers over all rows, were no faster: the step is bound by
+            // reading its 327 KB of weights (about 55 GB/s here).
+            for ((((o, &w0), &w1), &w2), &w3) in y.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+                *o += a0 * w0 + a1 * w1 + a2 * w2 + a3 * w3;
             }
         }
         for (k, &a) in v.iter().enumerate().skip(4 * quads) {
@@ -273,5 +277,13 @@ mod timing {
             );
         }
         eprintln!("lstm step: {:.2} us", t0.elapsed().as_secs_f64() / 20000.0 * 1e6);
+        let mut z = vec![0.0f32; 4 * h];
+        let t0 = std::time::Instant::now();
+        for _ in 0..20000 {
+            gemv_acc(&x, &w, 4 * h, 0, &mut z);
+            gemv_acc(&hs, &u, 4 * h, 0, &mut z);
+            std::hint::black_box(&mut z);
+        }
+        eprintln!("gemv only: {:.2} us", t0.elapsed().as_secs_f64() / 20000.0 * 1e6);
     }
 }
