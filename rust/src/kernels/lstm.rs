@@ -203,8 +203,15 @@ fn hoist_input(d: RnnDims) -> bool {
         Ok("0") => Some(false),
         _ => None,
     });
-    force.unwrap_or(d.inputs >= HOIST_MIN_INPUTS && d.inputs >= d.units)
+    force.unwrap_or(
+        (d.inputs >= HOIST_MIN_INPUTS && d.inputs >= d.units) || (d.batch <= HOIST_MAX_BATCH && d.steps >= 8),
+    )
 }
+
+/// Up to this batch the input projection is hoisted whatever the width: with one or two rows a
+/// step is bound by reading its weights, and hoisting leaves only `U` to read per step (`X·W` is
+/// one GEMM for all steps). B=1, T=100, F=32, H=128 inference: 584 -> 540 µs.
+const HOIST_MAX_BATCH: usize = 2;
 
 /// The time loop over the batch slices of all threads. `hoisted`: `gates` already holds `x_t·W`
 /// for every step and `wu` is `U` alone (accumulated onto it; one `U_g` per gate with
