@@ -169,3 +169,27 @@ def test_plan_validates_what_it_is_given() -> None:
     step(np.ones((1, 1, 2), np.float32))
     with pytest.raises(ValueError, match=r"x must have shape \[1, 1, 2\]"):
         step._stream.plan.run(np.ones((1, 2, 2), np.float32))
+
+
+def test_a_functional_chain_streams_and_a_graph_does_not() -> None:
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((1, 3), batch_size=2)
+    h = LSTM(5, stateful=True)(inp)
+    model = keras.Model(inp, Dense(2)(Dense(4, activation="relu")(h)))
+    whole_in = keras.Input((None, 3))
+    whole = keras.Model(whole_in, Dense(2)(Dense(4, activation="relu")(LSTM(5, return_sequences=True)(whole_in))))
+    whole.set_weights(model.get_weights())
+    x = np.random.default_rng(7).normal(size=(2, 6, 3)).astype(np.float32)
+    got = [model(np.ascontiguousarray(x[:, i : i + 1])) for i in range(6)]
+    assert model._stream.plan is not None
+    want = whole.predict(x, verbose=0)
+    for i in range(6):
+        np.testing.assert_allclose(got[i], want[:, i], rtol=2e-5, atol=2e-6)
+    # A residual is not a chain: the general path, every call.
+    r_in = keras.Input((1, 3), batch_size=1)
+    r = LSTM(3, stateful=True, return_sequences=True)(r_in)
+    graph = keras.Model(r_in, keras.layers.Add()([r, r_in]))
+    one = np.ones((1, 1, 3), np.float32)
+    graph(one)
+    graph(one)
+    assert graph._stream.plan is None

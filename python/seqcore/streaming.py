@@ -80,6 +80,25 @@ def build(layers: list[Any], x_shape: tuple[int, ...], out_shape: tuple[int, ...
     return Stream(plan, tuple(x_shape))
 
 
+def chain_of(model: Any) -> list[Any] | None:
+    """The layers of ``model`` when it is a plain chain, in call order: a ``Sequential``, or a
+    Functional model with one input and one output whose every call takes the previous call's one
+    output and nothing else (no other tensor argument, no keyword); else None."""
+    nodes = getattr(model, "_nodes", None)
+    if nodes is None:
+        return list(model.layers)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return None
+    prev = model.inputs[0]
+    layers = []
+    for node in nodes:
+        if node.multi_output or node.kwargs or len(node.args) != 1 or node.args[0] is not prev:
+            return None
+        layers.append(node.layer)
+        prev = node.outputs[0]
+    return layers if prev is model.outputs[0] else None
+
+
 def after_general_call(model: Any, x: Any, y: Any) -> None:
     """After a general-path inference call of ``model`` on ``x``: make its plan for ``x``'s shape
     when there is none yet (one check per shape)."""
@@ -87,7 +106,8 @@ def after_general_call(model: Any, x: Any, y: Any) -> None:
         return
     s = model._stream
     if s is None or s.shape != x.shape:
-        model._stream = build(model.layers, x.shape, y.shape)
+        layers = chain_of(model)
+        model._stream = build(layers, x.shape, y.shape) if layers is not None else Stream(None, tuple(x.shape))
 
 
 def fast_input(stream: Any, x: Any) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import streaming
 from ..layers.base import Layer, Shape
 from ..layers.core import InputLayer
 from ..symbolic import KerasTensor, Node, flatten, substitute
@@ -334,7 +335,14 @@ class Functional(Model):
             cache[need_dx] = needs | {id(t) for t in self.inputs} if need_dx else needs
         return cache[need_dx]
 
+    #: the streaming plan for one-step calls of a chain-shaped graph (``seqcore.streaming``)
+    _stream: Any = None
+
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs and streaming.fast_input(self._stream, x):
+            y = self._stream.plan.run(x, self._weights_lock)
+            if y is not None:
+                return y
         from ..symbolic import any_symbolic, symbolic_call
 
         if any_symbolic(x, args, kwargs):
@@ -344,7 +352,19 @@ class Functional(Model):
         xs = self._check_inputs(self._input_list(x, who), "__call__")
         outs, _, ctx = self._execute(xs, training, None)
         self._activity_loss = ctx.activity_loss
-        return self._structure_outputs(outs)
+        y = self._structure_outputs(outs)
+        if not training:
+            streaming.after_general_call(self, x, y)
+        return y
+
+    def predict_on_batch(self, x: Any) -> Any:
+        if streaming.fast_input(self._stream, x):
+            y = self._stream.plan.run(x, self._weights_lock)
+            if y is not None:
+                return y
+        y = super().predict_on_batch(x)
+        streaming.after_general_call(self, x, y)
+        return y
 
 
 def replay_calls(pending: list[tuple[str, Any, Any, Any]], made: dict[str, list[list[Any]]], decode: Any,
