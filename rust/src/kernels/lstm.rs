@@ -38,6 +38,7 @@ use super::rnn::{
     self, add_inplace, batch_chunk, copy_or_zero, mask_row, mul, mul_inplace, split_opt, Chunk, GateMasks, RnnDims,
     StepMask,
 };
+use crate::linalg::gemv::gemv_acc;
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
@@ -154,7 +155,10 @@ pub fn forward(
     // Wide input (or per-gate dropout masks): X·W for every step at once, then per step only
     // h_{t-1}·U accumulated onto it.
     let threads = crate::threads::current_threads();
-    let u = pack_recurrent(p, h);
+    // One sample without recurrent dropout: `U` is read in place by the GEMV, so nothing is packed
+    // (packing the LSTM(128) `U` cost about 20 µs per call, a tenth of a T=100 inference).
+    let in_place = b == 1 && p.masks.recurrent.is_none();
+    let u = if in_place { Vec::new() } else { pack_recurrent(p, h) };
     let project = |zx: &mut [f32]| {
         match p.masks.input {
             Some(m) => rnn::masked_input_projection(d, 4, p.x, m, p.kernel, zx),
@@ -215,7 +219,9 @@ const HOIST_MAX_BATCH: usize = 2;
 
 /// The time loop over the batch slices of all threads. `hoisted`: `gates` already holds `x_t·W`
 /// for every step and `wu` is `U` alone (accumulated onto it; one `U_g` per gate with
-/// recurrent-dropout masks); else `wu` is `[W; U]`.
+/// recurrent-dropout masks), or empty for one sample: then each step reads `U` in place with
+/// [`gemv_acc`] (bound by streaming the weights, which packing does not speed up); else `wu` is
+/// `[W; U]`.
 #[allow(clippy::too_many_arguments)]
 fn forward_steps(
     spec: &LstmSpec,
@@ -300,6 +306,10 @@ fn forward_chunk(
             None => (&mut local_gates, g4, 0),
         };
         match p.masks.recurrent {
+            None if wu.is_empty() => {
+                debug_assert!(hoisted && rows == 1);
+                gemv_acc(&xh[f..kx], p.recurrent_kernel, g4, 0, &mut gm[off..off + g4]);
+            }
             None => gemm_packed(rows, &xh, kx, &wu[0], &mut gm[off..], ld, hoisted),
             Some(m) => {
                 for (g, ug) in wu.iter().enumerate() {

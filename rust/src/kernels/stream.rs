@@ -6,45 +6,15 @@
 //!
 //! Why not the sequence kernels with `T = 1`: they pack the weights for their GEMMs on every call
 //! (for LSTM(128) on 32 features, 330 KB copied per call, more than the step's own work) and
-//! allocate their outputs and tapes. Here the weights are read in place, row by row: `y += v[k] ·
-//! W[k, :]`, which streams each weight once, contiguously, in Keras's `(inputs, gates·units)`
-//! layout (the whole LSTM(128) weight set fits in L2, so a step is bound by L2 bandwidth).
+//! allocate their outputs and tapes. Here the weights are read in place by
+//! [`gemv_acc`] (`y += v·W`, blocks of columns held in registers over all rows), which streams
+//! each weight once in Keras's `(inputs, gates·units)` layout (the whole LSTM(128) weight set fits
+//! in L2, so a step is bound by L2 bandwidth).
 use super::gru::{self, GruSpec};
 use super::lstm;
 use super::rnn::{self, RnnDims};
+use crate::linalg::gemv::gemv_acc;
 use crate::simd::activation::Activation;
-use crate::simd::multiversion;
-
-multiversion! {
-    /// `y[..n] += Σ_k v[k] · m[k·ld + col0 ..][..n]` (a row vector times columns `col0..col0+n` of
-    /// a row-major matrix with `v.len()` rows and `ld` columns). Four rows at a time: the weights
-    /// are read in address order (rows `k..k+4` are one contiguous run when `n == ld`, which the
-    /// hardware prefetcher follows), and `y` is loaded and stored once per four rows. Blocking the
-    /// columns in registers instead (summing all rows per block) read the weights with a 2 KB
-    /// stride and was no faster; one row at a time streamed `y` through L1 four times as often.
-    pub fn gemv_acc(v: &[f32], m: &[f32], ld: usize, col0: usize, y: &mut [f32]) {
-        let n = y.len();
-        let row = |k: usize| &m[k * ld + col0..k * ld + col0 + n];
-        let quads = v.len() / 4;
-        for q in 0..quads {
-            let k = 4 * q;
-            let (a0, a1, a2, a3) = (v[k], v[k + 1], v[k + 2], v[k + 3]);
-            let (r0, r1, r2, r3) = (row(k), row(k + 1), row(k + 2), row(k + 3));
-            // Zipped, not indexed: indexing four rows kept bounds checks in the loop (6.5 µs for
-            // the LSTM(128) step on 32 features, 5.6 µs zipped). Eight rows per pass, or blocks of
-            // columns summed in registers over all rows, were no faster: the step is bound by
-            // reading its 327 KB of weights (about 55 GB/s here).
-            for ((((o, &w0), &w1), &w2), &w3) in y.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-                *o += a0 * w0 + a1 * w1 + a2 * w2 + a3 * w3;
-            }
-        }
-        for (k, &a) in v.iter().enumerate().skip(4 * quads) {
-            for (o, &w) in y.iter_mut().zip(row(k)) {
-                *o += a * w;
-            }
-        }
-    }
-}
 
 /// Weights of a recurrent cell in Keras's layout: `kernel (F, G·H)`, `recurrent (H, G·H)`, and the
 /// bias (`(G·H,)`, or GRU reset_after's `(2, 3H)`), or none.
@@ -285,5 +255,17 @@ mod timing {
             std::hint::black_box(&mut z);
         }
         eprintln!("gemv only: {:.2} us", t0.elapsed().as_secs_f64() / 20000.0 * 1e6);
+        let t0 = std::time::Instant::now();
+        // A NumPy-like 16-byte offset into the allocation (the kernel realigns its loads).
+        let u_off: Vec<f32> = [0.0; 4].iter().chain(&u).copied().collect();
+        for _ in 0..20000 {
+            gemv_acc(&hs, &u_off[4..], 4 * h, 0, &mut z);
+            std::hint::black_box(&mut z);
+        }
+        eprintln!(
+            "gemv U only: {:.2} us, level {:?}",
+            t0.elapsed().as_secs_f64() / 20000.0 * 1e6,
+            crate::simd::level()
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! The one place that does GEMM. Every other module asks here: [`sgemm`] for general products
 //! (backed by the `gemm` crate, picked over `matrixmultiply` by `benches/gemm.rs`), and
 //! [`packed`] for the many small products of a recurrent time loop against one fixed matrix, which
-//! no library serves well (each call would re-pack the recurrent kernel; ours is packed once).
+//! no library serves well (each call would re-pack the recurrent kernel; ours is packed once), and
+//! [`gemv`] for the one-sample steps, which are bound by streaming the weights once.
 
+pub mod gemv;
 pub mod packed;
 
 /// Whether an operand is used as stored or transposed.
@@ -13,6 +15,13 @@ pub enum Trans {
     /// use its transpose
     T,
 }
+
+/// Below this many FLOPs a product runs on the calling thread: handing a small GEMM to the pool
+/// cost more than it saved. Measured with `gemm`'s Rayon parallelism on this 2-core machine (one
+/// thread against two, µs): 100×32×512 (3.3 MFLOP, an LSTM's hoisted input projection for T=100)
+/// 28 vs 34; 64×64×256 18 vs 45; 1000×64×64 52 vs 70; 400×32×512 (13 MFLOP) 126 vs 124;
+/// 300×128×512 (39 MFLOP) 253 vs 236; 800×32×512 (26 MFLOP) 254 vs 190.
+const PARALLEL_MIN_FLOP: usize = 16_000_000;
 
 /// `C = alpha·op(A)·op(B) + beta·C`, all matrices row-major (BLAS convention, row-major flavour).
 ///
@@ -67,7 +76,8 @@ pub fn sgemm(
     };
     let (a_rs, a_cs) = strides(ta, lda);
     let (b_rs, b_cs) = strides(tb, ldb);
-    let parallelism = if threads <= 1 { gemm::Parallelism::None } else { gemm::Parallelism::Rayon(threads) };
+    let small = 2 * m * n * k < PARALLEL_MIN_FLOP;
+    let parallelism = if threads <= 1 || small { gemm::Parallelism::None } else { gemm::Parallelism::Rayon(threads) };
     // SAFETY: the asserts above guarantee every element addressed through these strides lies inside
     // the slices; `c` is borrowed mutably, so it does not alias `a` or `b`.
     unsafe {
