@@ -100,7 +100,7 @@ mod x86 {
         // aligned: 2.0 µs). When every row shares the first row's alignment (`ld` a multiple of
         // 16), start `shift` lanes before the first column, masked off, so that every later
         // vector is aligned; `y`'s loads, once per block, may straddle.
-        let shift = if ld % 16 == 0 { (mp as usize % 64) / 4 } else { 0 };
+        let shift = if ld.is_multiple_of(16) { (mp as usize % 64) / 4 } else { 0 };
         let (mp, yp) = (mp.wrapping_sub(shift), y.as_mut_ptr().wrapping_sub(shift));
         let lanes = y.len() + shift;
         let mut vectors = lanes.div_ceil(16);
