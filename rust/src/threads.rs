@@ -104,6 +104,28 @@ pub fn current_threads() -> usize {
     }
 }
 
+/// Runs `f` on every job: spread over the pool inside [`install`], in order on the calling thread
+/// otherwise (a kernel run inline by [`run`]: a parallel iterator there would hand the jobs to rayon's
+/// global pool, the wake-ups [`run`]'s `inline` exists to avoid).
+pub fn for_each<T: Send>(jobs: Vec<T>, f: impl Fn(T) + Sync + Send) {
+    use rayon::prelude::*;
+    if rayon::current_thread_index().is_some() {
+        jobs.into_par_iter().for_each(f);
+    } else {
+        jobs.into_iter().for_each(f);
+    }
+}
+
+/// `f` of every job, in the jobs' order; threaded like [`for_each`].
+pub fn map<T: Send, R: Send>(jobs: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    if rayon::current_thread_index().is_some() {
+        jobs.into_par_iter().map(f).collect()
+    } else {
+        jobs.into_iter().map(f).collect()
+    }
+}
+
 /// Runs `f` inside the pool, or on the calling thread when `inline` (for work too small to pay
 /// for the hand-off to a pool thread, ~10-20 µs: e.g. a recurrent layer on one sample, whose time
 /// loop is sequential anyway). Kernels size their parallelism with [`current_threads`].

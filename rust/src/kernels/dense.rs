@@ -13,7 +13,6 @@
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
-use rayon::prelude::*;
 
 /// Row-block height: 256 rows of output (≤ 256 KiB for 256 units) stay in L2 between the GEMM and
 /// the activation; measured with `cargo bench --bench kernels`.
@@ -74,7 +73,8 @@ pub fn forward(d: DenseDims, x: &[f32], w: &[f32], b: Option<&[f32]>, act: Activ
         run_block(x, out, threads);
     } else {
         // Index-based, not a zip with x's chunks: x is empty when inputs == 0 and would yield no chunk.
-        out.par_chunks_mut(rb * units).enumerate().for_each(|(i, ob)| {
+        let blocks: Vec<_> = out.chunks_mut(rb * units).enumerate().collect();
+        crate::threads::for_each(blocks, |(i, ob)| {
             let r0 = i * rb;
             let nr = ob.len() / units;
             run_block(&x[r0 * inputs..(r0 + nr) * inputs], ob, 1)
@@ -195,7 +195,7 @@ pub fn backward(
         if gemm_threads > 1 {
             jobs.into_iter().for_each(block);
         } else {
-            jobs.into_par_iter().for_each(block);
+            crate::threads::for_each(jobs, block);
         }
 
         let dz_all: &[f32] = if linear { dy } else { dz_buf };
@@ -216,14 +216,11 @@ pub fn column_sums_par(m: &[f32], width: usize, out: &mut [f32]) {
         return;
     }
     let rb = rows.div_ceil(super::REDUCTION_PARTS);
-    let parts: Vec<Vec<f32>> = m
-        .par_chunks(rb * width)
-        .map(|blk| {
-            let mut p = vec![0.0f32; width];
-            column_sums(blk, width, &mut p);
-            p
-        })
-        .collect();
+    let parts: Vec<Vec<f32>> = crate::threads::map(m.chunks(rb * width).collect(), |blk| {
+        let mut p = vec![0.0f32; width];
+        column_sums(blk, width, &mut p);
+        p
+    });
     out.fill(0.0);
     for p in &parts {
         crate::kernels::optim::axpy(1.0, p, out);

@@ -285,11 +285,30 @@ fn forward_chunk(
     }
 }
 
+/// reset_after cell with (tanh, sigmoid), one row: `z` holds mx without bias (z, r, h blocks)
+/// on entry and (z, r, ĥ) on exit; `keep` receives `mh_h` with its bias; `h` is updated when
+/// `valid`. The hand-written AVX-512 copy when the CPU has it (see `simd::avx512`).
+#[inline]
+fn cell_after_tanh_sigmoid(
+    z: &mut [f32],
+    b_in: &[f32],
+    mh: &[f32],
+    b_rec: &[f32],
+    keep: &mut [f32],
+    h: &mut [f32],
+    valid: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::level() == crate::simd::Level::Avx512 {
+        // SAFETY: `level()` never reports AVX-512 on a CPU without it.
+        return unsafe { crate::simd::avx512::gru_cell_after_forward(z, b_in, mh, b_rec, keep, h, valid) };
+    }
+    cell_after_compiled(z, b_in, mh, b_rec, keep, h, valid)
+}
+
 multiversion! {
-    /// reset_after cell with (tanh, sigmoid), one row: `z` holds mx without bias (z, r, h blocks)
-    /// on entry and (z, r, ĥ) on exit; `keep` receives `mh_h` with its bias; `h` is updated when
-    /// `valid`.
-    fn cell_after_tanh_sigmoid(z: &mut [f32], b_in: &[f32], mh: &[f32], b_rec: &[f32], keep: &mut [f32], h: &mut [f32], valid: bool) {
+    /// The compiled copy of [`cell_after_tanh_sigmoid`].
+    fn cell_after_compiled(z: &mut [f32], b_in: &[f32], mh: &[f32], b_rec: &[f32], keep: &mut [f32], h: &mut [f32], valid: bool) {
         let n = h.len();
         let (zz, rest) = z.split_at_mut(n);
         let (zr, zh) = rest.split_at_mut(n);
@@ -625,11 +644,22 @@ fn backward_chunk(
     }
 }
 
+/// reset_after, (tanh, sigmoid), one valid row. In: `z` = (z, r, ĥ), `mh_h`, `h_prev`, `dh`.
+/// Out: `z` = (dz, dr, dĥ_pre) (the input-side gradient), `mh_h` = dmh_h, `drec` = (dz, dr,
+/// dmh_h), `dh` = dh ⊙ z (the direct part of dh_{t-1}). AVX-512 copy when the CPU has it.
+#[inline]
+fn cell_after_backward_tanh_sigmoid(z: &mut [f32], mh_h: &mut [f32], h_prev: &[f32], dh: &mut [f32], drec: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::level() == crate::simd::Level::Avx512 {
+        // SAFETY: as in `cell_after_tanh_sigmoid`.
+        return unsafe { crate::simd::avx512::gru_cell_after_backward(z, mh_h, h_prev, dh, drec) };
+    }
+    cell_after_backward_compiled(z, mh_h, h_prev, dh, drec)
+}
+
 multiversion! {
-    /// reset_after, (tanh, sigmoid), one valid row. In: `z` = (z, r, ĥ), `mh_h`, `h_prev`, `dh`.
-    /// Out: `z` = (dz, dr, dĥ_pre) (the input-side gradient), `mh_h` = dmh_h, `drec` = (dz, dr,
-    /// dmh_h), `dh` = dh ⊙ z (the direct part of dh_{t-1}).
-    fn cell_after_backward_tanh_sigmoid(z: &mut [f32], mh_h: &mut [f32], h_prev: &[f32], dh: &mut [f32], drec: &mut [f32]) {
+    /// The compiled copy of [`cell_after_backward_tanh_sigmoid`].
+    fn cell_after_backward_compiled(z: &mut [f32], mh_h: &mut [f32], h_prev: &[f32], dh: &mut [f32], drec: &mut [f32]) {
         let n = dh.len();
         let (zz, rest) = z.split_at_mut(n);
         let (zr, zh) = rest.split_at_mut(n);

@@ -349,13 +349,25 @@ fn forward_chunk(
     }
 }
 
+/// Keras's default cell (tanh, sigmoid) for one row: adds the bias, activates the gates in place
+/// and updates `c`, `h`. The hand-written AVX-512 copy when the CPU has it (see `simd::avx512` for
+/// why), else the compiled one.
+#[inline]
+fn cell_forward_tanh_sigmoid(z: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::level() == crate::simd::Level::Avx512 {
+        // SAFETY: `level()` never reports AVX-512 on a CPU without it.
+        return unsafe { crate::simd::avx512::lstm_cell_forward(z, bias, c, h) };
+    }
+    cell_forward_compiled(z, bias, c, h)
+}
+
 multiversion! {
-    /// Keras's default cell (tanh, sigmoid) for one row: adds the bias, activates the gates in place
-    /// and updates `c`, `h`. One nonlinearity per pass over the row (which is in L1): each loop
+    /// The compiled (AVX2 and portable) copy of [`cell_forward_tanh_sigmoid`]. One nonlinearity per pass over the row (which is in L1): each loop
     /// keeps one polynomial's constants live. A single fused loop over all five transcendentals
     /// spills on AVX2's 16 vector registers and was slower: LSTM forward, 1 thread, CPU time,
     /// B=64 T=100: H=64 19.3 -> 16.2 ms, H=128 47.7 -> 45.0 ms, H=512 equal.
-    fn cell_forward_tanh_sigmoid(z: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
+    fn cell_forward_compiled(z: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
         let n = c.len();
         let z = &mut z[..4 * n];
         let bias = &bias[..4 * n];
@@ -654,10 +666,21 @@ fn backward_chunk(
     }
 }
 
+/// Gate gradients of the default cell for one row: `z` holds (i, f, g, o) on entry and
+/// (dz_i, dz_f, dz_c, dz_o) on exit; `dc` goes from dL/dc_t to dL/dc_{t-1}.
+#[inline]
+fn cell_backward_tanh_sigmoid(z: &mut [f32], c: &[f32], c_prev: &[f32], dh: &[f32], dc: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::level() == crate::simd::Level::Avx512 {
+        // SAFETY: as in `cell_forward_tanh_sigmoid`.
+        return unsafe { crate::simd::avx512::lstm_cell_backward(z, c, c_prev, dh, dc) };
+    }
+    cell_backward_compiled(z, c, c_prev, dh, dc)
+}
+
 multiversion! {
-    /// Gate gradients of the default cell for one row: `z` holds (i, f, g, o) on entry and
-    /// (dz_i, dz_f, dz_c, dz_o) on exit; `dc` goes from dL/dc_t to dL/dc_{t-1}.
-    fn cell_backward_tanh_sigmoid(z: &mut [f32], c: &[f32], c_prev: &[f32], dh: &[f32], dc: &mut [f32]) {
+    /// The compiled copy of [`cell_backward_tanh_sigmoid`].
+    fn cell_backward_compiled(z: &mut [f32], c: &[f32], c_prev: &[f32], dh: &[f32], dc: &mut [f32]) {
         let n = c.len();
         let (zi, rest) = z.split_at_mut(n);
         let (zf, rest) = rest.split_at_mut(n);

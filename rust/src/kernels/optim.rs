@@ -66,7 +66,7 @@ pub fn sgd_momentum(params: Vec<(&mut [f32], &[f32], &mut [f32])>, lr: f32, mome
             jobs.push((pc, gc, vc));
         }
     }
-    jobs.into_par_iter().for_each(|(p, g, v)| momentum_chunk(p, g, v, lr, momentum, nesterov));
+    crate::threads::for_each(jobs, |(p, g, v)| momentum_chunk(p, g, v, lr, momentum, nesterov));
 }
 
 /// Hyper-parameters of one Adam(W) step.
@@ -98,7 +98,7 @@ pub fn adam(params: Vec<AdamSlot>, s: AdamStep) {
             jobs.push((pc, gc, mc, vc));
         }
     }
-    jobs.into_par_iter().for_each(|(p, g, m, v)| adam_chunk(p, g, m, v, alpha, s.beta_1, s.beta_2, s.epsilon, lr_wd));
+    crate::threads::for_each(jobs, |(p, g, m, v)| adam_chunk(p, g, m, v, alpha, s.beta_1, s.beta_2, s.epsilon, lr_wd));
 }
 
 #[cfg(test)]
@@ -199,7 +199,7 @@ pub fn rmsprop(params: Vec<RmsSlot>, lr: f32, rho: f32, epsilon: f32, momentum: 
             jobs.push((pc, gc, vc, a1, m1));
         }
     }
-    jobs.into_par_iter().for_each(|(p, g, v, a, m)| rmsprop_chunk(p, g, v, a, m, lr, rho, epsilon, momentum));
+    crate::threads::for_each(jobs, |(p, g, v, a, m)| rmsprop_chunk(p, g, v, a, m, lr, rho, epsilon, momentum));
 }
 
 /// Adagrad over many parameter arrays `(param, grad, accumulator)` in one call.
@@ -211,7 +211,7 @@ pub fn adagrad(params: Vec<(&mut [f32], &[f32], &mut [f32])>, lr: f32, epsilon: 
             jobs.push((pc, gc, ac));
         }
     }
-    jobs.into_par_iter().for_each(|(p, g, a)| adagrad_chunk(p, g, a, lr, epsilon));
+    crate::threads::for_each(jobs, |(p, g, a)| adagrad_chunk(p, g, a, lr, epsilon));
 }
 
 #[cfg(test)]

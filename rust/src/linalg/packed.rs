@@ -189,6 +189,42 @@ mod x86 {
         }
     }
 
+    /// One `MR×16` tile for a panel with at most 16 used columns (the panel keeps its 32-float
+    /// rows; only the first half is read). The 8×32 tile would spend half its multiply-adds on the
+    /// zero padding there: N = 16 (a Conv1D with 16 filters) or the last 16 columns of N = 80 (an
+    /// LSTM backward's `[dx | dh]` with F = 16, H = 64) ran at half the FMA rate.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_avx512_half<const MR: usize>(
+        k: usize,
+        a: *const f32,
+        lda: usize,
+        bp: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        w: usize,
+        accumulate: bool,
+    ) {
+        let mut acc = [_mm512_setzero_ps(); MR];
+        for p in 0..k {
+            // SAFETY (whole fn): as tile_avx512.
+            let b0 = unsafe { _mm512_loadu_ps(bp.add(p * 32)) };
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(unsafe { *a.add(i * lda + p) });
+                *row = _mm512_fmadd_ps(av, b0, *row);
+            }
+        }
+        let m0: __mmask16 = if w >= 16 { 0xFFFF } else { ((1u32 << w) - 1) as u16 };
+        for (i, row) in acc.iter().enumerate() {
+            let cp = unsafe { c.add(i * ldc) };
+            let mut v0 = *row;
+            if accumulate {
+                v0 = _mm512_add_ps(v0, unsafe { _mm512_maskz_loadu_ps(m0, cp) });
+            }
+            unsafe { _mm512_mask_storeu_ps(cp, m0, v0) };
+        }
+    }
+
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn run_avx512(
         m: usize,
@@ -204,6 +240,36 @@ mod x86 {
             let j0 = pi * 32;
             let w = 32.min(b.n - j0);
             let mut i0 = 0;
+            if w <= 16 {
+                while i0 < m {
+                    let mr = 16.min(m - i0);
+                    let (ap, bp) = (a[i0 * lda..].as_ptr(), panel.as_ptr());
+                    let cp = c[i0 * ldc + j0..].as_mut_ptr();
+                    // SAFETY: as below.
+                    unsafe {
+                        match mr {
+                            16 => tile_avx512_half::<16>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            15 => tile_avx512_half::<15>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            14 => tile_avx512_half::<14>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            13 => tile_avx512_half::<13>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            12 => tile_avx512_half::<12>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            11 => tile_avx512_half::<11>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            10 => tile_avx512_half::<10>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            9 => tile_avx512_half::<9>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            8 => tile_avx512_half::<8>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            7 => tile_avx512_half::<7>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            6 => tile_avx512_half::<6>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            5 => tile_avx512_half::<5>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            4 => tile_avx512_half::<4>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            3 => tile_avx512_half::<3>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            2 => tile_avx512_half::<2>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                            _ => tile_avx512_half::<1>(k, ap, lda, bp, cp, ldc, w, accumulate),
+                        }
+                    }
+                    i0 += mr;
+                }
+                continue;
+            }
             while i0 < m {
                 let mr = 8.min(m - i0);
                 let (ap, bp) = (a[i0 * lda..].as_ptr(), panel.as_ptr());

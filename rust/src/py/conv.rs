@@ -1,16 +1,12 @@
 //! Bindings for `kernels::conv1d` and `kernels::pool`.
 use super::dense::parse_activation;
-use super::errors::{run_kernel_on, slice, slice_mut, value_error};
+use super::errors::{run_kernel_on, slice, slice_mut, value_error, INLINE_WORK};
 use super::rnn::{new2, new3};
 use crate::kernels::conv1d::{self, Conv1dSpec, Padding};
 use crate::kernels::pool::{self, GlobalDims, Pool1dSpec};
 use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use numpy::{PyReadonlyArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-
-/// Work below this many multiply–adds (or elements, for pooling) runs on the calling thread: the
-/// hand-off to the pool (~10-20 µs) would cost more than it saves.
-const INLINE_WORK: usize = 1 << 15;
 
 fn parse_padding(op: &str, name: &str, pooling: bool) -> PyResult<Padding> {
     match Padding::parse(name) {

@@ -1,5 +1,5 @@
 //! Bindings for `kernels::dense`.
-use super::errors::{run_kernel, slice, slice_mut, value_error};
+use super::errors::{run_kernel_sized, slice, slice_mut, value_error};
 use crate::kernels::dense::{self, DenseDims};
 use crate::simd::activation::Activation;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -93,7 +93,7 @@ fn dense_forward<'py>(
             None => None,
         };
         let os = slice_mut(&mut ow, OP, "out")?;
-        run_kernel(py, OP, || dense::forward(d, xs, ks, bs, act, os))?;
+        run_kernel_sized(py, OP, d.macs(), || dense::forward(d, xs, ks, bs, act, os))?;
     }
     Ok(out)
 }
@@ -143,7 +143,7 @@ fn dense_backward<'py>(
             Some(a) => Some(slice_mut(a, OP, "dbias")?),
             None => None,
         };
-        run_kernel(py, OP, || dense::backward(d, xs, ks, ys, dys, act, dxs, dws, dbs))?;
+        run_kernel_sized(py, OP, d.macs(), || dense::backward(d, xs, ks, ys, dys, act, dxs, dws, dbs))?;
     }
     Ok((dx, dw, db))
 }
@@ -163,7 +163,7 @@ fn activation_forward<'py>(
         let xs = slice(&x, OP, "x")?;
         let mut ow = out.readwrite();
         let os = slice_mut(&mut ow, OP, "out")?;
-        run_kernel(py, OP, || {
+        run_kernel_sized(py, OP, xs.len(), || {
             os.copy_from_slice(xs);
             act.forward_inplace(os, width);
         })?;
@@ -190,7 +190,7 @@ fn activation_backward<'py>(
         let (ys, dys) = (slice(&y, OP, "y")?, slice(&dy, OP, "dy")?);
         let mut ow = out.readwrite();
         let os = slice_mut(&mut ow, OP, "out")?;
-        run_kernel(py, OP, || act.backward(ys, dys, os, width))?;
+        run_kernel_sized(py, OP, ys.len(), || act.backward(ys, dys, os, width))?;
     }
     Ok(out)
 }
@@ -215,7 +215,7 @@ fn activation_backward_from_input<'py>(
         let (xs, dys) = (slice(&x, OP, "x")?, slice(&dy, OP, "dy")?);
         let mut ow = out.readwrite();
         let os = slice_mut(&mut ow, OP, "out")?;
-        run_kernel(py, OP, || act.backward_from_input(xs, dys, os, width))?;
+        run_kernel_sized(py, OP, xs.len(), || act.backward_from_input(xs, dys, os, width))?;
     }
     Ok(out)
 }

@@ -8,6 +8,23 @@ pub(crate) fn value_error(op: &str, msg: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(format!("{op}: {msg}"))
 }
 
+/// Work below this many multiply–adds (or elements, for elementwise kernels) runs on the calling
+/// thread: the hand-off to the pool and back costs ~10-50 µs of wake-ups (measured: a 64×8×32
+/// Dense forward took 45 µs through the pool), more than such work takes on one core. Small layers
+/// of a larger model (a Dense head, the loss, the optimizer step of a small model) are the usual case.
+pub(crate) const INLINE_WORK: usize = 1 << 15;
+
+/// [`run_kernel_on`], on the calling thread when `work` (multiply–adds or elements) is below
+/// [`INLINE_WORK`].
+pub(crate) fn run_kernel_sized<R: Send>(
+    py: Python<'_>,
+    op: &str,
+    work: usize,
+    f: impl FnOnce() -> R + Send,
+) -> PyResult<R> {
+    run_kernel_on(py, op, work < INLINE_WORK, f)
+}
+
 /// Runs a kernel with the GIL released, inside the seqcore thread pool. A panic (always a bug:
 /// inputs are validated first) becomes a `RuntimeError` naming the op, never a `PanicException`.
 pub(crate) fn run_kernel<R: Send>(py: Python<'_>, op: &str, f: impl FnOnce() -> R + Send) -> PyResult<R> {

@@ -1,7 +1,7 @@
 //! Bindings for `kernels::norm`: row normalization (LayerNormalization, RMSNormalization) and
 //! column normalization (BatchNormalization). Shapes are re-checked here for memory safety; the
 //! layers in `python/seqcore/layers/normalization.py` give the friendly errors.
-use super::errors::{run_kernel, slice, slice_mut, value_error};
+use super::errors::{run_kernel_sized, slice, slice_mut, value_error};
 use super::rnn::lengths_vec;
 use crate::kernels::norm::{self, RowNormSpec, RowWeights};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -47,7 +47,7 @@ fn row_norm_forward<'py>(
         let (mut yw, mut mw, mut rw) = (y.readwrite(), mean.readwrite(), rstd.readwrite());
         let (ys, ms, rs) =
             (slice_mut(&mut yw, OP, "y")?, slice_mut(&mut mw, OP, "mean")?, slice_mut(&mut rw, OP, "rstd")?);
-        run_kernel(py, OP, || norm::row_forward(spec, xs, gs, bs, ys, ms, rs))?;
+        run_kernel_sized(py, OP, xs.len(), || norm::row_forward(spec, xs, gs, bs, ys, ms, rs))?;
     }
     Ok((y, mean, rstd))
 }
@@ -93,7 +93,7 @@ fn row_norm_backward<'py>(
         let dxs = dxw.as_mut().map(|a| slice_mut(a, OP, "dx")).transpose()?;
         let dgs = dgw.as_mut().map(|a| slice_mut(a, OP, "dgamma")).transpose()?;
         let dbs = dbw.as_mut().map(|a| slice_mut(a, OP, "dbeta")).transpose()?;
-        run_kernel(py, OP, || norm::row_backward(spec, xs, dys, gs, ms, rs, dxs, dgs, dbs))?;
+        run_kernel_sized(py, OP, 2 * xs.len(), || norm::row_backward(spec, xs, dys, gs, ms, rs, dxs, dgs, dbs))?;
     }
     Ok((dx, dg, db))
 }
@@ -155,7 +155,7 @@ fn batch_norm_moments<'py>(
         let (mut mw, mut vw) = (mean.readwrite(), var.readwrite());
         let (ms, vs) = (slice_mut(&mut mw, OP, "mean")?, slice_mut(&mut vw, OP, "variance")?);
         let w = weights(&lens, steps);
-        run_kernel(py, OP, || norm::column_moments(xs, rows, cols, w, ms, vs))?
+        run_kernel_sized(py, OP, xs.len(), || norm::column_moments(xs, rows, cols, w, ms, vs))?
     };
     Ok((mean, var, denom))
 }
@@ -186,7 +186,7 @@ fn batch_norm_forward<'py>(
         let (gs, bs) = (opt(&gamma, OP, "gamma")?, opt(&beta, OP, "beta")?);
         let (mut yw, mut rw) = (y.readwrite(), rstd.readwrite());
         let (ys, rs) = (slice_mut(&mut yw, OP, "y")?, slice_mut(&mut rw, OP, "rstd")?);
-        run_kernel(py, OP, || norm::column_normalize(xs, rows, cols, ms, vs, gs, bs, epsilon, ys, rs))?;
+        run_kernel_sized(py, OP, xs.len(), || norm::column_normalize(xs, rows, cols, ms, vs, gs, bs, epsilon, ys, rs))?;
     }
     Ok((y, rstd))
 }
@@ -233,7 +233,7 @@ fn batch_norm_backward<'py>(
         let dgs = dgw.as_mut().map(|a| slice_mut(a, OP, "dgamma")).transpose()?;
         let dbs = dbw.as_mut().map(|a| slice_mut(a, OP, "dbeta")).transpose()?;
         let w = weights(&lens, steps);
-        run_kernel(py, OP, || {
+        run_kernel_sized(py, OP, 2 * xs.len(), || {
             norm::column_backward(xs, dys, rows, cols, ms, rs, gs, training, w, denom, dxs, dgs, dbs)
         })?;
     }

@@ -1,5 +1,5 @@
 //! Bindings for `kernels::loss` and `kernels::optim`.
-use super::errors::{run_kernel, slice, slice_mut, value_error};
+use super::errors::{run_kernel_sized, slice, slice_mut, value_error};
 use crate::kernels::{loss, optim};
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -23,7 +23,7 @@ fn mse<'py>(
         let (ps, ts) = (slice(&pred, OP, "pred")?, slice(&target, OP, "target")?);
         let mut gw = grad.readwrite();
         let gs = slice_mut(&mut gw, OP, "grad")?;
-        run_kernel(py, OP, || loss::mse(ps, ts, gs))?
+        run_kernel_sized(py, OP, 2 * ps.len(), || loss::mse(ps, ts, gs))? // 2x: one chunk of `loss::mse` inline
     };
     Ok((l, grad))
 }
@@ -45,7 +45,7 @@ fn sgd_update(
     }
     let gs = slice(&grad, OP, "grad")?;
     let ps = slice_mut(&mut param, OP, "param")?;
-    run_kernel(py, OP, || optim::sgd(ps, gs, lr))
+    run_kernel_sized(py, OP, ps.len(), || optim::sgd(ps, gs, lr))
 }
 
 fn check_same(op: &str, what: &str, a: &[usize], b: &[usize]) -> PyResult<()> {
@@ -80,7 +80,8 @@ fn sgd_momentum_update(
     for ((p, v), g) in params.iter_mut().zip(velocities.iter_mut()).zip(gs) {
         jobs.push((slice_mut(p, OP, "param")?, g, slice_mut(v, OP, "velocity")?));
     }
-    run_kernel(py, OP, || optim::sgd_momentum(jobs, lr, momentum, nesterov))
+    let work = jobs.iter().map(|j| j.0.len()).sum();
+    run_kernel_sized(py, OP, work, || optim::sgd_momentum(jobs, lr, momentum, nesterov))
 }
 
 /// `adam_update(params, grads, ms, vs, lr, beta_1, beta_2, epsilon, t, weight_decay)`: one Adam(W)
@@ -115,7 +116,8 @@ fn adam_update(
         jobs.push((slice_mut(p, OP, "param")?, g, slice_mut(m, OP, "m")?, slice_mut(v, OP, "v")?));
     }
     let step = optim::AdamStep { lr, beta_1, beta_2, epsilon, t, weight_decay };
-    run_kernel(py, OP, || optim::adam(jobs, step))
+    let work = jobs.iter().map(|j| j.0.len()).sum();
+    run_kernel_sized(py, OP, work, || optim::adam(jobs, step))
 }
 
 /// `rmsprop_update(params, grads, velocities, averages | None, momentums | None, lr, rho, epsilon,
@@ -170,7 +172,8 @@ fn rmsprop_update(
         };
         jobs.push((slice_mut(p, OP, "param")?, g, slice_mut(v, OP, "velocity")?, a, m));
     }
-    run_kernel(py, OP, || optim::rmsprop(jobs, lr, rho, epsilon, momentum))
+    let work = jobs.iter().map(|j| j.0.len()).sum();
+    run_kernel_sized(py, OP, work, || optim::rmsprop(jobs, lr, rho, epsilon, momentum))
 }
 
 /// `adagrad_update(params, grads, accumulators, lr, epsilon)`: one Keras Adagrad step, in place.
@@ -196,7 +199,8 @@ fn adagrad_update(
     for ((p, a), g) in params.iter_mut().zip(accumulators.iter_mut()).zip(gs) {
         jobs.push((slice_mut(p, OP, "param")?, g, slice_mut(a, OP, "accumulator")?));
     }
-    run_kernel(py, OP, || optim::adagrad(jobs, lr, epsilon))
+    let work = jobs.iter().map(|j| j.0.len()).sum();
+    run_kernel_sized(py, OP, work, || optim::adagrad(jobs, lr, epsilon))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

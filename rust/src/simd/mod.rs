@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub mod activation;
+pub mod avx512;
 pub mod math;
 
 /// A SIMD code path.
