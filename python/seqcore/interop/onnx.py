@@ -312,17 +312,42 @@ def _conv1d(g: _Builder, layer: Any, x: str, hint: str) -> str:
     attrs: dict[str, Any] = dict(kernel_shape=[layer.kernel_size], strides=[layer.strides],
                                  dilations=[layer.dilation_rate], group=layer.groups)  # fmt: skip
     reach = layer.dilation_rate * (layer.kernel_size - 1)
-    if layer.padding == "same":
-        attrs["auto_pad"] = "SAME_UPPER"  # TensorFlow's same: the odd pad at the end
+    dynamic_same = False
+    if layer.padding == "same" and layer.strides == 1:
+        # seqcore's (TensorFlow's) same: total = dilation * (kernel - 1), total // 2 on the left and
+        # the odd cell on the right. Explicit pads, as ONNX Runtime refuses auto_pad with dilation > 1.
+        attrs["pads"] = [reach // 2, reach - reach // 2]
+    elif layer.padding == "same" and layer.dilation_rate == 1:
+        attrs["auto_pad"] = "SAME_UPPER"  # the padding depends on the length; the same rule as above
+    elif layer.padding == "same":
+        dynamic_same = True  # strides and dilation > 1 (seqcore allows it, Keras does not): pads in-graph
+        attrs["pads"] = [0, 0]
     elif layer.padding == "causal":
         attrs["pads"] = [reach, 0]
     else:
         attrs["pads"] = [0, 0]
 
     def body(xc: str) -> str:
+        if dynamic_same:
+            xc = _same_pad(g, xc, layer.strides, reach + 1, hint)
         return g.op("Conv", [xc, *ins], hint, **attrs)
 
     return _activation(g, layer.activation, _conv_layout(g, layer, x, hint, body), hint, layer)
+
+
+def _same_pad(g: _Builder, xc: str, strides: int, span: int, hint: str) -> str:
+    """Zero-pads channels-first ``xc`` (B, C, T) for a strided "same" window of ``span`` steps:
+    ``total = max((ceil(T / strides) - 1) * strides + span - T, 0)``, ``total // 2`` on the left."""
+    t = g.op("Slice", [g.op("Shape", [xc], hint), g.ints([2]), g.ints([3]), g.ints([0])], hint)
+    s = g.ints([strides])
+    out = g.op("Div", [g.op("Add", [t, g.ints([strides - 1])], hint), s], hint)  # ceil(T / strides)
+    need = g.op("Sub", [g.op("Add", [g.op("Mul", [g.op("Sub", [out, g.ints([1])], hint), s], hint),
+                                     g.ints([span])], hint), t], hint)  # fmt: skip
+    total = g.op("Max", [need, g.ints([0])], hint)
+    left = g.op("Div", [total, g.ints([2])], hint)
+    right = g.op("Sub", [total, left], hint)
+    pads = g.op("Concat", [g.ints([0, 0]), left, g.ints([0, 0]), right], hint, axis=0)
+    return g.op("Pad", [xc, pads], hint)
 
 
 def _pool(g: _Builder, layer: Any, x: str, hint: str) -> str:
@@ -350,9 +375,7 @@ def _layer_norm(g: _Builder, layer: Any, x: str, rank: int, hint: str) -> str:
         raise _refuse(layer, f"ONNX's LayerNormalization normalizes trailing axes only; this layer uses axes {axes}.")
     if layer.rms_scaling:
         raise _refuse(layer, "rms_scaling=True (Keras's deprecated option) has no ONNX form here; use RMSNormalization.")
-    shape = [int(d) for d in _arr(layer.gamma if layer.scale else layer.beta).shape] if (layer.scale or layer.center) else None
-    if shape is None:
-        raise _refuse(layer, "with center=False and scale=False the normalized shape is unknown to the exporter.")
+    shape = [int(d) for d in layer._built_shape]  # the normalized axes' sizes (no weight holds them without scale)
     scale = _arr(layer.gamma) if layer.scale else np.ones(shape, np.float32)
     ins = [x, g.const(scale, f"{layer.name}/gamma")]
     if layer.center:
