@@ -1728,9 +1728,47 @@ def test_keras_model_from_keras_then_onnx_gives_keras_numbers(keras3):
     rng = np.random.default_rng(0)
     km.set_weights([rng.normal(0, 0.5, size=w.shape).astype(F32) for w in km.get_weights()])
     model = keras.interop.from_keras(km)
+    assert model.inputs[0].dtype == "int32"  # Keras's Input dtype is kept, and types the graph input
     proto = to_onnx(model)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT32
     sess = session(proto)
     for b, t in [(3, 6), (1, 4), (4, 9)]:
         x = padded_ids(rng, b, t, 12)
         want = keras3.ops.convert_to_numpy(km(x))
         assert_close(run_onnx(sess, [x]), [want], where=f"batch={b} time={t}")
+
+
+# ----- graph input types: the Input's dtype ---------------------------------------------------------------
+ELEM = {"int32": onnx.TensorProto.INT32, "int64": onnx.TensorProto.INT64, "float32": onnx.TensorProto.FLOAT}
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", None])
+def test_graph_input_type_is_the_inputs_dtype(dtype):
+    def build(t):
+        i = keras.Input((t,), dtype=dtype, name="tokens")
+        return keras.Model(i, L.GRU(3)(L.Embedding(8, 3, mask_zero=True)(i)))
+
+    np_dtype = np.dtype(dtype or "float32")
+    model, proto = check_export(build, lambda rng, b, t: [padded_ids(rng, b, t, 8).astype(np_dtype)], cases=MASK_CASES)
+    assert model.inputs[0].dtype == np_dtype.name
+    assert proto.graph.input[0].type.tensor_type.elem_type == ELEM[np_dtype.name]
+    # the time axis of ids is symbolic whatever their type
+    assert not proto.graph.input[0].type.tensor_type.shape.dim[1].HasField("dim_value")
+
+
+def test_integer_input_into_dense_is_cast_and_bool_mask_input():
+    def build(t):
+        counts = keras.Input((4,), dtype="int64", name="counts")
+        x = keras.Input((t, 3), name="x")
+        m = keras.Input((t,), dtype="bool", name="valid")
+        h = L.LSTM(4)(x, mask=m)
+        return keras.Model([counts, x, m], L.Add()([L.Dense(4)(counts), h]))
+
+    def make_x(rng, b, t):
+        lengths = rng.integers(0, t + 1, size=b)
+        return [rng.integers(0, 5, size=(b, 4)), rng.normal(size=(b, t, 3)).astype(F32),
+                np.arange(t)[None, :] < lengths[:, None]]  # fmt: skip
+
+    _, proto = check_export(build, make_x, cases=MASK_CASES)
+    types = [i.type.tensor_type.elem_type for i in proto.graph.input]
+    assert types == [onnx.TensorProto.INT64, onnx.TensorProto.FLOAT, onnx.TensorProto.BOOL]

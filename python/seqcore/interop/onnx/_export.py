@@ -276,8 +276,6 @@ def build_onnx(model: Any, opset: int = DEFAULT_OPSET) -> Any:
     g.emit = emit
     graph_inputs, xs, batch_dims = [], [], []
     for name, shape, dtype, ids, steps_mask in _input_specs(model):
-        if ids and dtype == "float32":
-            dtype = "int32"  # token ids for an Embedding
         name = g.reserve(name, "input")
         batch = "batch" if shape[0] is None else int(shape[0])
         batch_dims.append(batch)
