@@ -17,8 +17,8 @@ a :class:`ConversionReport` as ``.conversion_report`` to what it returns (``save
 from __future__ import annotations
 
 from ._common import ConversionReport
-from .onnx import to_onnx
 from .keras import SUPPORTED_LAYERS, from_keras, keras_config, save_keras, to_keras
+from .onnx import to_onnx
 from .torch import from_torch, load_torch_state_dict, to_torch, torch_state_dict
 
 __all__ = [
