@@ -530,3 +530,43 @@ def test_rnn_input_dropout_uses_one_mask_per_sequence(cell) -> None:
     assert 0 < (mask == 0).sum() < mask.size
     dx = layer.backward(ctx, np.ones((6, 9, 3), np.float32))
     assert np.all(dx[np.broadcast_to(mask, dx.shape) == 0] == 0)
+
+
+# ----- Input dtype ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["int32", "int64", np.int32, "float32", None, "bool", "float64"])
+def test_input_dtype_is_stored_and_reported(dtype: object, tmp_path: object) -> None:
+    want = "float32" if dtype is None else np.dtype(dtype).name  # type: ignore[call-overload]
+    i = keras.Input((6,), dtype=dtype, name="ids")
+    assert i.dtype == want
+    f = keras.Model(i, layers.Dense(2)(i))
+    assert f.inputs[0].dtype == want and f.get_layer("ids").dtype == want
+    s = Sequential([keras.Input((6,), dtype=dtype), layers.Dense(2)])
+    assert s.inputs[0].dtype == want and s.inputs[0].shape == (None, 6)
+    # configs, seqcore files and Keras configs keep it
+    assert keras.Model.from_config(f.get_config()).inputs[0].dtype == want
+    assert Sequential.from_config(s.get_config()).inputs[0].dtype == want
+    path = f"{tmp_path}/m.seqcore"
+    s.save(path)
+    assert keras.saving.load_model(path).inputs[0].dtype == want
+    f.save(path)
+    assert keras.saving.load_model(path).inputs[0].dtype == want
+    kc = keras.interop.keras_config(s)
+    assert kc["config"]["layers"][0]["config"]["dtype"] == want
+    kf = keras.interop.keras_config(f)
+    assert next(e for e in kf["config"]["layers"] if e["class_name"] == "InputLayer")["config"]["dtype"] == want
+
+
+def test_input_dtype_default_and_errors() -> None:
+    s = Sequential([layers.Dense(2, input_shape=(3,))])
+    assert s.inputs[0].dtype == "float32"
+    with pytest.raises(AttributeError, match="no defined inputs yet"):
+        _ = Sequential([layers.Dense(2)]).inputs
+    with pytest.raises(TypeError, match=r"dtype must be a number or bool type.*'int32'.*received dtype='string'"):
+        keras.Input((3,), dtype="string")
+
+
+def test_int_ids_input_runs_the_embedding() -> None:
+    i = keras.Input((5,), dtype="int32")
+    m = keras.Model(i, layers.LSTM(2)(layers.Embedding(9, 3, mask_zero=True)(i)))
+    ids = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8]], np.int32)
+    np.testing.assert_allclose(m.predict(ids, verbose=0), m.predict(ids.astype(np.float32), verbose=0))

@@ -326,7 +326,7 @@ def graph_config(model: Functional, fn: str, export_layer: Any) -> dict[str, Any
                     "class_name": "InputLayer",
                     "config": {
                         "batch_shape": [spec.batch_size, *spec.shape],
-                        "dtype": "float32",
+                        "dtype": spec.dtype,
                         "sparse": False,
                         "name": layer.name,
                     },

@@ -847,9 +847,11 @@ class _Chain:
         self.functional = self.cls != "Sequential"
         all_layers = list(c.get("layers") or [])
         self.batch_shape: tuple[Any, ...] | None = None
+        self.input_dtype: str | None = None
         inputs = [e for e in all_layers if _class(e) == "InputLayer"]
         if inputs:
             ic = _cfg(inputs[0])
+            self.input_dtype = _dtype_name(ic.get("dtype"))
             bs = ic.get("batch_shape", ic.get("batch_input_shape"))
             if bs is None and ic.get("shape") is not None:
                 bs = [ic.get("batch_size"), *ic["shape"]]
@@ -935,7 +937,7 @@ def _model_from_entry(entry: dict[str, Any], fn: str) -> Sequential | Functional
     chain = _Chain(entry, fn)
     layers: list[Any] = []
     if chain.batch_shape is not None:
-        layers.append(Input(shape=chain.batch_shape[1:], batch_size=chain.batch_shape[0]))
+        layers.append(Input(shape=chain.batch_shape[1:], batch_size=chain.batch_shape[0], dtype=chain.input_dtype))
     layers += [_layer_from_entry(e, fn) for e in chain.entries]
     try:
         return Sequential(layers, name=chain.name)
@@ -1715,7 +1717,12 @@ def _export_model(model: Sequential, fn: str, input_shape: Any) -> dict[str, Any
     batch = spec.batch_size if spec is not None else None
     inp = _entry(
         "InputLayer",
-        {"batch_shape": [batch, *shape], "dtype": "float32", "sparse": False, "name": f"{model.name}_input"},
+        {
+            "batch_shape": [batch, *shape],
+            "dtype": spec.dtype if spec is not None else "float32",
+            "sparse": False,
+            "name": f"{model.name}_input",
+        },
     )
     entries = [_export_layer(layer, fn) for layer in model.layers]
     config = {"name": model.name, "trainable": model.trainable, "dtype": "float32", "layers": [inp, *entries]}

@@ -47,10 +47,35 @@ def positive_int(value: Any, layer: str, arg: str) -> int:
     return int(value)
 
 
-class InputSpec:
-    """What ``seqcore.Input(shape)`` returns: the per-sample input shape of a model."""
+def input_dtype(dtype: Any, who: str = "Input") -> str:
+    """A Keras input dtype as its canonical name (``None``: float32): any NumPy number or bool type."""
+    if dtype is None:
+        return "float32"
+    name = _dtype_name(dtype)
+    try:
+        dt = np.dtype(name)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind not in "biuf":
+        raise TypeError(
+            f"{who}: dtype must be a number or bool type, such as 'float32' or 'int32' (token ids for an "
+            f"Embedding); received dtype={dtype!r}."
+        )
+    return dt.name
 
-    def __init__(self, shape: Any, batch_size: int | None = None, name: str | None = None):
+
+def _dtype_name(dtype: Any) -> Any:
+    if isinstance(dtype, dict):  # a Keras DTypePolicy config
+        return _dtype_name(dtype.get("config", {}).get("name"))
+    return getattr(dtype, "name", dtype) if not isinstance(dtype, (str, type)) else dtype
+
+
+class InputSpec:
+    """What ``seqcore.Input(shape)`` returns: the per-sample input shape of a model, with its batch
+    size and dtype (``float32`` unless given; seqcore computes in float32 and reports the dtype, as
+    Keras does, e.g. ``int32`` ids for an Embedding; the ONNX export types its graph inputs with it)."""
+
+    def __init__(self, shape: Any, batch_size: int | None = None, name: str | None = None, dtype: Any = None):
         if shape is None:
             raise ValueError("Input: shape is required, e.g. Input(shape=(timesteps, features)).")
         if isinstance(shape, int):
@@ -62,9 +87,12 @@ class InputSpec:
         self.shape: Shape = tuple(None if d is None else int(d) for d in shape)
         self.batch_size = batch_size
         self.name = name or "input_layer"
+        self.dtype = input_dtype(dtype)
+        self.tensor: Any = None  # the symbolic tensor of the Input (seqcore.Input's, or a Sequential's own)
 
     def __repr__(self) -> str:
-        return f"<Input shape={shape_str((self.batch_size, *self.shape))}>"
+        extra = "" if self.dtype == "float32" else f", dtype={self.dtype}"
+        return f"<Input shape={shape_str((self.batch_size, *self.shape))}{extra}>"
 
 
 def Input(  # noqa: N802
@@ -75,8 +103,9 @@ def Input(  # noqa: N802
     **kwargs: Any,
 ) -> Any:
     """Keras's ``Input(shape=...)``: a symbolic tensor of shape ``(batch_size, *shape)`` to call layers
-    on (the Functional API), or the first entry of a ``Sequential``. ``dtype`` ``int32``/``int64``
-    marks integer ids (for Embedding); seqcore computes in float32 otherwise."""
+    on (the Functional API), or the first entry of a ``Sequential``. ``dtype`` (float32 by default) is
+    kept and reported (``tensor.dtype``, ``model.inputs[0].dtype``): ``int32``/``int64`` marks integer
+    ids (for Embedding); seqcore computes in float32 whatever it is."""
     if shape is None and "batch_shape" in kwargs:
         bs = tuple(kwargs.pop("batch_shape"))
         shape, batch_size = bs[1:], bs[0]
@@ -84,26 +113,30 @@ def Input(  # noqa: N802
     kwargs.pop("ragged", None)
     if kwargs:
         raise TypeError(f"Input: unexpected keyword argument(s) {sorted(kwargs)}.")
-    layer = InputLayer(shape=shape, batch_size=batch_size, name=name or unique_name("input_layer"))
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name or unique_name("input_layer"))
     return layer.output
 
 
 class InputLayer(Layer):
-    """Keras's InputLayer; holds the input shape (no weights, identity)."""
+    """Keras's InputLayer; holds the input shape and dtype (no weights, identity)."""
 
     propagates_mask = True
 
-    def __init__(self, shape: Any = None, batch_size: int | None = None, **kwargs: Any):
+    def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None, **kwargs: Any):
         shape = kwargs.pop("input_shape", shape)
         super().__init__(**kwargs)
-        self.spec = InputSpec(shape, batch_size, self.name)
+        self.spec = InputSpec(shape, batch_size, self.name, input_dtype(dtype, f"InputLayer {self.name!r}"))
         self._input_shape_arg = self.spec.shape
         from ..symbolic import KerasTensor, Node
 
-        self.output = KerasTensor((batch_size, *self.spec.shape), name=self.name)
+        self.output = self.spec.tensor = KerasTensor((batch_size, *self.spec.shape), self.spec.dtype, name=self.name)
         self.built = True
         self.input_shape = self.output_shape = self.spec.shape
         Node(self, (), {}, [self.output], False)
+
+    @property
+    def dtype(self) -> str:
+        return self.spec.dtype
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         return x, None
@@ -112,7 +145,8 @@ class InputLayer(Layer):
         return dy
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": self.spec.shape, "batch_size": self.spec.batch_size}
+        return {"name": self.name, "shape": self.spec.shape, "batch_size": self.spec.batch_size,
+                "dtype": self.spec.dtype}  # fmt: skip
 
 
 class Dense(Layer):

@@ -292,6 +292,14 @@ class Model(Trainer, Layer):
             )
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
+    def export(self, filepath: Any, format: str = "tf_saved_model", **kwargs: Any) -> Any:  # noqa: A002
+        """Keras 3's ``model.export``: ``format="onnx"`` writes an ONNX model that ONNX Runtime runs
+        (``seqcore.interop.to_onnx``; ``opset=`` 17 by default) and returns its ``onnx.ModelProto``.
+        Keras's default, ``tf_saved_model``, needs TensorFlow and is refused with that fix."""
+        from ..interop.onnx import export_model
+
+        return export_model(self, filepath, format, **kwargs)
+
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Writes the weights only, as a plain safetensors file named by layer and weight."""
         from ..saving import save_weights

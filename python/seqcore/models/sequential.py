@@ -133,6 +133,17 @@ class Sequential(Model):
         return self._build_layers(tuple(input_shape))
 
     @property
+    def inputs(self) -> list[KerasTensor]:
+        """Keras's ``model.inputs``: the symbolic input tensor (its shape with the batch axis, its dtype)."""
+        spec = self._input_spec
+        if spec is None:
+            raise AttributeError(f"{self.name} has no defined inputs yet (give it an Input or call it on data).")
+        tensor = getattr(spec, "tensor", None)
+        if tensor is None or tuple(tensor.shape) != (spec.batch_size, *spec.shape) or tensor.dtype != spec.dtype:
+            tensor = spec.tensor = KerasTensor((spec.batch_size, *spec.shape), spec.dtype, name=spec.name)
+        return [tensor]
+
+    @property
     def input_shape(self) -> tuple[int | None, ...]:  # type: ignore[override]
         if self._input_spec is None:
             raise AttributeError(f"{self.name} has no defined input shape yet (give it an Input or call it on data).")
@@ -277,6 +288,8 @@ class Sequential(Model):
         }
         if self._input_spec is not None:
             cfg["input_shape"] = self._input_spec.shape
+            if self._input_spec.dtype != "float32":
+                cfg["input_dtype"] = self._input_spec.dtype
         return cfg
 
     @classmethod
@@ -287,7 +300,7 @@ class Sequential(Model):
             raise ValueError(f"a Sequential config must be a dict with a 'layers' list; received {str(config)[:200]}")
         m = cls(name=config.get("name"), trainable=bool(config.get("trainable", True)))
         if config.get("input_shape") is not None:
-            m._input_spec = InputSpec(config["input_shape"])
+            m._input_spec = InputSpec(config["input_shape"], dtype=config.get("input_dtype"))
         for lc in config["layers"]:
             m.add(deserialize(lc))
         return m
