@@ -104,7 +104,16 @@ def _load_keras(threads: int) -> Loaded:
     )
 
 
-_LOADERS = {"seqcore": _load_seqcore, "torch": _load_torch, "keras": _load_keras}
+def _load_onnxruntime(threads: int) -> Loaded:
+    import onnxruntime
+
+    # Threads are set per InferenceSession (SessionOptions.intra_op_num_threads) by each setup.
+    return Loaded(
+        "onnxruntime", True, f"onnxruntime {onnxruntime.__version__}", threads={"intra_op": threads, "inter_op": 1}
+    )
+
+
+_LOADERS = {"seqcore": _load_seqcore, "torch": _load_torch, "keras": _load_keras, "onnxruntime": _load_onnxruntime}
 
 
 def load(name: str, threads: int) -> Loaded:

@@ -26,7 +26,7 @@ DEFAULT_JSON = ROOT / "bench-results" / "latest.json"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", help="comma-separated names (default: every default workload); 'all' = all")
-    p.add_argument("--frameworks", default="seqcore,torch,keras", help="comma-separated subset to run")
+    p.add_argument("--frameworks", default="seqcore,torch,keras,onnxruntime", help="comma-separated subset to run")
     p.add_argument("--rounds", type=int, help="timed rounds per workload (default 7; 3 with --quick)")
     p.add_argument("--threads", type=int, help="threads for every framework (default: seqcore's default)")
     p.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results (default %(default)s)")

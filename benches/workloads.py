@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-FRAMEWORKS = ("seqcore", "torch", "keras")
+FRAMEWORKS = ("seqcore", "torch", "keras", "onnxruntime")  # onnxruntime: inference workloads only
 LR = 0.01
 
 
@@ -526,6 +526,48 @@ def _torch_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool, rdr
     return setup
 
 
+def _ort_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool) -> Setup:
+    """ONNX Runtime, the serving engine, on inference workloads: the seqcore layer with the same
+    weights as seqcore's setup, exported by ``seqcore.interop.to_onnx`` (one ONNX LSTM/GRU node
+    between two transposes) and run by one InferenceSession with ``ctx.threads`` intra-op threads."""
+
+    def setup(ctx: Context) -> Step:
+        if train:
+            raise Unavailable("ONNX Runtime is an inference engine (timed on inference workloads only)")
+        import onnxruntime as ort
+        import seqcore
+
+        d = _rnn_data(B, T, F, H)
+        rng = _rng(1)  # the weights of _seqcore_recurrent, drawn the same way
+        g = _GATES[cell]
+        lim = float(np.sqrt(6.0 / (F + g * H)))
+        kernel = rng.uniform(-lim, lim, (F, g * H)).astype(np.float32)
+        recurrent = (rng.normal(size=(H, g * H)) / np.sqrt(H)).astype(np.float32)
+        bias = np.zeros((g * H,) if cell == "lstm" else (2, g * H), np.float32)
+        layer_cls = seqcore.layers.LSTM if cell == "lstm" else seqcore.layers.GRU
+        model = seqcore.Sequential([seqcore.Input((T, F), batch_size=B), layer_cls(H, return_sequences=True)])
+        model.set_weights([kernel, recurrent, bias])
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = ctx.threads
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = ort.InferenceSession(
+            seqcore.interop.to_onnx(model).SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
+        feed = {sess.get_inputs()[0].name: d["x"]}
+
+        def infer() -> float:
+            return float(sess.run(None, feed)[0][0, -1, 0])
+
+        return Step(
+            infer,
+            f"onnxruntime {ort.__version__} InferenceSession ({ctx.threads} intra-op threads), "
+            "graph from seqcore.interop.to_onnx",
+        )
+
+    return setup
+
+
 def _keras_recurrent(cell: str, B: int, T: int, F: int, H: int, train: bool, rdrop: float = 0.0) -> Setup:
     def setup(ctx: Context) -> Step:
         import keras
@@ -572,6 +614,7 @@ def recurrent_workload(
             "seqcore": _seqcore_recurrent(cell, B, T, F, H, train, rdrop),
             "torch": _torch_recurrent(cell, B, T, F, H, train, rdrop),
             "keras": _keras_recurrent(cell, B, T, F, H, train, rdrop),
+            **({} if train else {"onnxruntime": _ort_recurrent(cell, B, T, F, H, train)}),
         },
         kind="train" if train else "infer",
         default=default,
@@ -583,6 +626,10 @@ register(recurrent_workload("lstm_long", "lstm", B=16, T=2000, F=8, H=64))
 register(recurrent_workload("lstm_large", "lstm", B=128, T=50, F=256, H=512))
 register(recurrent_workload("gru_mid", "gru", B=64, T=100, F=32, H=128))
 register(recurrent_workload("lstm_infer_b1", "lstm", B=1, T=100, F=32, H=128, train=False))
+register(recurrent_workload("gru_infer_b1", "gru", B=1, T=100, F=32, H=128, train=False))
+register(recurrent_workload("lstm_infer_b64", "lstm", B=64, T=100, F=32, H=128, train=False))
+register(recurrent_workload("gru_infer_b64", "gru", B=64, T=100, F=32, H=128, train=False))
+register(recurrent_workload("lstm_infer_large", "lstm", B=128, T=50, F=256, H=512, train=False, default=False))
 register(recurrent_workload("lstm_rdrop", "lstm", B=64, T=100, F=32, H=128, rdrop=0.2))
 register(recurrent_workload("gru_rdrop", "gru", B=64, T=100, F=32, H=128, rdrop=0.2))
 

@@ -19,6 +19,7 @@
 //! with their gradients; weight gradients are big GEMMs after the loop.
 use super::dense::column_sums_par;
 use super::rnn::{self, batch_chunk, copy_or_zero, mask_row, split_opt, Chunk, GateMasks, RnnDims, StepMask};
+use crate::linalg::gemv::gemv_acc;
 use crate::linalg::packed::{gemm_packed, PackedB};
 use crate::linalg::{sgemm, Trans};
 use crate::simd::activation::Activation;
@@ -117,17 +118,23 @@ pub fn forward(spec: &GruSpec, p: &GruParams, out: &mut [f32], h_last: &mut [f32
     // With dropout masks each gate multiplies its own masked copy, so those weights are packed
     // one gate block each.
     let u = p.recurrent_kernel;
+    // One sample without dropout masks: every product is a matrix-vector product, read in place by
+    // `gemv_acc` (bound by streaming the weights; packing them would only add a copy), as in lstm.rs.
+    // Empty packs tell the steps so.
+    let gemv = b == 1 && p.masks.input.is_none() && p.masks.recurrent.is_none();
     let w = match p.masks.input {
+        _ if gemv => Vec::new(),
         None => vec![PackedB::pack(p.kernel, g3, f, g3, Trans::N)],
         Some(_) => pack_gates(p.kernel, f, h, 0..3, Trans::N),
     };
     let zr_gates = if spec.reset_after { 0..3 } else { 0..2 };
     let u_direct = match (spec.reset_after, p.masks.recurrent) {
+        _ if gemv => Vec::new(),
         (true, None) => vec![PackedB::pack(u, g3, h, g3, Trans::N)],
         (false, None) => vec![PackedB::pack(u, g3, h, 2 * h, Trans::N)],
         (_, Some(_)) => pack_gates(u, h, h, zr_gates, Trans::N),
     };
-    let packs = (u_direct, (!spec.reset_after).then(|| PackedB::pack(&u[2 * h..], g3, h, h, Trans::N)));
+    let packs = (u_direct, (!spec.reset_after && !gemv).then(|| PackedB::pack(&u[2 * h..], g3, h, h, Trans::N)));
     let nb = batch_chunk(b, crate::threads::current_threads());
     let nchunks = b.div_ceil(nb);
     if nchunks == 1 {
@@ -207,6 +214,11 @@ fn forward_chunk(
         };
         // mx without its bias
         match p.masks.input {
+            None if mats.w.is_empty() => {
+                debug_assert_eq!(rows, 1);
+                gm[goff..goff + g3].fill(0.0);
+                gemv_acc(&xb[..f], p.kernel, g3, 0, &mut gm[goff..goff + g3]);
+            }
             None => gemm_packed(rows, &xb, f, &mats.w[0], &mut gm[goff..], gld, false),
             Some(m) => {
                 for (g, wg) in mats.w.iter().enumerate() {
@@ -223,6 +235,11 @@ fn forward_chunk(
         }
         // The recurrent products of the blocks that see h_{t-1} directly, into `rec` (row stride ld).
         let recurrent = |rec: &mut [f32], ld: usize, hm: &mut [f32], h_state: &[f32]| match p.masks.recurrent {
+            None if mats.u.is_empty() => {
+                let n = if spec.reset_after { g3 } else { 2 * h };
+                rec[..n].fill(0.0);
+                gemv_acc(&h_state[..h], p.recurrent_kernel, g3, 0, &mut rec[..n]);
+            }
             None => gemm_packed(rows, h_state, h, &mats.u[0], rec, ld, false),
             Some(m) => {
                 for (g, ug) in mats.u.iter().enumerate() {
@@ -265,8 +282,13 @@ fn forward_chunk(
                 }
                 gates_zr_before(spec, &mut z[..2 * h], &rec[r * 2 * h..(r + 1) * 2 * h], hs, rh);
             }
-            let u_h = mats.u_h.expect("reset_before packs U_h");
-            gemm_packed(rows, &em[eoff..], eld, u_h, &mut rec[..rows * h], h, false);
+            match mats.u_h {
+                Some(u_h) => gemm_packed(rows, &em[eoff..], eld, u_h, &mut rec[..rows * h], h, false),
+                None => {
+                    rec[..h].fill(0.0);
+                    gemv_acc(&em[eoff..eoff + h], p.recurrent_kernel, g3, 2 * h, &mut rec[..h]);
+                }
+            }
             for r in 0..rows {
                 let z = &mut gm[goff + r * gld..goff + r * gld + g3];
                 let valid = p.mask.valid(b0 + r, s, t, spec.go_backwards);
