@@ -140,6 +140,18 @@ fn portable(m: usize, a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: us
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::PackedB;
+
+    /// Calls `$tile::<MR>` for the `MR` among `$n` equal to `$mr`, `$tile::<1>` otherwise (the
+    /// row count of a tile must be a constant for its accumulators to live in registers).
+    macro_rules! dispatch_rows {
+        ($tile:ident, $mr:expr, [$($n:literal),*], $args:tt) => {
+            match $mr {
+                $($n => dispatch_rows!(@call $tile, $n, $args),)*
+                _ => dispatch_rows!(@call $tile, 1, $args),
+            }
+        };
+        (@call $tile:ident, $n:literal, ($($a:expr),*)) => { $tile::<$n>($($a),*) };
+    }
     use std::arch::x86_64::*;
 
     /// One `MR×32` tile: rows `a[i*lda..]`, panel `bp` (`k×32`), into `c` (`w` valid columns).
@@ -247,24 +259,12 @@ mod x86 {
                     let cp = c[i0 * ldc + j0..].as_mut_ptr();
                     // SAFETY: as below.
                     unsafe {
-                        match mr {
-                            16 => tile_avx512_half::<16>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            15 => tile_avx512_half::<15>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            14 => tile_avx512_half::<14>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            13 => tile_avx512_half::<13>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            12 => tile_avx512_half::<12>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            11 => tile_avx512_half::<11>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            10 => tile_avx512_half::<10>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            9 => tile_avx512_half::<9>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            8 => tile_avx512_half::<8>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            7 => tile_avx512_half::<7>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            6 => tile_avx512_half::<6>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            5 => tile_avx512_half::<5>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            4 => tile_avx512_half::<4>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            3 => tile_avx512_half::<3>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            2 => tile_avx512_half::<2>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                            _ => tile_avx512_half::<1>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        }
+                        dispatch_rows!(
+                            tile_avx512_half,
+                            mr,
+                            [16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2],
+                            (k, ap, lda, bp, cp, ldc, w, accumulate)
+                        );
                     }
                     i0 += mr;
                 }
@@ -277,16 +277,7 @@ mod x86 {
                 // SAFETY: bounds asserted by gemm_packed (rows i0..i0+mr of A and C exist; the
                 // masked stores touch only columns j0..j0+w < n).
                 unsafe {
-                    match mr {
-                        8 => tile_avx512::<8>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        7 => tile_avx512::<7>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        6 => tile_avx512::<6>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        5 => tile_avx512::<5>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        4 => tile_avx512::<4>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        3 => tile_avx512::<3>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        2 => tile_avx512::<2>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        _ => tile_avx512::<1>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                    }
+                    dispatch_rows!(tile_avx512, mr, [8, 7, 6, 5, 4, 3, 2], (k, ap, lda, bp, cp, ldc, w, accumulate));
                 }
                 i0 += mr;
             }
@@ -359,14 +350,7 @@ mod x86 {
                 let cp = c[i0 * ldc + j0..].as_mut_ptr();
                 // SAFETY: as in run_avx512.
                 unsafe {
-                    match mr {
-                        6 => tile_avx2::<6>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        5 => tile_avx2::<5>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        4 => tile_avx2::<4>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        3 => tile_avx2::<3>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        2 => tile_avx2::<2>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                        _ => tile_avx2::<1>(k, ap, lda, bp, cp, ldc, w, accumulate),
-                    }
+                    dispatch_rows!(tile_avx2, mr, [6, 5, 4, 3, 2], (k, ap, lda, bp, cp, ldc, w, accumulate));
                 }
                 i0 += mr;
             }

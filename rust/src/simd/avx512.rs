@@ -136,35 +136,20 @@ pub unsafe fn lstm_cell_forward(z: &mut [f32], bias: &[f32], c: &mut [f32], h: &
     let n = c.len();
     assert!(z.len() >= 4 * n && bias.len() >= 4 * n && h.len() >= n);
     let (zp, bp, cp, hp) = (z.as_mut_ptr(), bias.as_ptr(), c.as_mut_ptr(), h.as_mut_ptr());
-    // Two passes over the row: the four gates of every block first, then the state update. One
-    // pass with everything per block chains ~60 dependent multiply-adds (gates, then c, then
-    // tanh c) and the out-of-order window cannot overlap enough blocks: 3.6 ns/unit, 2.2 in two.
+    // One pass: all five nonlinearities of a block together (a two-pass version, gates first,
+    // then the state update, measured the same: 3.5 ns/unit either way on B=64 H=64).
     // SAFETY: the assert above bounds every block's lanes inside the slices.
-    blocks(4 * n, |k, j| unsafe {
-        let v = _mm512_add_ps(load(k, zp.add(j)), load(k, bp.add(j)));
-        // the c block (2n..3n) is tanh, the others sigmoid; blocks never straddle when n % 16 == 0,
-        // and otherwise the per-lane choice below keeps each lane's own gate.
-        let lane = _mm512_add_epi32(
-            _mm512_set1_epi32(j as i32),
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        );
-        let lo = _mm512_cmpge_epi32_mask(lane, _mm512_set1_epi32((2 * n) as i32));
-        let hi = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32((3 * n) as i32));
-        let is_c = lo & hi;
-        let a = if is_c == 0 {
-            sigmoid(v)
-        } else if is_c == k {
-            tanh(v)
-        } else {
-            _mm512_mask_blend_ps(is_c, sigmoid(v), tanh(v))
-        };
-        store(k, zp.add(j), a);
-    });
-    // SAFETY: as above.
     blocks(n, |k, j| unsafe {
-        let (i, f) = (load(k, zp.add(j)), load(k, zp.add(n + j)));
-        let (g, o) = (load(k, zp.add(2 * n + j)), load(k, zp.add(3 * n + j)));
+        let gate = |g: usize| _mm512_add_ps(load(k, zp.add(g * n + j)), load(k, bp.add(g * n + j)));
+        let i = sigmoid(gate(0));
+        let f = sigmoid(gate(1));
+        let g = tanh(gate(2));
+        let o = sigmoid(gate(3));
         let cn = _mm512_fmadd_ps(f, load(k, cp.add(j)), _mm512_mul_ps(i, g));
+        store(k, zp.add(j), i);
+        store(k, zp.add(n + j), f);
+        store(k, zp.add(2 * n + j), g);
+        store(k, zp.add(3 * n + j), o);
         store(k, cp.add(j), cn);
         store(k, hp.add(j), _mm512_mul_ps(o, tanh(cn)));
     });
